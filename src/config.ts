@@ -1,0 +1,162 @@
+import { z } from 'zod';
+
+/**
+ * Runtime configuration, read once from the environment by {@link loadConfig}.
+ * Every field has a documented env variable (see README "Configuration").
+ */
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  /** postgres:// URL; undefined means embedded PGlite under `dataDir`. */
+  databaseUrl: string | undefined;
+  /** redis:// URL; undefined means 127.0.0.1:6379, else a spawned redis-server. */
+  redisUrl: string | undefined;
+  dataDir: string;
+  /** Prefix for every Redis key and pub/sub channel this deployment owns. */
+  redisPrefix: string;
+  logLevel: string;
+  auth: {
+    jwtSecret: string | undefined;
+    jwksUrl: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+  };
+  /** Secret used to sign stream and page cursors. */
+  cursorSecret: string;
+  graphiql: boolean;
+  introspection: boolean;
+  limits: {
+    maxDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxCost: number;
+    maxPageSize: number;
+    defaultPageSize: number;
+  };
+  ws: {
+    allowedOrigins: string[] | '*';
+    maxPayloadBytes: number;
+    maxBufferedBytes: number;
+    initTimeoutMs: number;
+    keepAliveMs: number;
+  };
+  realtime: {
+    /** How often each instance compares its live streams with the ledger heads (catches lost pub/sub). */
+    pollMs: number;
+    typingThrottleMs: number;
+  };
+  shutdownGraceMs: number;
+  /** Seed the demo organisation when the database is empty (npm start). */
+  seedOnEmpty: boolean;
+}
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) =>
+  z.coerce.number({ message: 'expected a whole number' }).int('expected a whole number').min(min).max(max);
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: int(0, 65535).default(4000),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL')
+    .optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
+  DATA_DIR: z.string().min(1).default('.data'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,40}$/, 'expected 1-40 letters, digits, _ . or -')
+    .default('wl'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  JWT_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
+  JWKS_URL: z.string().url('expected an https:// URL').optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  CURSOR_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
+  GRAPHIQL: bool.optional(),
+  INTROSPECTION: bool.optional(),
+  MAX_DEPTH: int(2, 50).default(12),
+  MAX_ALIASES: int(1, 200).default(30),
+  MAX_TOKENS: int(50, 100_000).default(2_000),
+  MAX_COST: int(10, 1_000_000).default(5_000),
+  MAX_PAGE_SIZE: int(1, 1_000).default(100),
+  DEFAULT_PAGE_SIZE: int(1, 1_000).default(20),
+  WS_ALLOWED_ORIGINS: z.string().default('*'),
+  WS_MAX_PAYLOAD_BYTES: int(1_024, 16 * 1024 * 1024).default(64 * 1024),
+  WS_MAX_BUFFERED_BYTES: int(16 * 1024, 512 * 1024 * 1024).default(4 * 1024 * 1024),
+  WS_INIT_TIMEOUT_MS: int(100, 60_000).default(3_000),
+  WS_KEEPALIVE_MS: int(0, 600_000).default(30_000),
+  REALTIME_POLL_MS: int(50, 600_000).default(5_000),
+  TYPING_THROTTLE_MS: int(0, 60_000).default(1_000),
+  SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  SEED_ON_EMPTY: bool.optional(),
+});
+
+/** Thrown by {@link loadConfig}; its message lists every problem at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/**
+ * Validates the environment and returns the config, or throws a {@link ConfigError} naming every
+ * wrong or missing variable with what is expected. `devSecret` is the fallback JWT secret for
+ * non-production starts (main.ts keeps one under DATA_DIR so dev tokens survive restarts).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+    );
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const prod = e.NODE_ENV === 'production';
+  if (!e.JWT_SECRET && !e.JWKS_URL && (prod || !devSecret)) {
+    problems.push('JWT_SECRET or JWKS_URL: one is required (JWT_SECRET: at least 32 characters for HS256)');
+  }
+  if (prod && !e.DATABASE_URL) problems.push('DATABASE_URL: required when NODE_ENV=production');
+  if (e.DEFAULT_PAGE_SIZE > e.MAX_PAGE_SIZE) problems.push('DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE');
+  if (problems.length) throw new ConfigError(problems);
+
+  const jwtSecret = e.JWT_SECRET ?? (e.JWKS_URL ? undefined : devSecret);
+  const origins = e.WS_ALLOWED_ORIGINS.trim();
+  return {
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    dataDir: e.DATA_DIR,
+    redisPrefix: e.REDIS_PREFIX,
+    logLevel: e.LOG_LEVEL,
+    auth: { jwtSecret, jwksUrl: e.JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE },
+    cursorSecret: e.CURSOR_SECRET ?? `cursor:${jwtSecret ?? e.JWKS_URL}`,
+    graphiql: e.GRAPHIQL ?? !prod,
+    introspection: e.INTROSPECTION ?? !prod,
+    limits: {
+      maxDepth: e.MAX_DEPTH,
+      maxAliases: e.MAX_ALIASES,
+      maxTokens: e.MAX_TOKENS,
+      maxCost: e.MAX_COST,
+      maxPageSize: e.MAX_PAGE_SIZE,
+      defaultPageSize: e.DEFAULT_PAGE_SIZE,
+    },
+    ws: {
+      allowedOrigins: origins === '*' ? '*' : origins.split(',').map((o) => o.trim()).filter(Boolean),
+      maxPayloadBytes: e.WS_MAX_PAYLOAD_BYTES,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+      initTimeoutMs: e.WS_INIT_TIMEOUT_MS,
+      keepAliveMs: e.WS_KEEPALIVE_MS,
+    },
+    realtime: { pollMs: e.REALTIME_POLL_MS, typingThrottleMs: e.TYPING_THROTTLE_MS },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    seedOnEmpty: e.SEED_ON_EMPTY ?? !prod,
+  };
+}

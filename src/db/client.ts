@@ -1,0 +1,69 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import * as schema from './schema.js';
+
+/** The Drizzle database, whichever driver is behind it (postgres.js or PGlite). */
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+/** A database or an open transaction: repo functions accept either. */
+export type Executor = Db;
+
+export interface Database {
+  db: Db;
+  kind: 'postgres' | 'pglite';
+  /** Applies the migrations in drizzle/ (idempotent). */
+  migrate(): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+async function findMigrations(): Promise<string> {
+  const { existsSync } = await import('node:fs');
+  for (const p of [resolve(here, '../../drizzle'), resolve(here, '../../../drizzle')]) {
+    if (existsSync(join(p, 'meta', '_journal.json'))) return p;
+  }
+  throw new Error('drizzle/ migrations folder not found');
+}
+
+/**
+ * Opens PostgreSQL through postgres.js when `url` is given, else an embedded PGlite persisted in
+ * `dataDir/pglite` (or in memory for `dataDir === ':memory:'`).
+ */
+export async function openDatabase(url: string | undefined, dataDir: string, poolSize = 10): Promise<Database> {
+  if (url) {
+    const { default: postgres } = await import('postgres');
+    const { drizzle } = await import('drizzle-orm/postgres-js');
+    const { migrate } = await import('drizzle-orm/postgres-js/migrator');
+    const sql = postgres(url, { max: poolSize, onnotice: () => {}, idle_timeout: 30 });
+    const db = drizzle(sql, { schema });
+    return {
+      db: db as unknown as Db,
+      kind: 'postgres',
+      migrate: async () => migrate(db, { migrationsFolder: await findMigrations() }),
+      ping: async () => void (await sql`select 1`),
+      close: () => sql.end({ timeout: 5 }),
+    };
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  const { migrate } = await import('drizzle-orm/pglite/migrator');
+  let client: InstanceType<typeof PGlite>;
+  if (dataDir === ':memory:') client = new PGlite();
+  else {
+    const dir = resolve(dataDir, 'pglite');
+    mkdirSync(dirname(dir), { recursive: true });
+    client = new PGlite(dir);
+  }
+  await client.waitReady;
+  const db = drizzle({ client, schema });
+  return {
+    db: db as unknown as Db,
+    kind: 'pglite',
+    migrate: async () => migrate(db, { migrationsFolder: await findMigrations() }),
+    ping: async () => void (await client.query('select 1')),
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,4 @@
+// The one barrel (STYLE): every module's tables, for drizzle-kit and the typed client.
+export * from '../realtime/tables.js';
+export * from '../modules/identity/tables.js';
+export * from '../modules/messaging/tables.js';

@@ -1,0 +1,212 @@
+import type { RedisPubSub } from 'graphql-redis-subscriptions';
+import type { Executor } from '../db/client.js';
+import type { Logger } from '../shared/logger.js';
+import { type LedgerEvent, readHeads, readRange } from './ledger.js';
+
+/** A non-durable event (typing indicators, presence): no position, never replayed. */
+export interface EphemeralEvent {
+  stream: string;
+  orgId: string;
+  type: string;
+  payload: Record<string, unknown>;
+  at: string;
+}
+
+/** What the hub hands to a stream's listener. Durable events come exactly once each, in order. */
+export interface StreamListener {
+  onEvent(event: LedgerEvent, publishedAt: number): void;
+  onEphemeral?(event: EphemeralEvent): void;
+}
+
+/** Wire format on Redis: `d` durable, `e` ephemeral; `t` is the publish time (ms) for latency. */
+type Wire = { d: LedgerEvent; t: number } | { e: EphemeralEvent; t: number };
+
+export interface Hub {
+  /** Publishes committed events (call only after the transaction committed). */
+  publish(events: readonly LedgerEvent[]): Promise<void>;
+  publishEphemeral(event: EphemeralEvent): Promise<void>;
+  /**
+   * Starts receiving `stream` on this instance. Resolves once the Redis channel is subscribed and
+   * the baseline position is known; the listener then gets every event after `baseline`.
+   */
+  join(stream: string, orgId: string, listener: StreamListener): Promise<{ baseline: number; leave: () => void }>;
+  /** Compares every live stream with the ledger head and fetches what pub/sub lost. */
+  poll(): Promise<void>;
+  stats(): { streams: number };
+  close(): Promise<void>;
+}
+
+export interface HubDeps {
+  pubsub: RedisPubSub;
+  db: Executor;
+  logger: Logger;
+  channelPrefix: string;
+  pollMs: number;
+}
+
+class StreamState {
+  readonly listeners = new Set<StreamListener>();
+  /** Last position dispatched to listeners; -1 until the baseline is read. */
+  last = -1;
+  /** Events that arrived ahead of `last + 1` or before the baseline, in arrival order. */
+  pending: Array<{ ev: LedgerEvent; t: number }> = [];
+  catchingUp = false;
+  subId = 0;
+  ready: Promise<void> | undefined;
+  closed = false;
+  constructor(
+    readonly stream: string,
+    readonly orgId: string,
+  ) {}
+}
+
+/**
+ * One hub per API instance. It keeps one Redis subscription per stream that has local listeners
+ * and turns Redis's at-most-once pub/sub into an exactly-once, in-order feed: duplicates are
+ * dropped by position, and a hole (an event whose position is not last+1, a Redis reconnect, or
+ * the periodic head poll) triggers a fetch of the missing range from the ledger.
+ */
+export function createHub(deps: HubDeps): Hub {
+  const { pubsub, db, logger } = deps;
+  const streams = new Map<string, StreamState>();
+  const channel = (stream: string) => `${deps.channelPrefix}:s:${stream}`;
+
+  const dispatch = (s: StreamState, ev: LedgerEvent, t: number) => {
+    s.last = ev.position;
+    for (const l of s.listeners) {
+      try {
+        l.onEvent(ev, t);
+      } catch (err) {
+        logger.error({ err, stream: s.stream }, 'stream listener failed');
+      }
+    }
+  };
+
+  /** Fetches everything after `last` from the ledger, then what is still pending. */
+  const catchUp = async (s: StreamState): Promise<void> => {
+    if (s.catchingUp || s.last < 0) return;
+    s.catchingUp = true;
+    try {
+      for (;;) {
+        const batch = await readRange(db, s.stream, s.orgId, s.last, Number.MAX_SAFE_INTEGER, 500);
+        for (const ev of batch) if (!s.closed && ev.position === s.last + 1) dispatch(s, ev, Date.parse(ev.at));
+        if (batch.length < 500) break;
+      }
+    } catch (err) {
+      logger.warn({ err, stream: s.stream }, 'ledger catch-up failed; will retry on next poll');
+    } finally {
+      s.catchingUp = false;
+    }
+    drainPending(s);
+  };
+
+  const drainPending = (s: StreamState) => {
+    if (s.catchingUp || s.last < 0) return;
+    s.pending.sort((a, b) => a.ev.position - b.ev.position);
+    const rest: typeof s.pending = [];
+    for (const p of s.pending) {
+      if (p.ev.position <= s.last) continue;
+      if (p.ev.position === s.last + 1) dispatch(s, p.ev, p.t);
+      else rest.push(p);
+    }
+    s.pending = rest;
+    if (rest.length > 0) void catchUp(s);
+  };
+
+  const receive = (s: StreamState, msg: Wire) => {
+    if ('e' in msg) {
+      for (const l of s.listeners) l.onEphemeral?.(msg.e);
+      return;
+    }
+    const ev = msg.d;
+    if (s.last >= 0 && !s.catchingUp && ev.position === s.last + 1 && s.pending.length === 0) {
+      dispatch(s, ev, msg.t);
+      return;
+    }
+    if (s.last >= 0 && ev.position <= s.last) return; // duplicate or already fetched
+    s.pending.push({ ev, t: msg.t });
+    drainPending(s);
+  };
+
+  const start = async (s: StreamState) => {
+    s.subId = await pubsub.subscribe<Wire>(channel(s.stream), (msg) => receive(s, msg));
+    const heads = await readHeads(db, [s.stream]);
+    s.last = heads.get(s.stream) ?? 0;
+    drainPending(s);
+  };
+
+  const stop = (s: StreamState) => {
+    s.closed = true;
+    streams.delete(s.stream);
+    s.ready?.then(
+      () => pubsub.unsubscribe(s.subId),
+      () => {},
+    );
+  };
+
+  const poll = async () => {
+    const live = [...streams.values()].filter((s) => s.last >= 0 && !s.catchingUp);
+    if (live.length === 0) return;
+    try {
+      const heads = await readHeads(
+        db,
+        live.map((s) => s.stream),
+      );
+      for (const s of live) if ((heads.get(s.stream) ?? 0) > s.last) void catchUp(s);
+    } catch (err) {
+      logger.warn({ err }, 'ledger head poll failed');
+    }
+  };
+
+  const timer = setInterval(() => void poll(), deps.pollMs);
+  timer.unref();
+  // ioredis re-subscribes silently after a reconnect; whatever was published meanwhile is lost
+  // from pub/sub, so look at the ledger as soon as the subscriber is back.
+  const onReady = () => void poll();
+  pubsub.getSubscriber().on('ready', onReady);
+
+  return {
+    async publish(events) {
+      const t = Date.now();
+      await Promise.all(events.map((d) => pubsub.publish(channel(d.stream), { d, t } satisfies Wire)));
+    },
+    async publishEphemeral(e) {
+      await pubsub.publish(channel(e.stream), { e, t: Date.now() } satisfies Wire);
+    },
+    async join(stream, orgId, listener) {
+      let s = streams.get(stream);
+      if (!s) {
+        s = new StreamState(stream, orgId);
+        streams.set(stream, s);
+        const state = s;
+        s.ready = start(s).catch((err) => {
+          stop(state);
+          throw err;
+        });
+      }
+      if (s.orgId !== orgId) throw new Error('hub: stream joined with another organisation');
+      const state = s;
+      state.listeners.add(listener);
+      try {
+        await state.ready;
+      } catch (err) {
+        state.listeners.delete(listener);
+        throw err;
+      }
+      return {
+        baseline: state.last,
+        leave: () => {
+          state.listeners.delete(listener);
+          if (state.listeners.size === 0 && !state.closed) stop(state);
+        },
+      };
+    },
+    poll,
+    stats: () => ({ streams: streams.size }),
+    async close() {
+      clearInterval(timer);
+      pubsub.getSubscriber().off('ready', onReady);
+      for (const s of [...streams.values()]) stop(s);
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import { and, asc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
+import type { Executor } from '../db/client.js';
+import { streamEvents, streamHeads } from './tables.js';
+
+/** A durable event as stored in the ledger and published on pub/sub. */
+export interface LedgerEvent<P = Record<string, unknown>> {
+  stream: string;
+  position: number;
+  orgId: string;
+  type: string;
+  payload: P;
+  /** Commit-side timestamp, ISO 8601. */
+  at: string;
+}
+
+export interface AppendInput<P> {
+  stream: string;
+  orgId: string;
+  type: string;
+  payload: P;
+}
+
+/**
+ * Allocates the next position of `stream` inside the caller's transaction. The head row stays
+ * locked until commit, so a concurrent writer of the same stream waits and gets the next
+ * position only after this one is visible: positions are in commit order, with no holes.
+ */
+export async function nextPosition(tx: Executor, stream: string, orgId: string): Promise<number> {
+  const [row] = await tx
+    .insert(streamHeads)
+    .values({ stream, orgId, position: 1 })
+    .onConflictDoUpdate({ target: streamHeads.stream, set: { position: sql`${streamHeads.position} + 1` } })
+    .returning({ position: streamHeads.position, orgId: streamHeads.orgId });
+  if (!row || row.orgId !== orgId) throw new Error('ledger: stream belongs to another organisation');
+  return row.position;
+}
+
+/** Writes the event at a position taken by {@link nextPosition} in the same transaction. */
+export async function insertEvent<P>(tx: Executor, position: number, input: AppendInput<P>): Promise<LedgerEvent<P>> {
+  const at = new Date();
+  await tx.insert(streamEvents).values({
+    stream: input.stream,
+    position,
+    orgId: input.orgId,
+    type: input.type,
+    payload: input.payload as Record<string, unknown>,
+    at,
+  });
+  return { ...input, position, at: at.toISOString() };
+}
+
+/** Appends one event inside the caller's transaction: {@link nextPosition} + {@link insertEvent}. */
+export async function append<P>(tx: Executor, input: AppendInput<P>): Promise<LedgerEvent<P>> {
+  return insertEvent(tx, await nextPosition(tx, input.stream, input.orgId), input);
+}
+
+type EventRow = typeof streamEvents.$inferSelect;
+const toEvent = (r: EventRow): LedgerEvent => ({
+  stream: r.stream,
+  position: r.position,
+  orgId: r.orgId,
+  type: r.type,
+  payload: r.payload as Record<string, unknown>,
+  at: r.at.toISOString(),
+});
+
+/** Events of one stream with `after < position <= upTo`, in order, at most `limit`. */
+export async function readRange(
+  db: Executor,
+  stream: string,
+  orgId: string,
+  after: number,
+  upTo = Number.MAX_SAFE_INTEGER,
+  limit = 1000,
+): Promise<LedgerEvent[]> {
+  const rows = await db
+    .select()
+    .from(streamEvents)
+    .where(
+      and(
+        eq(streamEvents.stream, stream),
+        eq(streamEvents.orgId, orgId),
+        gt(streamEvents.position, after),
+        lte(streamEvents.position, upTo),
+      ),
+    )
+    .orderBy(asc(streamEvents.position))
+    .limit(limit);
+  return rows.map(toEvent);
+}
+
+/** Current head position of each stream (0 for a stream with no events yet). */
+export async function readHeads(db: Executor, streams: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>(streams.map((s) => [s, 0]));
+  if (streams.length === 0) return out;
+  const rows = await db
+    .select({ stream: streamHeads.stream, position: streamHeads.position })
+    .from(streamHeads)
+    .where(inArray(streamHeads.stream, streams));
+  for (const r of rows) out.set(r.stream, r.position);
+  return out;
+}

@@ -1,0 +1,25 @@
+import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+/**
+ * One head row per stream. Appending increments it inside the caller's transaction, so the row
+ * lock serialises writers of one stream and positions are handed out in commit order.
+ */
+export const streamHeads = pgTable('stream_heads', {
+  stream: text('stream').primaryKey(),
+  orgId: text('org_id').notNull(),
+  position: bigint('position', { mode: 'number' }).notNull(),
+});
+
+/** The durable event log shared by every domain: what subscriptions replay after a cursor. */
+export const streamEvents = pgTable(
+  'stream_events',
+  {
+    stream: text('stream').notNull(),
+    position: bigint('position', { mode: 'number' }).notNull(),
+    orgId: text('org_id').notNull(),
+    type: text('type').notNull(),
+    payload: jsonb('payload').notNull(),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.stream, t.position] }), index('stream_events_org_idx').on(t.orgId, t.at)],
+);

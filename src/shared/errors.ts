@@ -1,0 +1,31 @@
+import { GraphQLError } from 'graphql';
+
+/** The error codes clients can branch on (`extensions.code`). */
+export type ErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'BAD_USER_INPUT'
+  | 'CONFLICT'
+  | 'RATE_LIMITED'
+  | 'INTERNAL_SERVER_ERROR';
+
+function coded(code: ErrorCode, message: string, extra: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, ...extra } });
+}
+
+export const unauthenticated = (message = 'Authentication required: send a valid bearer token.') =>
+  coded('UNAUTHENTICATED', message);
+export const forbidden = (message = 'You are not allowed to do this.') => coded('FORBIDDEN', message);
+/** Another organisation's object is reported exactly like a missing one. */
+export const notFound = (kind: string) => coded('NOT_FOUND', `${kind} not found.`);
+export const badInput = (message: string, field?: string) =>
+  coded('BAD_USER_INPUT', message, field ? { field } : {});
+export const conflict = (message: string) => coded('CONFLICT', message);
+export const rateLimited = (retryAfterSeconds: number) =>
+  coded('RATE_LIMITED', `Too many requests; retry after ${retryAfterSeconds} s.`, { retryAfterSeconds });
+
+/** True for errors created by this catalog (they are shown to clients unmasked). */
+export function isCoded(err: unknown): err is GraphQLError {
+  return err instanceof GraphQLError && typeof err.extensions?.code === 'string';
+}
