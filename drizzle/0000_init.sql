@@ -3,6 +3,7 @@ CREATE TABLE "stream_events" (
 	"position" bigint NOT NULL,
 	"org_id" text NOT NULL,
 	"type" text NOT NULL,
+	"subject" text,
 	"payload" jsonb NOT NULL,
 	"at" timestamp with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "stream_events_stream_position_pk" PRIMARY KEY("stream","position")
@@ -66,6 +67,7 @@ ALTER TABLE "users" ADD CONSTRAINT "users_org_id_orgs_id_fk" FOREIGN KEY ("org_i
 ALTER TABLE "conversation_members" ADD CONSTRAINT "conversation_members_conversation_id_conversations_id_fk" FOREIGN KEY ("conversation_id") REFERENCES "public"."conversations"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "messages" ADD CONSTRAINT "messages_conversation_id_conversations_id_fk" FOREIGN KEY ("conversation_id") REFERENCES "public"."conversations"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "stream_events_org_idx" ON "stream_events" USING btree ("org_id","at");--> statement-breakpoint
+CREATE INDEX "stream_events_subject_idx" ON "stream_events" USING btree ("stream","subject");--> statement-breakpoint
 CREATE INDEX "users_org_idx" ON "users" USING btree ("org_id","role");--> statement-breakpoint
 CREATE INDEX "conversation_members_user_idx" ON "conversation_members" USING btree ("user_id");--> statement-breakpoint
 CREATE INDEX "conversations_org_idx" ON "conversations" USING btree ("org_id","created_at");--> statement-breakpoint

@@ -18,6 +18,8 @@ export interface AppendInput<P> {
   orgId: string;
   type: string;
   payload: P;
+  /** The entity this event is about, for {@link redact}. */
+  subject?: string;
 }
 
 /**
@@ -43,15 +45,27 @@ export async function insertEvent<P>(tx: Executor, position: number, input: Appe
     position,
     orgId: input.orgId,
     type: input.type,
+    subject: input.subject ?? null,
     payload: input.payload as Record<string, unknown>,
     at,
   });
-  return { ...input, position, at: at.toISOString() };
+  return { stream: input.stream, orgId: input.orgId, type: input.type, payload: input.payload, position, at: at.toISOString() };
 }
 
 /** Appends one event inside the caller's transaction: {@link nextPosition} + {@link insertEvent}. */
 export async function append<P>(tx: Executor, input: AppendInput<P>): Promise<LedgerEvent<P>> {
   return insertEvent(tx, await nextPosition(tx, input.stream, input.orgId), input);
+}
+
+/**
+ * Overwrites `path` (e.g. ['message','body']) with `value` in every earlier event of `stream` about
+ * `subject`, inside the caller's transaction: a deleted message's body is gone from replay too.
+ */
+export async function redact(tx: Executor, stream: string, orgId: string, subject: string, path: string[], value: unknown) {
+  await tx
+    .update(streamEvents)
+    .set({ payload: sql`jsonb_set(${streamEvents.payload}, ${`{${path.join(',')}}`}::text[], ${JSON.stringify(value)}::jsonb)` })
+    .where(and(eq(streamEvents.stream, stream), eq(streamEvents.orgId, orgId), eq(streamEvents.subject, subject)));
 }
 
 type EventRow = typeof streamEvents.$inferSelect;

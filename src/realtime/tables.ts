@@ -18,8 +18,14 @@ export const streamEvents = pgTable(
     position: bigint('position', { mode: 'number' }).notNull(),
     orgId: text('org_id').notNull(),
     type: text('type').notNull(),
+    /** The entity the event is about (e.g. a message id), so its content can be redacted later. */
+    subject: text('subject'),
     payload: jsonb('payload').notNull(),
     at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.stream, t.position] }), index('stream_events_org_idx').on(t.orgId, t.at)],
+  (t) => [
+    primaryKey({ columns: [t.stream, t.position] }),
+    index('stream_events_org_idx').on(t.orgId, t.at),
+    index('stream_events_subject_idx').on(t.stream, t.subject),
+  ],
 );

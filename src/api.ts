@@ -1,0 +1,142 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { createYoga, type Plugin } from 'graphql-yoga';
+import type { Container } from './container.js';
+import type { Context } from './graphql/context.js';
+import { EXAMPLE_OPERATIONS } from './graphql/examples.js';
+import { buildSchema } from './graphql/schema.js';
+import { createHealth } from './http/health.js';
+import { attachWsServer, type WsServer } from './realtime/ws-server.js';
+import { isCoded } from './shared/errors.js';
+import { safeError } from './shared/logger.js';
+import type { Viewer } from './shared/viewer.js';
+
+export interface Api {
+  /** Starts listening; resolves with the bound port (pass 0 for a free one). */
+  listen(port?: number, host?: string): Promise<number>;
+  /**
+   * Graceful stop: readiness fails first, sockets close with 1001 so clients reconnect elsewhere,
+   * in-flight HTTP requests finish, then the server closes. Does not close the container.
+   */
+  close(): Promise<void>;
+  readonly ws: WsServer;
+}
+
+const withCode = (err: GraphQLError, code: string) =>
+  new GraphQLError(err.message, { nodes: err.nodes, source: err.source, positions: err.positions, path: err.path, extensions: { ...err.extensions, code } });
+
+/** Gives parse and validation errors (armor limits included) a catalog code. */
+const codeRequestErrors = (): Plugin => ({
+  onParse: () => ({ result, replaceParseResult }) => {
+    if (result instanceof GraphQLError && !result.extensions?.code) replaceParseResult(withCode(result, 'BAD_USER_INPUT'));
+  },
+  onValidate: () => ({ result, setResult }) => {
+    if (result.some((e) => !e.extensions?.code)) setResult(result.map((e) => (e.extensions?.code ? e : withCode(e, 'BAD_USER_INPUT'))));
+  },
+});
+
+/** Yoga's introspection switch covers HTTP only; this validation rule covers both transports. */
+const disableIntrospection = (): Plugin => ({
+  onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
+});
+
+/** Creates the HTTP + WebSocket API on `/graphql` for one container (one instance). */
+export function createApi(c: Container): Api {
+  const { config, logger, services, fanout, auth } = c;
+  const authenticate = async (authorization: unknown): Promise<Viewer | undefined> => {
+    const viewer = await auth.verify(typeof authorization === 'string' ? authorization : undefined);
+    if (viewer) await services.identity.ensureViewer(viewer);
+    return viewer;
+  };
+
+  const maskError = (err: unknown): GraphQLError => {
+    const original = err instanceof GraphQLError && err.originalError ? err.originalError : err;
+    if (isCoded(original)) return err instanceof GraphQLError && err.path ? withCode(err, String(original.extensions.code)) : original;
+    if (err instanceof GraphQLError && !err.originalError) return err.extensions?.code ? err : withCode(err, 'BAD_USER_INPUT');
+    logger.error({ err: original }, 'unexpected error');
+    return new GraphQLError('Unexpected error.', {
+      path: err instanceof GraphQLError ? err.path : undefined,
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    });
+  };
+
+  const yoga = createYoga<Record<string, unknown>, Context>({
+    schema: buildSchema(),
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    // yoga logs resolver errors itself; route them through safeError so no data reaches logs
+    logging: {
+      debug: () => {},
+      info: () => {},
+      warn: (...a) => logger.warn({ errors: a.map((x) => (x instanceof Error ? safeError(x) : String(x).split('\n')[0])) }, 'yoga warning'),
+      error: () => {},
+    },
+    maskedErrors: { maskError: (err) => maskError(err) },
+    graphiql: config.graphiql
+      ? { title: 'Wardline', subscriptionsProtocol: 'WS', defaultQuery: EXAMPLE_OPERATIONS, shouldPersistHeaders: true }
+      : false,
+    renderGraphiQL,
+    plugins: [
+      EnvelopArmorPlugin({
+        maxDepth: { n: config.limits.maxDepth },
+        maxAliases: { n: config.limits.maxAliases },
+        maxTokens: { n: config.limits.maxTokens },
+        costLimit: { maxCost: config.limits.maxCost },
+        maxDirectives: { n: 50 },
+        blockFieldSuggestion: { enabled: true },
+      }),
+      codeRequestErrors(),
+      ...(config.introspection ? [] : [disableIntrospection()]),
+    ],
+    context: async (initial): Promise<Context> => {
+      const requestId = (initial.requestId as string | undefined) ?? randomUUID();
+      let viewer = initial.viewer as Viewer | undefined;
+      if (initial.transport !== 'ws') {
+        const request = initial.request as Request;
+        viewer = await authenticate(request.headers.get('authorization'));
+      }
+      return { viewer, services, realtime: fanout, requestId };
+    },
+  });
+
+  const health = createHealth(c);
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (health.handle(req, res)) return;
+    void yoga(req, res);
+  });
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 60_000;
+
+  const ws = attachWsServer(server, '/graphql', {
+    config: config.ws,
+    logger,
+    metrics: c.metrics,
+    fanout,
+    authenticate,
+    getEnveloped: (initial) => yoga.getEnveloped(initial) as unknown as ReturnType<Parameters<typeof attachWsServer>[2]['getEnveloped']>,
+    maskError,
+  });
+
+  return {
+    ws,
+    listen: (port = config.port, host = config.host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+      }),
+    async close() {
+      health.setDraining();
+      await ws.close();
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
+      force.unref();
+      await closed;
+      clearTimeout(force);
+    },
+  };
+}

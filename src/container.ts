@@ -1,0 +1,128 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { RedisPubSub } from 'graphql-redis-subscriptions';
+import type { Config } from './config.js';
+import { type Database, openDatabase } from './db/client.js';
+import { createAuthenticator, type Authenticator } from './http/auth.js';
+import { createMetrics, type Metrics } from './http/metrics.js';
+import { createIdentityService, type IdentityService } from './modules/identity/service.js';
+import { createMessagingService, type MessagingService } from './modules/messaging/service.js';
+import { createFanout, type Fanout } from './realtime/fanout.js';
+import { createHub, type Hub } from './realtime/hub.js';
+import { createCursorCodec, type CursorCodec } from './shared/cursor.js';
+import { createLogger, type Logger } from './shared/logger.js';
+
+/** Domain services; resolvers call these and nothing else. */
+export interface Services {
+  identity: IdentityService;
+  messaging: MessagingService;
+}
+
+export interface Container {
+  config: Config;
+  logger: Logger;
+  database: Database;
+  redis: { commands: Redis; pub: Redis; sub: Redis };
+  pubsub: RedisPubSub;
+  hub: Hub;
+  fanout: Fanout;
+  cursors: CursorCodec;
+  metrics: Metrics;
+  auth: Authenticator;
+  services: Services;
+  /** Closes everything in reverse order of creation. */
+  close(): Promise<void>;
+}
+
+export interface ContainerOptions {
+  logger?: Logger;
+  /** Apply migrations on start (default true). */
+  migrate?: boolean;
+}
+
+/** Redis connection options for a role; BullMQ roles arrive with the worker. */
+export function redisOptions(config: Config, role: string): { url: string; options: RedisOptions } {
+  return {
+    url: config.redisUrl ?? 'redis://127.0.0.1:6379',
+    options: { connectionName: `wardline:${role}`, lazyConnect: false, maxRetriesPerRequest: role === 'sub' ? null : 3 },
+  };
+}
+
+/**
+ * The composition root: builds every dependency once and passes it down. Nothing else in the
+ * code base opens connections, so a second instance is just a second call.
+ */
+export async function createContainer(config: Config, opts: ContainerOptions = {}): Promise<Container> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const closers: Array<() => Promise<unknown>> = [];
+  try {
+    const database = await openDatabase(config.databaseUrl, config.dataDir);
+    closers.push(() => database.close());
+    if (opts.migrate !== false) await database.migrate();
+
+    const mk = (role: string) => {
+      const { url, options } = redisOptions(config, role);
+      const r = new Redis(url, options);
+      r.on('error', (err) => logger.warn({ role, err: err.message }, 'redis connection error'));
+      closers.push(() => r.quit().catch(() => r.disconnect()));
+      return r;
+    };
+    const redis = { commands: mk('commands'), pub: mk('pub'), sub: mk('sub') };
+    await Promise.all(Object.values(redis).map((r) => r.ping()));
+    const pubsub = new RedisPubSub({ publisher: redis.pub, subscriber: redis.sub });
+
+    const metrics = createMetrics();
+    const cursors = createCursorCodec(config.cursorSecret);
+    const hub = createHub({
+      pubsub,
+      db: database.db,
+      logger,
+      channelPrefix: config.redisPrefix,
+      pollMs: config.realtime.pollMs,
+    });
+    closers.push(() => hub.close());
+    const fanout = createFanout({
+      hub,
+      db: database.db,
+      cursors,
+      logger,
+      metrics: {
+        delivered: (n, ms) => {
+          metrics.deliveries.inc(n);
+          metrics.deliveryLatency.observe(ms / 1000);
+        },
+      },
+    });
+
+    const identity = createIdentityService({ db: database.db });
+    const messaging = createMessagingService({
+      db: database.db,
+      hub,
+      redis: redis.commands,
+      cursors,
+      identity,
+      limits: config.limits,
+      keyPrefix: config.redisPrefix,
+      typingThrottleMs: config.realtime.typingThrottleMs,
+    });
+
+    return {
+      config,
+      logger,
+      database,
+      redis,
+      pubsub,
+      hub,
+      fanout,
+      cursors,
+      metrics,
+      auth: createAuthenticator(config.auth),
+      services: { identity, messaging },
+      async close() {
+        for (const c of closers.reverse()) await c().catch((err) => logger.warn({ err }, 'close failed'));
+      },
+    };
+  } catch (err) {
+    for (const c of closers.reverse()) await c().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,19 @@
+import type { Services } from '../container.js';
+import type { Fanout } from '../realtime/fanout.js';
+import { unauthenticated } from '../shared/errors.js';
+import type { Viewer } from '../shared/viewer.js';
+
+/** Per-operation context, identical on HTTP and WebSocket. */
+export interface Context {
+  viewer: Viewer | undefined;
+  services: Services;
+  /** Stream delivery, for subscription fields executed outside the WebSocket fan-out path. */
+  realtime: Fanout;
+  requestId: string;
+}
+
+/** The viewer, or UNAUTHENTICATED. */
+export function requireViewer(ctx: Context): Viewer {
+  if (!ctx.viewer) throw unauthenticated();
+  return ctx.viewer;
+}

@@ -1,0 +1,19 @@
+import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
+import { builder } from './builder.js';
+import './scalars.js';
+import './stream-event.js';
+import '../modules/identity/schema.js';
+import '../modules/messaging/schema.js';
+
+builder.queryType({ description: 'Read operations.' });
+builder.mutationType({ description: 'Write operations. Creating mutations accept a client key for safe retries.' });
+builder.subscriptionType({
+  description: 'Live streams over graphql-ws at /graphql. Durable streams resume with `after`.',
+});
+
+let built: GraphQLSchema | undefined;
+/** The schema, built once per process (the builder is append-only), sorted for stable printing. */
+export function buildSchema(): GraphQLSchema {
+  built ??= lexicographicSortSchema(builder.toSchema());
+  return built;
+}

@@ -1,0 +1,54 @@
+import type { LedgerEvent } from '../realtime/ledger.js';
+import type { EphemeralEvent } from '../realtime/hub.js';
+import { builder } from './builder.js';
+import type { Context } from './context.js';
+
+/**
+ * What a durable subscription field resolves to before any event flows: which stream, from which
+ * position, and how events become GraphQL root values. Built by a domain service after it has
+ * authorised the viewer.
+ */
+export interface StreamSpec {
+  stream: string;
+  orgId: string;
+  /** Resume after this position (decoded from the client's `after` cursor). */
+  after: number | undefined;
+  /**
+   * Subscribers with the same operation, variables and scope share one execution per event, so
+   * the scope must capture everything that changes what a subscriber may see (org, role, user...).
+   */
+  scope: string;
+  /** Filter evaluated once per group: it may depend only on the arguments and the scope. */
+  match?(event: LedgerEvent | EphemeralEvent): boolean;
+  /** Users who lose access with this event; their subscriptions end with FORBIDDEN. */
+  revokes?(event: LedgerEvent): readonly string[] | undefined;
+  /** Root value for a durable event. */
+  toRoot(event: LedgerEvent, cursor: string): unknown;
+  /** Root value for an ephemeral event, or undefined to ignore it. */
+  toRootEphemeral?(event: EphemeralEvent): unknown;
+}
+
+/** Attached to subscription fields as `extensions.openStream`; the WebSocket server calls it. */
+export type StreamOpener = (args: Record<string, unknown>, ctx: Context) => Promise<StreamSpec>;
+
+/** Root value shape of every durable event. */
+export interface StreamEventRoot {
+  kind: string;
+  cursor: string;
+  at: string;
+}
+
+export const StreamEvent = builder.interfaceRef<StreamEventRoot>('StreamEvent').implement({
+  description:
+    'A durable event of a stream. Pass the last `cursor` you received as `after` when you resubscribe to get exactly what you missed, in order, then live events.',
+  fields: (t) => ({
+    cursor: t.exposeString('cursor', {
+      description: 'Opaque position of this event in its stream; only valid for the same stream.',
+    }),
+    at: t.field({
+      type: 'DateTime',
+      description: 'When the change that caused this event was committed.',
+      resolve: (e) => e.at,
+    }),
+  }),
+});

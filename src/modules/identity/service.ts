@@ -1,0 +1,45 @@
+import type { Executor } from '../../db/client.js';
+import { forbidden } from '../../shared/errors.js';
+import type { Viewer } from '../../shared/viewer.js';
+import * as repo from './repo.js';
+import type { UserRow } from './tables.js';
+
+export interface IdentityService {
+  /**
+   * Provisions the viewer's org and user just in time (cached per instance). A `sub` already
+   * registered in another organisation is refused.
+   */
+  ensureViewer(viewer: Viewer): Promise<void>;
+  /** Users of the viewer's organisation with these ids (unknown or foreign ids are omitted). */
+  usersById(viewer: Viewer, ids: readonly string[]): Promise<UserRow[]>;
+  createOrg(id: string, name: string): Promise<void>;
+  upsertUser(u: { id: string; orgId: string; role: UserRow['role']; name: string }): Promise<void>;
+  isEmpty(): Promise<boolean>;
+}
+
+export function createIdentityService(deps: { db: Executor }): IdentityService {
+  const { db } = deps;
+  const known = new Map<string, string>();
+  return {
+    async ensureViewer(viewer) {
+      if (viewer.role === 'system') return;
+      const key = `${viewer.orgId}\0${viewer.role}\0${viewer.name}`;
+      if (known.get(viewer.userId) === key) return;
+      const row = await repo.upsertUser(db, {
+        id: viewer.userId,
+        orgId: viewer.orgId,
+        role: viewer.role,
+        name: viewer.name,
+      });
+      if (!row || row.orgId !== viewer.orgId) throw forbidden('This account belongs to another organisation.');
+      if (known.size > 50_000) known.clear();
+      known.set(viewer.userId, key);
+    },
+    usersById: (viewer, ids) => repo.findUsers(db, viewer.orgId, ids),
+    createOrg: (id, name) => repo.createOrg(db, id, name),
+    async upsertUser(u) {
+      await repo.upsertUser(db, u);
+    },
+    isEmpty: async () => (await repo.countOrgs(db)) === 0,
+  };
+}

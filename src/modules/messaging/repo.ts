@@ -1,0 +1,252 @@
+import { and, asc, desc, eq, gt, inArray, lt, ne, isNull, or, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { users } from '../identity/tables.js';
+import { type Attachment, conversationMembers, conversations, messages, type ConversationRow } from './tables.js';
+import type { MessageSnapshot } from './events.js';
+
+const snapshotColumns = {
+  id: messages.id,
+  conversationId: messages.conversationId,
+  seq: messages.seq,
+  senderId: messages.senderId,
+  senderName: sql<string>`coalesce(${users.name}, ${messages.senderId})`,
+  senderRole: sql<string>`coalesce(${users.role}, 'patient')`,
+  body: messages.body,
+  clientMessageId: messages.clientMessageId,
+  attachments: messages.attachments,
+  createdAt: messages.createdAt,
+  editedAt: messages.editedAt,
+  deletedAt: messages.deletedAt,
+};
+
+type SnapshotRow = { [K in keyof typeof snapshotColumns]: unknown };
+const toSnapshot = (r: SnapshotRow): MessageSnapshot => ({
+  id: r.id as string,
+  conversationId: r.conversationId as string,
+  seq: Number(r.seq),
+  senderId: r.senderId as string,
+  senderName: r.senderName as string,
+  senderRole: r.senderRole as string,
+  body: (r.body as string | null) ?? null,
+  clientMessageId: (r.clientMessageId as string | null) ?? null,
+  attachments: (r.attachments as Attachment[]) ?? [],
+  createdAt: (r.createdAt as Date).toISOString(),
+  editedAt: r.editedAt ? (r.editedAt as Date).toISOString() : null,
+  deletedAt: r.deletedAt ? (r.deletedAt as Date).toISOString() : null,
+});
+
+export async function insertConversation(
+  tx: Executor,
+  row: { id: string; orgId: string; kind: ConversationRow['kind']; title: string | null; createdBy: string },
+): Promise<ConversationRow> {
+  const [c] = await tx.insert(conversations).values(row).returning();
+  return c as ConversationRow;
+}
+
+export async function insertMembers(tx: Executor, orgId: string, conversationId: string, userIds: readonly string[]) {
+  if (userIds.length === 0) return [];
+  const rows = await tx
+    .insert(conversationMembers)
+    .values(userIds.map((userId) => ({ conversationId, userId, orgId })))
+    .onConflictDoNothing()
+    .returning({ userId: conversationMembers.userId });
+  return rows.map((r) => r.userId);
+}
+
+export async function deleteMember(tx: Executor, orgId: string, conversationId: string, userId: string) {
+  const rows = await tx
+    .delete(conversationMembers)
+    .where(
+      and(
+        eq(conversationMembers.orgId, orgId),
+        eq(conversationMembers.conversationId, conversationId),
+        eq(conversationMembers.userId, userId),
+      ),
+    )
+    .returning({ userId: conversationMembers.userId });
+  return rows.length > 0;
+}
+
+export async function findConversation(db: Executor, orgId: string, id: string) {
+  const [c] = await db
+    .select()
+    .from(conversations)
+    .where(and(eq(conversations.orgId, orgId), eq(conversations.id, id)));
+  return c;
+}
+
+/** The conversation and the user's membership row, if the user is a member. */
+export async function findMembership(db: Executor, orgId: string, conversationId: string, userId: string) {
+  const [m] = await db
+    .select()
+    .from(conversationMembers)
+    .where(
+      and(
+        eq(conversationMembers.orgId, orgId),
+        eq(conversationMembers.conversationId, conversationId),
+        eq(conversationMembers.userId, userId),
+      ),
+    );
+  return m;
+}
+
+export async function listMembers(db: Executor, orgId: string, conversationId: string) {
+  return db
+    .select({ id: users.id, name: users.name, role: users.role, lastReadSeq: conversationMembers.lastReadSeq })
+    .from(conversationMembers)
+    .innerJoin(users, eq(users.id, conversationMembers.userId))
+    .where(and(eq(conversationMembers.orgId, orgId), eq(conversationMembers.conversationId, conversationId)))
+    .orderBy(asc(conversationMembers.joinedAt), asc(users.id));
+}
+
+/** Conversations the user belongs to, newest first, keyset-paginated on (createdAt, id). */
+export async function listConversationsOf(
+  db: Executor,
+  orgId: string,
+  userId: string,
+  limit: number,
+  after?: { createdAt: Date; id: string },
+) {
+  const rows = await db
+    .select({ c: conversations })
+    .from(conversationMembers)
+    .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
+    .where(
+      and(
+        eq(conversationMembers.orgId, orgId),
+        eq(conversationMembers.userId, userId),
+        after
+          ? or(
+              lt(conversations.createdAt, after.createdAt),
+              and(eq(conversations.createdAt, after.createdAt), lt(conversations.id, after.id)),
+            )
+          : undefined,
+      ),
+    )
+    .orderBy(desc(conversations.createdAt), desc(conversations.id))
+    .limit(limit);
+  return rows.map((r) => r.c);
+}
+
+/** Inserts a message at `seq`; returns undefined when the idempotency key already exists. */
+export async function insertMessage(
+  tx: Executor,
+  row: {
+    id: string;
+    orgId: string;
+    conversationId: string;
+    seq: number;
+    senderId: string;
+    body: string | null;
+    clientMessageId: string | null;
+    attachments: Attachment[];
+  },
+): Promise<{ id: string; createdAt: Date } | undefined> {
+  const [m] = await tx
+    .insert(messages)
+    .values(row)
+    .onConflictDoNothing()
+    .returning({ id: messages.id, createdAt: messages.createdAt });
+  return m;
+}
+
+export async function findMessage(db: Executor, orgId: string, id: string): Promise<MessageSnapshot | undefined> {
+  const [r] = await db
+    .select(snapshotColumns)
+    .from(messages)
+    .leftJoin(users, eq(users.id, messages.senderId))
+    .where(and(eq(messages.orgId, orgId), eq(messages.id, id)));
+  return r ? toSnapshot(r) : undefined;
+}
+
+export async function findMessageByClientKey(db: Executor, orgId: string, senderId: string, clientMessageId: string) {
+  const [r] = await db
+    .select(snapshotColumns)
+    .from(messages)
+    .leftJoin(users, eq(users.id, messages.senderId))
+    .where(
+      and(eq(messages.orgId, orgId), eq(messages.senderId, senderId), eq(messages.clientMessageId, clientMessageId)),
+    );
+  return r ? toSnapshot(r) : undefined;
+}
+
+export async function updateMessage(
+  tx: Executor,
+  orgId: string,
+  id: string,
+  set: { body?: string | null; attachments?: Attachment[]; editedAt?: Date; deletedAt?: Date },
+) {
+  await tx
+    .update(messages)
+    .set(set)
+    .where(and(eq(messages.orgId, orgId), eq(messages.id, id)));
+}
+
+/** A page of messages by seq: `dir` 'forward' returns seq > cursor ascending, 'backward' seq < cursor. */
+export async function pageMessages(
+  db: Executor,
+  orgId: string,
+  conversationId: string,
+  dir: 'forward' | 'backward',
+  cursor: number | undefined,
+  limit: number,
+): Promise<MessageSnapshot[]> {
+  const rows = await db
+    .select(snapshotColumns)
+    .from(messages)
+    .leftJoin(users, eq(users.id, messages.senderId))
+    .where(
+      and(
+        eq(messages.orgId, orgId),
+        eq(messages.conversationId, conversationId),
+        cursor === undefined ? undefined : dir === 'forward' ? gt(messages.seq, cursor) : lt(messages.seq, cursor),
+      ),
+    )
+    .orderBy(dir === 'forward' ? asc(messages.seq) : desc(messages.seq))
+    .limit(limit);
+  return rows.map(toSnapshot);
+}
+
+export async function latestMessages(db: Executor, orgId: string, conversationIds: readonly string[]) {
+  if (conversationIds.length === 0) return [];
+  const rows = await db
+    .selectDistinctOn([messages.conversationId], snapshotColumns)
+    .from(messages)
+    .leftJoin(users, eq(users.id, messages.senderId))
+    .where(and(eq(messages.orgId, orgId), inArray(messages.conversationId, [...conversationIds])))
+    .orderBy(messages.conversationId, desc(messages.seq));
+  return rows.map(toSnapshot);
+}
+
+export async function setLastRead(tx: Executor, orgId: string, conversationId: string, userId: string, seq: number) {
+  const rows = await tx
+    .update(conversationMembers)
+    .set({ lastReadSeq: seq })
+    .where(
+      and(
+        eq(conversationMembers.orgId, orgId),
+        eq(conversationMembers.conversationId, conversationId),
+        eq(conversationMembers.userId, userId),
+        lt(conversationMembers.lastReadSeq, seq),
+      ),
+    )
+    .returning({ userId: conversationMembers.userId });
+  return rows.length > 0;
+}
+
+/** Messages after the member's read position that others sent and that are not deleted. */
+export async function unreadCount(db: Executor, orgId: string, conversationId: string, userId: string, afterSeq: number) {
+  const [r] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(messages)
+    .where(
+      and(
+        eq(messages.orgId, orgId),
+        eq(messages.conversationId, conversationId),
+        gt(messages.seq, afterSeq),
+        ne(messages.senderId, userId),
+        isNull(messages.deletedAt),
+      ),
+    );
+  return r?.n ?? 0;
+}

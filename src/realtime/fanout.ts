@@ -1,0 +1,290 @@
+import type { Executor } from '../db/client.js';
+import type { StreamSpec } from '../graphql/stream-event.js';
+import type { CursorCodec } from '../shared/cursor.js';
+import { forbidden } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { EphemeralEvent, Hub } from './hub.js';
+import { type LedgerEvent, readRange } from './ledger.js';
+
+/** Receives what a group rendered for each event (a serialized payload for sockets). */
+export interface Sink<R> {
+  readonly userId: string;
+  deliver(rendered: R, publishedAt: number): void;
+  /** The server ended the subscription (e.g. membership revoked). */
+  end(error: Error): void;
+}
+
+export interface FanoutMetrics {
+  delivered(count: number, latencyMs: number): void;
+}
+
+/**
+ * Delivers stream events to subscriptions on this instance. Subscriptions with the same group key
+ * (operation, variables, authorisation scope) share one render per event, and every member of the
+ * group receives the same rendered value: the per-subscriber cost is a position check and a write.
+ *
+ * A subscription with a resume position joins live first (buffering), replays the ledger after
+ * its position, then drains the buffer: no gap, no duplicate (dedup by position).
+ */
+export interface Fanout {
+  add<R>(
+    key: string,
+    spec: StreamSpec,
+    render: (root: unknown) => R | Promise<R>,
+    sink: Sink<R>,
+  ): Promise<() => void>;
+  /** Roots of one subscription as an async iterable (HTTP/SSE and plain graphql `subscribe`). */
+  iterate(spec: StreamSpec): AsyncIterableIterator<unknown>;
+  stats(): { streams: number; groups: number; subscriptions: number };
+}
+
+interface SubState<R> {
+  sink: Sink<R>;
+  last: number;
+  buffer: Array<{ pos: number; r: R; t: number }> | null;
+}
+
+interface Group<R> {
+  key: string;
+  spec: StreamSpec;
+  render: (root: unknown) => R | Promise<R>;
+  subs: Set<SubState<R>>;
+}
+
+type Item = { ev: LedgerEvent; t: number } | { eph: EphemeralEvent };
+
+interface LocalStream {
+  stream: string;
+  groups: Map<string, Group<unknown>>;
+  joined: Promise<{ leave: () => void }>;
+  queue: Item[];
+  running: boolean;
+}
+
+export function createFanout(deps: {
+  hub: Hub;
+  db: Executor;
+  cursors: CursorCodec;
+  logger: Logger;
+  metrics?: FanoutMetrics;
+}): Fanout {
+  const { hub, db, cursors, logger } = deps;
+  const local = new Map<string, LocalStream>();
+  let subscriptions = 0;
+  let iterSeq = 0;
+
+  const renderSafe = async <R>(g: Group<R>, root: unknown): Promise<R | undefined> => {
+    try {
+      return await g.render(root);
+    } catch (err) {
+      logger.error({ err, stream: g.spec.stream }, 'rendering a stream event failed');
+      return undefined;
+    }
+  };
+
+  const deliverDurable = async (ls: LocalStream, ev: LedgerEvent, t: number) => {
+    const cursor = cursors.encode(ev.stream, ev.position);
+    for (const g of [...ls.groups.values()]) {
+      if (g.spec.match && !g.spec.match(ev)) continue;
+      const r = await renderSafe(g, g.spec.toRoot(ev, cursor));
+      if (r !== undefined) {
+        let n = 0;
+        for (const s of g.subs) {
+          if (ev.position <= s.last) continue;
+          if (s.buffer) s.buffer.push({ pos: ev.position, r, t });
+          else {
+            s.last = ev.position;
+            s.sink.deliver(r, t);
+            n++;
+          }
+        }
+        if (n > 0) deps.metrics?.delivered(n, Date.now() - t);
+      }
+      const revoked = g.spec.revokes?.(ev);
+      if (revoked?.length) {
+        for (const s of [...g.subs]) if (revoked.includes(s.sink.userId)) s.sink.end(forbidden('You are no longer a member of this stream.'));
+      }
+    }
+  };
+
+  const deliverEphemeral = async (ls: LocalStream, ev: EphemeralEvent) => {
+    for (const g of [...ls.groups.values()]) {
+      if (!g.spec.toRootEphemeral || (g.spec.match && !g.spec.match(ev))) continue;
+      const root = g.spec.toRootEphemeral(ev);
+      if (root === undefined) continue;
+      const r = await renderSafe(g, root);
+      if (r === undefined) continue;
+      const t = Date.parse(ev.at);
+      for (const s of g.subs) if (!s.buffer) s.sink.deliver(r, t);
+    }
+  };
+
+  const run = async (ls: LocalStream) => {
+    ls.running = true;
+    while (ls.queue.length > 0) {
+      const item = ls.queue.shift() as Item;
+      try {
+        if ('ev' in item) await deliverDurable(ls, item.ev, item.t);
+        else await deliverEphemeral(ls, item.eph);
+      } catch (err) {
+        logger.error({ err, stream: ls.stream }, 'stream delivery failed');
+      }
+    }
+    ls.running = false;
+  };
+
+  const enqueue = (ls: LocalStream, item: Item) => {
+    ls.queue.push(item);
+    if (!ls.running) void run(ls);
+  };
+
+  const openLocal = (spec: StreamSpec): LocalStream => {
+    let ls = local.get(spec.stream);
+    if (ls) return ls;
+    const created: LocalStream = {
+      stream: spec.stream,
+      groups: new Map(),
+      queue: [],
+      running: false,
+      joined: Promise.resolve({ leave: () => {} }),
+    };
+    created.joined = hub.join(spec.stream, spec.orgId, {
+      onEvent: (ev, t) => enqueue(created, { ev, t }),
+      onEphemeral: (eph) => enqueue(created, { eph }),
+    });
+    created.joined.catch(() => {
+      if (local.get(spec.stream) === created) local.delete(spec.stream);
+    });
+    local.set(spec.stream, created);
+    ls = created;
+    return ls;
+  };
+
+  const replay = async <R>(g: Group<R>, s: SubState<R>) => {
+    for (;;) {
+      const batch = await readRange(db, g.spec.stream, g.spec.orgId, s.last, Number.MAX_SAFE_INTEGER, 500);
+      for (const ev of batch) {
+        if (!g.subs.has(s)) return;
+        if (!g.spec.match || g.spec.match(ev)) {
+          const r = await renderSafe(g, g.spec.toRoot(ev, cursors.encode(ev.stream, ev.position)));
+          if (r !== undefined) s.sink.deliver(r, Date.parse(ev.at));
+        }
+        s.last = ev.position;
+      }
+      if (batch.length < 500) break;
+    }
+    const buffered = s.buffer ?? [];
+    s.buffer = null;
+    for (const b of buffered) {
+      if (b.pos <= s.last) continue;
+      s.last = b.pos;
+      s.sink.deliver(b.r, b.t);
+    }
+  };
+
+  const fanout: Fanout = {
+    async add(key, spec, render, sink) {
+      let ls = openLocal(spec);
+      let { leave } = await ls.joined;
+      while (local.get(spec.stream) !== ls) {
+        // the stream was torn down while we waited: join it afresh
+        ls = openLocal(spec);
+        ({ leave } = await ls.joined);
+      }
+      let g = ls.groups.get(key) as Group<ReturnType<typeof render>> | undefined;
+      if (!g) {
+        g = { key, spec, render, subs: new Set() };
+        ls.groups.set(key, g as Group<unknown>);
+      }
+      const group = g;
+      const stream = ls;
+      const s: SubState<ReturnType<typeof render>> = {
+        sink: sink as Sink<ReturnType<typeof render>>,
+        last: spec.after ?? 0,
+        buffer: spec.after !== undefined ? [] : null,
+      };
+      group.subs.add(s);
+      subscriptions++;
+      let removed = false;
+      const remove = () => {
+        if (removed) return;
+        removed = true;
+        subscriptions--;
+        group.subs.delete(s);
+        if (group.subs.size === 0 && stream.groups.get(key) === group) stream.groups.delete(key);
+        if (ls.groups.size === 0 && local.get(stream.stream) === stream) {
+          local.delete(stream.stream);
+          leave();
+        }
+      };
+      if (s.buffer) {
+        try {
+          await replay(group, s);
+        } catch (err) {
+          remove();
+          throw err;
+        }
+      }
+      return remove;
+    },
+
+    iterate(spec) {
+      const queue: unknown[] = [];
+      let wake: (() => void) | undefined;
+      let failed: Error | undefined;
+      let done = false;
+      let remove: (() => void) | undefined;
+      const ready = fanout
+        .add(`iter:${++iterSeq}`, spec, (root) => root, {
+          userId: '',
+          deliver: (root) => {
+            queue.push(root);
+            wake?.();
+          },
+          end: (err) => {
+            failed = err;
+            wake?.();
+          },
+        })
+        .then((r) => {
+          remove = r;
+          if (done) r();
+        });
+      const finish = async () => {
+        done = true;
+        remove?.();
+        wake?.();
+        return { value: undefined, done: true as const };
+      };
+      return {
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+        async next() {
+          await ready;
+          for (;;) {
+            if (queue.length > 0) return { value: queue.shift(), done: false };
+            if (failed) throw failed;
+            if (done) return { value: undefined, done: true };
+            await new Promise<void>((r) => {
+              wake = r;
+            });
+            wake = undefined;
+          }
+        },
+        return: finish,
+        throw: async (err: unknown) => {
+          await finish();
+          throw err;
+        },
+      };
+    },
+
+    stats() {
+      let groups = 0;
+      for (const ls of local.values()) groups += ls.groups.size;
+      return { streams: local.size, groups, subscriptions };
+    },
+  };
+  return fanout;
+}
