@@ -46,6 +46,25 @@ export interface Config {
     pollMs: number;
     typingThrottleMs: number;
   };
+  worker: {
+    concurrency: number;
+    /** BullMQ lock duration; a job of a killed worker is re-run after about this long. */
+    lockMs: number;
+  };
+  presence: {
+    /** A device not refreshed for this long counts as gone (bound for a crashed instance). */
+    ttlMs: number;
+    refreshMs: number;
+    /** Status changes of one user within this window are sent as one. */
+    coalesceMs: number;
+  };
+  alerts: { escalationDelayMs: number };
+  reminders: {
+    reconcileMs: number;
+    defaultOffsetsMinutes: number[];
+    attempts: number;
+    backoffMs: number;
+  };
   shutdownGraceMs: number;
   /** Seed the demo organisation when the database is empty (npm start). */
   seedOnEmpty: boolean;
@@ -93,6 +112,19 @@ const schema = z.object({
   REALTIME_POLL_MS: int(50, 600_000).default(5_000),
   TYPING_THROTTLE_MS: int(0, 60_000).default(1_000),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  WORKER_CONCURRENCY: int(1, 1_000).default(50),
+  JOB_LOCK_MS: int(500, 600_000).default(30_000),
+  PRESENCE_TTL_MS: int(1_000, 3_600_000).default(60_000),
+  PRESENCE_REFRESH_MS: int(200, 600_000).default(20_000),
+  PRESENCE_COALESCE_MS: int(0, 60_000).default(250),
+  ALERT_ESCALATION_DELAY_MS: int(100, 7 * 24 * 3_600_000).default(300_000),
+  REMINDER_RECONCILE_MS: int(200, 3_600_000).default(30_000),
+  REMINDER_DEFAULT_OFFSETS_MINUTES: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, 'expected comma-separated minutes, e.g. 1440,60')
+    .default('1440,60'),
+  REMINDER_ATTEMPTS: int(1, 100).default(8),
+  REMINDER_BACKOFF_MS: int(10, 3_600_000).default(1_000),
   SEED_ON_EMPTY: bool.optional(),
 });
 
@@ -122,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
     problems.push('JWT_SECRET or JWKS_URL: one is required (JWT_SECRET: at least 32 characters for HS256)');
   }
   if (prod && !e.DATABASE_URL) problems.push('DATABASE_URL: required when NODE_ENV=production');
+  if (e.PRESENCE_REFRESH_MS * 2 > e.PRESENCE_TTL_MS) problems.push('PRESENCE_REFRESH_MS: must be at most half of PRESENCE_TTL_MS');
   if (e.DEFAULT_PAGE_SIZE > e.MAX_PAGE_SIZE) problems.push('DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE');
   if (problems.length) throw new ConfigError(problems);
 
@@ -156,6 +189,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       keepAliveMs: e.WS_KEEPALIVE_MS,
     },
     realtime: { pollMs: e.REALTIME_POLL_MS, typingThrottleMs: e.TYPING_THROTTLE_MS },
+    worker: { concurrency: e.WORKER_CONCURRENCY, lockMs: e.JOB_LOCK_MS },
+    presence: { ttlMs: e.PRESENCE_TTL_MS, refreshMs: e.PRESENCE_REFRESH_MS, coalesceMs: e.PRESENCE_COALESCE_MS },
+    alerts: { escalationDelayMs: e.ALERT_ESCALATION_DELAY_MS },
+    reminders: {
+      reconcileMs: e.REMINDER_RECONCILE_MS,
+      defaultOffsetsMinutes: e.REMINDER_DEFAULT_OFFSETS_MINUTES.split(',').map(Number),
+      attempts: e.REMINDER_ATTEMPTS,
+      backoffMs: e.REMINDER_BACKOFF_MS,
+    },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     seedOnEmpty: e.SEED_ON_EMPTY ?? !prod,
   };

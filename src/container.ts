@@ -5,9 +5,12 @@ import { type Database, openDatabase } from './db/client.js';
 import { createAuthenticator, type Authenticator } from './http/auth.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
 import { createIdentityService, type IdentityService } from './modules/identity/service.js';
+import { createNotificationsService, type NotificationsService } from './modules/notifications/service.js';
+import { createCommit } from './realtime/commit.js';
 import { createMessagingService, type MessagingService } from './modules/messaging/service.js';
 import { createFanout, type Fanout } from './realtime/fanout.js';
 import { createHub, type Hub } from './realtime/hub.js';
+import { createQueues, type Queues } from './jobs/queues.js';
 import { createCursorCodec, type CursorCodec } from './shared/cursor.js';
 import { createLogger, type Logger } from './shared/logger.js';
 
@@ -15,13 +18,17 @@ import { createLogger, type Logger } from './shared/logger.js';
 export interface Services {
   identity: IdentityService;
   messaging: MessagingService;
+  notifications: NotificationsService;
 }
 
 export interface Container {
   config: Config;
   logger: Logger;
   database: Database;
-  redis: { commands: Redis; pub: Redis; sub: Redis };
+  redis: { commands: Redis; pub: Redis; sub: Redis; queue: Redis };
+  /** A new connection for a role that needs its own (BullMQ workers: `maxRetriesPerRequest: null`). */
+  redisConnection(role: 'worker'): Redis;
+  queues: Queues;
   pubsub: RedisPubSub;
   hub: Hub;
   fanout: Fanout;
@@ -43,7 +50,13 @@ export interface ContainerOptions {
 export function redisOptions(config: Config, role: string): { url: string; options: RedisOptions } {
   return {
     url: config.redisUrl ?? 'redis://127.0.0.1:6379',
-    options: { connectionName: `wardline:${role}`, lazyConnect: false, maxRetriesPerRequest: role === 'sub' ? null : 3 },
+    options: {
+      connectionName: `wardline:${role}`,
+      // subscriber and worker connections must wait out outages instead of failing commands;
+      // the queue producer fails fast instead of buffering while Redis is away
+      maxRetriesPerRequest: role === 'sub' || role === 'worker' ? null : 3,
+      enableOfflineQueue: role !== 'queue',
+    },
   };
 }
 
@@ -66,8 +79,11 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       closers.push(() => r.quit().catch(() => r.disconnect()));
       return r;
     };
-    const redis = { commands: mk('commands'), pub: mk('pub'), sub: mk('sub') };
-    await Promise.all(Object.values(redis).map((r) => r.ping()));
+    const redis = { commands: mk('commands'), pub: mk('pub'), sub: mk('sub'), queue: mk('queue') };
+    await Promise.all([redis.commands, redis.pub, redis.sub].map((r) => r.ping()));
+    if (redis.queue.status !== 'ready') await new Promise((r) => redis.queue.once('ready', r));
+    const queues = createQueues(redis.queue, `${config.redisPrefix}:bull`);
+    closers.push(() => queues.close());
     const pubsub = new RedisPubSub({ publisher: redis.pub, subscriber: redis.sub });
 
     const metrics = createMetrics();
@@ -105,18 +121,23 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       typingThrottleMs: config.realtime.typingThrottleMs,
     });
 
+    const commit = createCommit(database.db, hub);
+    const notifications = createNotificationsService({ db: database.db, commit, cursors, identity, limits: config.limits });
+
     return {
       config,
       logger,
       database,
       redis,
+      redisConnection: (role) => mk(role),
+      queues,
       pubsub,
       hub,
       fanout,
       cursors,
       metrics,
       auth: createAuthenticator(config.auth),
-      services: { identity, messaging },
+      services: { identity, messaging, notifications },
       async close() {
         for (const c of closers.reverse()) await c().catch((err) => logger.warn({ err }, 'close failed'));
       },

@@ -2,3 +2,6 @@
 export * from '../realtime/tables.js';
 export * from '../modules/identity/tables.js';
 export * from '../modules/messaging/tables.js';
+export * from '../modules/notifications/tables.js';
+export * from '../modules/alerts/tables.js';
+export * from '../modules/reminders/tables.js';

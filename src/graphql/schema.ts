@@ -4,6 +4,7 @@ import './scalars.js';
 import './stream-event.js';
 import '../modules/identity/schema.js';
 import '../modules/messaging/schema.js';
+import '../modules/notifications/schema.js';
 
 builder.queryType({ description: 'Read operations.' });
 builder.mutationType({ description: 'Write operations. Creating mutations accept a client key for safe retries.' });

@@ -9,6 +9,8 @@ export interface Metrics {
   deliveryLatency: Histogram;
   operationLatency: Histogram;
   slowConsumers: Counter;
+  jobDuration: Histogram;
+  jobFailures: Counter;
 }
 
 export function createMetrics(): Metrics {
@@ -43,6 +45,19 @@ export function createMetrics(): Metrics {
     slowConsumers: new Counter({
       name: 'wardline_ws_slow_consumer_closes_total',
       help: 'Sockets closed with 1013 because their send buffer exceeded WS_MAX_BUFFERED_BYTES',
+      registers: [registry],
+    }),
+    jobDuration: new Histogram({
+      name: 'wardline_job_duration_seconds',
+      help: 'BullMQ job processing time',
+      labelNames: ['queue', 'name'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+    jobFailures: new Counter({
+      name: 'wardline_job_failures_total',
+      help: 'BullMQ job attempts that failed',
+      labelNames: ['queue', 'name'],
       registers: [registry],
     }),
   };

@@ -1,0 +1,46 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import { type JobDef, QUEUES, type QueueName } from './define.js';
+
+/** Producers for every queue, on one connection (`enableOfflineQueue: false`: fail fast). */
+export interface Queues {
+  /** Validates the payload, then enqueues. A deterministic `jobId` makes repeated adds no-ops. */
+  add<S extends z.ZodType>(def: JobDef<S>, data: z.input<S>, opts?: JobsOptions): Promise<void>;
+  /** Removes a job if it is still waiting or delayed (e.g. an escalation cancelled by an ack). */
+  remove(queue: QueueName, jobId: string): Promise<void>;
+  counts(): Promise<Record<QueueName, Record<string, number>>>;
+  queue(name: QueueName): Queue;
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const queues = new Map(QUEUES.map((q) => [q, new Queue(q, { connection, prefix })]));
+  const get = (name: QueueName) => queues.get(name) as Queue;
+  return {
+    async add(def, data, opts) {
+      const payload = def.schema.parse(data);
+      await get(def.queue).add(def.name, payload, {
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 5000 },
+        ...def.defaults,
+        ...opts,
+      });
+    },
+    async remove(queue, jobId) {
+      const job = await get(queue).getJob(jobId);
+      if (!job) return;
+      const state = await job.getState();
+      if (state === 'delayed' || state === 'waiting' || state === 'prioritized') await job.remove().catch(() => {});
+    },
+    async counts() {
+      const out = {} as Record<QueueName, Record<string, number>>;
+      for (const q of QUEUES) out[q] = await get(q).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+      return out;
+    },
+    queue: get,
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.close()));
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import type { NotificationSnapshot } from './events.js';
+import { notificationPreferences, notifications, type NotificationRow, type PreferencesRow } from './tables.js';
+
+export const toSnapshot = (r: NotificationRow): NotificationSnapshot => ({
+  id: r.id,
+  userId: r.userId,
+  kind: r.kind,
+  priority: r.priority,
+  title: r.title,
+  body: r.body,
+  data: r.data,
+  createdAt: r.createdAt.toISOString(),
+  readAt: r.readAt?.toISOString() ?? null,
+});
+
+/** Inserts unless (org, user, clientKey) exists; returns the row and whether it is new. */
+export async function insertNotification(
+  tx: Executor,
+  row: typeof notifications.$inferInsert,
+): Promise<{ row: NotificationRow; created: boolean }> {
+  const [inserted] = await tx.insert(notifications).values(row).onConflictDoNothing().returning();
+  if (inserted) return { row: inserted, created: true };
+  const [existing] = await tx
+    .select()
+    .from(notifications)
+    .where(and(eq(notifications.orgId, row.orgId), eq(notifications.userId, row.userId), eq(notifications.clientKey, row.clientKey ?? '')));
+  if (!existing) throw new Error('notification insert conflicted but no row found');
+  return { row: existing, created: false };
+}
+
+export async function unreadCount(db: Executor, orgId: string, userId: string): Promise<number> {
+  const [r] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(notifications)
+    .where(and(eq(notifications.orgId, orgId), eq(notifications.userId, userId), isNull(notifications.readAt)));
+  return r?.n ?? 0;
+}
+
+export async function findNotification(db: Executor, orgId: string, userId: string, id: string) {
+  const [r] = await db
+    .select()
+    .from(notifications)
+    .where(and(eq(notifications.orgId, orgId), eq(notifications.userId, userId), eq(notifications.id, id)));
+  return r;
+}
+
+/** Marks unread items read (all, or the given ids); returns the ids that changed. */
+export async function markRead(tx: Executor, orgId: string, userId: string, ids?: string[]): Promise<string[]> {
+  const rows = await tx
+    .update(notifications)
+    .set({ readAt: new Date() })
+    .where(
+      and(
+        eq(notifications.orgId, orgId),
+        eq(notifications.userId, userId),
+        isNull(notifications.readAt),
+        ids ? inArray(notifications.id, ids) : undefined,
+      ),
+    )
+    .returning({ id: notifications.id });
+  return rows.map((r) => r.id);
+}
+
+/** Newest first, keyset-paginated on (createdAt, id). */
+export async function page(
+  db: Executor,
+  orgId: string,
+  userId: string,
+  limit: number,
+  unreadOnly: boolean,
+  after?: { createdAt: Date; id: string },
+) {
+  return db
+    .select()
+    .from(notifications)
+    .where(
+      and(
+        eq(notifications.orgId, orgId),
+        eq(notifications.userId, userId),
+        unreadOnly ? isNull(notifications.readAt) : undefined,
+        after
+          ? or(
+              lt(notifications.createdAt, after.createdAt),
+              and(eq(notifications.createdAt, after.createdAt), lt(notifications.id, after.id)),
+            )
+          : undefined,
+      ),
+    )
+    .orderBy(desc(notifications.createdAt), desc(notifications.id))
+    .limit(limit);
+}
+
+export async function getPreferences(db: Executor, orgId: string, userId: string): Promise<PreferencesRow | undefined> {
+  const [r] = await db
+    .select()
+    .from(notificationPreferences)
+    .where(and(eq(notificationPreferences.orgId, orgId), eq(notificationPreferences.userId, userId)));
+  return r;
+}
+
+export async function upsertPreferences(db: Executor, row: typeof notificationPreferences.$inferInsert) {
+  const [r] = await db
+    .insert(notificationPreferences)
+    .values(row)
+    .onConflictDoUpdate({ target: notificationPreferences.userId, set: { ...row, updatedAt: new Date() } })
+    .returning();
+  return r as PreferencesRow;
+}

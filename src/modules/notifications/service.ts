@@ -1,0 +1,259 @@
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import type { Db, Executor } from '../../db/client.js';
+import type { StreamSpec } from '../../graphql/stream-event.js';
+import { type Commit, type EventSink } from '../../realtime/commit.js';
+import { insertEvent, nextPosition } from '../../realtime/ledger.js';
+import type { CursorCodec } from '../../shared/cursor.js';
+import { badInput, forbidden, notFound } from '../../shared/errors.js';
+import { isUuid, newId } from '../../shared/ids.js';
+import { isLocalTime, isTimeZone, quietUntil } from '../../shared/time.js';
+import { type PageArgs, clampPage, parseInput } from '../../shared/validation.js';
+import type { Viewer } from '../../shared/viewer.js';
+import type { IdentityService } from '../identity/service.js';
+import { type InboxEventPayloads, type NotificationSnapshot, inboxStream, toNotificationRoot } from './events.js';
+import * as repo from './repo.js';
+import { NOTIFICATION_KINDS, PRIORITIES, type NotificationKind, type Priority, type PreferencesRow } from './tables.js';
+
+/** What any module may put in a user's inbox. */
+export interface NewNotification {
+  orgId: string;
+  userId: string;
+  kind: NotificationKind;
+  priority?: Priority;
+  title: string;
+  body?: string | null;
+  /** Ids and references only; clients fetch details through the API. */
+  data?: Record<string, unknown>;
+  /** Idempotency key per user: the same key returns the existing item and appends nothing. */
+  clientKey?: string | null;
+}
+
+const notifyInput = z.object({
+  userId: z.string().min(1),
+  kind: z.enum(NOTIFICATION_KINDS),
+  priority: z.enum(PRIORITIES).nullish(),
+  title: z.string().trim().min(1).max(200),
+  body: z.string().max(4_000).nullish(),
+  data: z.record(z.string(), z.unknown()).nullish(),
+  clientKey: z.string().min(1).max(128).nullish(),
+});
+const prefsInput = z.object({
+  mutedKinds: z.array(z.enum(NOTIFICATION_KINDS)).max(NOTIFICATION_KINDS.length).nullish(),
+  minPriority: z.enum(PRIORITIES).nullish(),
+  quietStart: z.string().refine(isLocalTime, 'expected HH:MM (24 h)').nullish(),
+  quietEnd: z.string().refine(isLocalTime, 'expected HH:MM (24 h)').nullish(),
+  timeZone: z.string().refine(isTimeZone, 'expected an IANA time zone such as Europe/London').nullish(),
+});
+
+const rank = (p: Priority) => PRIORITIES.indexOf(p);
+
+/** Whether an item is pushed live now, given the user's preferences (muted items are stored silently). */
+export function shouldPush(prefs: PreferencesRow | undefined, kind: NotificationKind, priority: Priority, at: Date): boolean {
+  if (!prefs) return true;
+  if (prefs.mutedKinds.includes(kind)) return false;
+  if (rank(priority) < rank(prefs.minPriority)) return false;
+  if (priority !== 'critical' && quietUntil(at, prefs.timeZone, prefs.quietStart, prefs.quietEnd)) return false;
+  return true;
+}
+
+export function createNotificationsService(deps: {
+  db: Db;
+  commit: Commit;
+  cursors: CursorCodec;
+  identity: IdentityService;
+  limits: Config['limits'];
+}) {
+  const { db, commit } = deps;
+
+  /** Appends an inbox event at the next position (the head row lock makes the count consistent). */
+  const appendInbox = async <K extends keyof InboxEventPayloads>(
+    tx: Executor,
+    events: EventSink,
+    orgId: string,
+    userId: string,
+    type: K,
+    payload: (unread: number) => InboxEventPayloads[K],
+  ) => {
+    const stream = inboxStream(userId);
+    const position = await nextPosition(tx, stream, orgId);
+    const unread = await repo.unreadCount(tx, orgId, userId);
+    events.push(await insertEvent(tx, position, { stream, orgId, type, payload: payload(unread) }));
+  };
+
+  const service = {
+    /**
+     * Stores a notification inside the caller's transaction and appends its inbox event (pushed
+     * items: NotificationAdded; muted or quiet-hours items: UnreadCountChanged only).
+     */
+    async createInTx(tx: Executor, events: EventSink, n: NewNotification): Promise<{ notification: NotificationSnapshot; created: boolean }> {
+      const priority = n.priority ?? 'normal';
+      const prefs = await repo.getPreferences(tx, n.orgId, n.userId);
+      const now = new Date();
+      const pushed = shouldPush(prefs, n.kind, priority, now);
+      // lock the inbox stream first so concurrent deliveries count unread items in commit order
+      const stream = inboxStream(n.userId);
+      const position = await nextPosition(tx, stream, n.orgId);
+      const { row, created } = await repo.insertNotification(tx, {
+        id: newId(),
+        orgId: n.orgId,
+        userId: n.userId,
+        kind: n.kind,
+        priority,
+        title: n.title,
+        body: n.body ?? null,
+        data: n.data ?? {},
+        clientKey: n.clientKey ?? null,
+        pushed,
+        createdAt: now,
+      });
+      const notification = repo.toSnapshot(row);
+      if (!created) throw new AlreadyDelivered(notification);
+      const unreadCount = await repo.unreadCount(tx, n.orgId, n.userId);
+      events.push(
+        pushed
+          ? await insertEvent(tx, position, { stream, orgId: n.orgId, type: 'NotificationAdded', payload: { notification, unreadCount } })
+          : await insertEvent(tx, position, { stream, orgId: n.orgId, type: 'UnreadCountChanged', payload: { unreadCount } }),
+      );
+      return { notification, created };
+    },
+
+    /** Creates one notification in its own transaction; idempotent on clientKey. */
+    async create(n: NewNotification): Promise<NotificationSnapshot> {
+      try {
+        return (await commit((tx, events) => service.createInTx(tx, events, n))).notification;
+      } catch (err) {
+        if (err instanceof AlreadyDelivered) return err.notification;
+        throw err;
+      }
+    },
+
+    /** Lets a service account (or an admin) notify a user of its organisation. */
+    async notify(viewer: Viewer, input: unknown): Promise<NotificationSnapshot> {
+      if (viewer.role !== 'service' && viewer.role !== 'admin' && viewer.role !== 'system')
+        throw forbidden('Only service accounts and admins can send notifications.');
+      const v = parseInput(notifyInput, input);
+      const [user] = await deps.identity.usersById(viewer, [v.userId]);
+      if (!user) throw notFound('User');
+      return service.create({
+        orgId: viewer.orgId,
+        userId: v.userId,
+        kind: v.kind,
+        priority: v.priority ?? 'normal',
+        title: v.title,
+        body: v.body ?? null,
+        data: v.data ?? {},
+        clientKey: v.clientKey ? `svc:${viewer.userId}:${v.clientKey}` : null,
+      });
+    },
+
+    async list(viewer: Viewer, args: PageArgs & { unreadOnly?: boolean | null }) {
+      const scope = `inbox-page:${viewer.userId}`;
+      const { limit } = clampPage({ first: args.first, after: args.after }, deps.limits);
+      let after: { createdAt: Date; id: string } | undefined;
+      if (args.after) {
+        const [ms, id] = deps.cursors.decode(scope, args.after).split('|');
+        after = { createdAt: new Date(Number(ms)), id: id ?? '' };
+      }
+      const rows = await repo.page(db, viewer.orgId, viewer.userId, limit + 1, Boolean(args.unreadOnly), after);
+      const edges = rows.slice(0, limit).map((r) => ({
+        node: repo.toSnapshot(r),
+        cursor: deps.cursors.encode(scope, `${r.createdAt.getTime()}|${r.id}`),
+      }));
+      return {
+        edges,
+        pageInfo: {
+          hasNextPage: rows.length > limit,
+          hasPreviousPage: Boolean(after),
+          startCursor: edges[0]?.cursor ?? null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
+      };
+    },
+
+    unreadCount: (viewer: Viewer) => repo.unreadCount(db, viewer.orgId, viewer.userId),
+
+    async markRead(viewer: Viewer, id: string): Promise<NotificationSnapshot> {
+      const existing = isUuid(id) ? await repo.findNotification(db, viewer.orgId, viewer.userId, id) : undefined;
+      if (!existing) throw notFound('Notification');
+      if (existing.readAt) return repo.toSnapshot(existing);
+      await commit(async (tx, events) => {
+        const changed = await repo.markRead(tx, viewer.orgId, viewer.userId, [id]);
+        if (changed.length)
+          await appendInbox(tx, events, viewer.orgId, viewer.userId, 'NotificationRead', (unreadCount) => ({
+            notificationIds: changed,
+            all: false,
+            unreadCount,
+          }));
+      });
+      const row = await repo.findNotification(db, viewer.orgId, viewer.userId, id);
+      return repo.toSnapshot(row ?? existing);
+    },
+
+    /** Marks every unread item read; returns how many changed. */
+    async markAllRead(viewer: Viewer): Promise<number> {
+      return commit(async (tx, events) => {
+        const changed = await repo.markRead(tx, viewer.orgId, viewer.userId);
+        if (changed.length)
+          await appendInbox(tx, events, viewer.orgId, viewer.userId, 'NotificationRead', (unreadCount) => ({
+            notificationIds: changed.length <= 100 ? changed : [],
+            all: true,
+            unreadCount,
+          }));
+        return changed.length;
+      });
+    },
+
+    async preferences(viewer: Viewer) {
+      return (
+        (await repo.getPreferences(db, viewer.orgId, viewer.userId)) ?? {
+          userId: viewer.userId,
+          orgId: viewer.orgId,
+          mutedKinds: [],
+          minPriority: 'low' as const,
+          quietStart: null,
+          quietEnd: null,
+          timeZone: 'UTC',
+          updatedAt: new Date(0),
+        }
+      );
+    },
+
+    async setPreferences(viewer: Viewer, input: unknown) {
+      const v = parseInput(prefsInput, input);
+      if ((v.quietStart == null) !== (v.quietEnd == null)) throw badInput('Set both quietStart and quietEnd, or neither.', 'quietStart');
+      const current = await service.preferences(viewer);
+      return repo.upsertPreferences(db, {
+        userId: viewer.userId,
+        orgId: viewer.orgId,
+        mutedKinds: v.mutedKinds ?? current.mutedKinds,
+        minPriority: v.minPriority ?? current.minPriority,
+        quietStart: v.quietStart === undefined ? current.quietStart : v.quietStart,
+        quietEnd: v.quietEnd === undefined ? current.quietEnd : v.quietEnd,
+        timeZone: v.timeZone ?? current.timeZone,
+      });
+    },
+
+    /** Authorises `notificationEvents`: a user only ever subscribes to their own inbox. */
+    async openEvents(viewer: Viewer, after: string | null | undefined): Promise<StreamSpec> {
+      const stream = inboxStream(viewer.userId);
+      return {
+        stream,
+        orgId: viewer.orgId,
+        after: after ? deps.cursors.decodeNumber(stream, after) : undefined,
+        scope: `${viewer.orgId}:${viewer.userId}`,
+        toRoot: toNotificationRoot,
+      };
+    },
+  };
+  return service;
+}
+
+/** Thrown inside createInTx when the idempotency key exists: rolls back the position taken. */
+export class AlreadyDelivered extends Error {
+  constructor(readonly notification: NotificationSnapshot) {
+    super('notification already delivered');
+  }
+}
+
+export type NotificationsService = ReturnType<typeof createNotificationsService>;

@@ -1,0 +1,22 @@
+import type { Db, Executor } from '../db/client.js';
+import type { Hub } from './hub.js';
+import type { LedgerEvent } from './ledger.js';
+
+/** Collects the ledger events a transaction appends, to publish them once it has committed. */
+export type EventSink = LedgerEvent[];
+
+export type Commit = <T>(work: (tx: Executor, events: EventSink) => Promise<T>) => Promise<T>;
+
+/**
+ * Runs `work` in a transaction and publishes the events it appended only after commit (Outline's
+ * insertEvent + afterCommit): a rolled-back change publishes nothing, and a crash between commit
+ * and publish costs latency only (the hub's gap detection and head poll pick the events up).
+ */
+export function createCommit(db: Db, hub: Hub): Commit {
+  return async (work) => {
+    const events: EventSink = [];
+    const result = await db.transaction(async (tx) => work(tx as unknown as Executor, events));
+    if (events.length > 0) await hub.publish(events);
+    return result;
+  };
+}
