@@ -1,20 +1,13 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { Container } from './container.js';
 import { type JobImpl, QUEUES } from './jobs/define.js';
-import { JOB_IMPLS } from './jobs/registry.js';
+import { JOB_IMPLS, PERIODIC, type Periodic } from './jobs/registry.js';
 
 export interface Workers {
   /** Waits for in-flight jobs to finish, then closes. */
   close(): Promise<void>;
 }
 
-/** Periodic duties of the worker process (e.g. the reminder reconciler), started with it. */
-export interface Periodic {
-  name: string;
-  everyMs: number;
-  run(container: Container): Promise<void>;
-}
-export const PERIODIC: Periodic[] = [];
 
 /**
  * Starts one BullMQ Worker per queue, dispatching by job name to the module handlers, with the
@@ -22,7 +15,7 @@ export const PERIODIC: Periodic[] = [];
  * connection). Handlers validate their payload and are idempotent, so a retried or re-run
  * (stalled) job never does its work twice.
  */
-export function startWorkers(c: Container, impls: JobImpl[] = JOB_IMPLS): Workers {
+export function startWorkers(c: Container, impls: JobImpl[] = JOB_IMPLS, periodic: Periodic[] = PERIODIC): Workers {
   const { logger, config } = c;
   const byQueue = new Map<string, Map<string, JobImpl>>();
   for (const impl of impls) {
@@ -62,7 +55,7 @@ export function startWorkers(c: Container, impls: JobImpl[] = JOB_IMPLS): Worker
     w.on('error', (err) => logger.warn({ queue, err }, 'worker error'));
     return w;
   });
-  const timers = PERIODIC.map((p) => {
+  const timers = periodic.map((p) => {
     let running = false;
     const t = setInterval(() => {
       if (running) return;
@@ -72,7 +65,7 @@ export function startWorkers(c: Container, impls: JobImpl[] = JOB_IMPLS): Worker
         .finally(() => {
           running = false;
         });
-    }, p.everyMs);
+    }, p.everyMs(c));
     t.unref();
     return t;
   });

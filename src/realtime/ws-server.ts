@@ -61,6 +61,8 @@ export interface WsServerDeps {
   getEnveloped(initial: Record<string, unknown>): Enveloped;
   /** Masks an unexpected error into a client-safe one (yoga's masking). */
   maskError(err: unknown): GraphQLError;
+  /** Told when an authenticated socket opens (after ack) and when it closes (presence). */
+  onSocket?: { opened(viewer: Viewer, socketId: string): void; closed(viewer: Viewer, socketId: string): void };
 }
 
 /** One graphql-ws server on an HTTP server's upgrade path. */
@@ -71,6 +73,7 @@ export interface WsServer {
 }
 
 interface Conn {
+  id: string;
   ws: WebSocket;
   viewer: Viewer | undefined;
   initReceived: boolean;
@@ -308,7 +311,9 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
           const t = setTimeout(() => closeConn(c, CloseCode.Forbidden, 'Forbidden: token expired'), Math.min(ms, 2 ** 31 - 1));
           c.timers.push(t);
         }
-        return send(c, '{"type":"connection_ack"}');
+        send(c, '{"type":"connection_ack"}');
+        deps.onSocket?.opened(viewer, c.id);
+        return;
       }
       case 'ping':
         return send(c, msg.payload === undefined ? '{"type":"pong"}' : JSON.stringify({ type: 'pong', payload: msg.payload }));
@@ -342,7 +347,7 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
   };
 
   wss.on('connection', (ws) => {
-    const c: Conn = { ws, viewer: undefined, initReceived: false, acked: false, ops: new Map(), alive: true, closing: false, timers: [] };
+    const c: Conn = { id: randomUUID(), ws, viewer: undefined, initReceived: false, acked: false, ops: new Map(), alive: true, closing: false, timers: [] };
     if (ws.protocol !== PROTOCOL) {
       ws.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
       return;
@@ -365,6 +370,7 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
     ws.on('close', () => {
       c.closing = true;
       stopAll(c);
+      if (c.acked && c.viewer) deps.onSocket?.closed(c.viewer, c.id);
       conns.delete(c);
       metrics.sockets.dec();
     });
