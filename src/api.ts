@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { type DocumentNode, GraphQLError, Kind, NoSchemaIntrospectionCustomRule, getOperationAST, visit } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Container } from './container.js';
 import type { Context } from './graphql/context.js';
@@ -39,6 +39,40 @@ const codeRequestErrors = (): Plugin => ({
   },
 });
 
+/**
+ * Page sizes are clamped to MAX_PAGE_SIZE, but graphql-armor's cost limit multiplies by a literal
+ * `first`/`last` before any resolver runs: an inline `first: 1000` would be refused while the same
+ * value through a variable is clamped. Clamping literals at parse time makes both behave alike.
+ */
+const clampPageLiterals = (max: number): Plugin => ({
+  onParse: () => ({ result, replaceParseResult }) => {
+    if (!result || result instanceof Error) return;
+    let changed = false;
+    const doc = visit(result as DocumentNode, {
+      Argument(node) {
+        if ((node.name.value !== 'first' && node.name.value !== 'last') || node.value.kind !== Kind.INT) return undefined;
+        if (Number(node.value.value) <= max) return undefined;
+        changed = true;
+        return { ...node, value: { ...node.value, value: String(max) } };
+      },
+    });
+    if (changed) replaceParseResult(doc);
+  },
+});
+
+/** Query and mutation latency, observed in the pipeline both transports share. */
+const measureOperations = (metrics: Container['metrics']): Plugin => ({
+  onExecute: ({ args }) => {
+    const started = performance.now();
+    const type = getOperationAST(args.document, args.operationName)?.operation ?? 'unknown';
+    return {
+      onExecuteDone: () => {
+        metrics.operationLatency.observe({ operation_type: type }, (performance.now() - started) / 1000);
+      },
+    };
+  },
+});
+
 /** Yoga's introspection switch covers HTTP only; this validation rule covers both transports. */
 const disableIntrospection = (): Plugin => ({
   onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
@@ -57,6 +91,9 @@ export function createApi(c: Container): Api {
     const original = err instanceof GraphQLError && err.originalError ? err.originalError : err;
     if (isCoded(original)) return err instanceof GraphQLError && err.path ? withCode(err, String(original.extensions.code)) : original;
     if (err instanceof GraphQLError && !err.originalError) return err.extensions?.code ? err : withCode(err, 'BAD_USER_INPUT');
+    // variable coercion (`$n: Int` given "abc", an unknown enum value) wraps graphql-js's own
+    // user-safe GraphQLError; without a path it never came from a resolver
+    if (err instanceof GraphQLError && !err.path && original instanceof GraphQLError) return withCode(err, 'BAD_USER_INPUT');
     logger.error({ err: original }, 'unexpected error');
     return new GraphQLError('Unexpected error.', {
       path: err instanceof GraphQLError ? err.path : undefined,
@@ -89,7 +126,9 @@ export function createApi(c: Container): Api {
         maxDirectives: { n: 50 },
         blockFieldSuggestion: { enabled: true },
       }),
+      clampPageLiterals(config.limits.maxPageSize),
       codeRequestErrors(),
+      measureOperations(c.metrics),
       ...(config.introspection ? [] : [disableIntrospection()]),
     ],
     context: async (initial): Promise<Context> => {
@@ -99,7 +138,8 @@ export function createApi(c: Container): Api {
         const request = initial.request as Request;
         viewer = await authenticate(request.headers.get('authorization'));
       }
-      return { viewer, services, realtime: fanout, requestId };
+      const socketId = initial.transport === 'ws' ? (initial.socketId as string | undefined) : undefined;
+      return { viewer, services, realtime: fanout, requestId, socketId };
     },
   });
 
@@ -119,6 +159,7 @@ export function createApi(c: Container): Api {
     authenticate,
     getEnveloped: (initial) => yoga.getEnveloped(initial) as unknown as ReturnType<Parameters<typeof attachWsServer>[2]['getEnveloped']>,
     maskError,
+    onSocket: { opened: services.presence.socketOpened, closed: services.presence.socketClosed },
   });
 
   return {

@@ -64,6 +64,8 @@ export interface Config {
     defaultOffsetsMinutes: number[];
     attempts: number;
     backoffMs: number;
+    /** Smallest gap allowed between occurrences of a recurring reminder (6-field cron allows seconds). */
+    minIntervalMs: number;
   };
   shutdownGraceMs: number;
   /** Seed the demo organisation when the database is empty (npm start). */
@@ -125,6 +127,7 @@ const schema = z.object({
     .default('1440,60'),
   REMINDER_ATTEMPTS: int(1, 100).default(8),
   REMINDER_BACKOFF_MS: int(10, 3_600_000).default(1_000),
+  REMINDER_MIN_INTERVAL_MS: int(1_000, 86_400_000).default(60_000),
   SEED_ON_EMPTY: bool.optional(),
 });
 
@@ -197,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       defaultOffsetsMinutes: e.REMINDER_DEFAULT_OFFSETS_MINUTES.split(',').map(Number),
       attempts: e.REMINDER_ATTEMPTS,
       backoffMs: e.REMINDER_BACKOFF_MS,
+      minIntervalMs: e.REMINDER_MIN_INTERVAL_MS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     seedOnEmpty: e.SEED_ON_EMPTY ?? !prod,

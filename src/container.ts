@@ -4,10 +4,13 @@ import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { createAuthenticator, type Authenticator } from './http/auth.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
+import { createAlertsService, type AlertsService } from './modules/alerts/service.js';
 import { createIdentityService, type IdentityService } from './modules/identity/service.js';
 import { createNotificationsService, type NotificationsService } from './modules/notifications/service.js';
 import { createCommit } from './realtime/commit.js';
 import { createMessagingService, type MessagingService } from './modules/messaging/service.js';
+import { createPresenceService, type PresenceService } from './modules/presence/service.js';
+import { createRemindersService, type RemindersService } from './modules/reminders/service.js';
 import { createFanout, type Fanout } from './realtime/fanout.js';
 import { createHub, type Hub } from './realtime/hub.js';
 import { createQueues, type Queues } from './jobs/queues.js';
@@ -16,9 +19,12 @@ import { createLogger, type Logger } from './shared/logger.js';
 
 /** Domain services; resolvers call these and nothing else. */
 export interface Services {
+  alerts: AlertsService;
   identity: IdentityService;
   messaging: MessagingService;
   notifications: NotificationsService;
+  presence: PresenceService;
+  reminders: RemindersService;
 }
 
 export interface Container {
@@ -123,6 +129,36 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
 
     const commit = createCommit(database.db, hub);
     const notifications = createNotificationsService({ db: database.db, commit, cursors, identity, limits: config.limits });
+    const presence = createPresenceService({
+      redis: redis.commands,
+      hub,
+      identity,
+      messaging,
+      config: config.presence,
+      keyPrefix: config.redisPrefix,
+      logger,
+    });
+    closers.push(() => presence.close());
+    const reminders = createRemindersService({
+      db: database.db,
+      commit,
+      queues,
+      identity,
+      notifications,
+      config: config.reminders,
+      logger,
+    });
+    const alerts = createAlertsService({
+      db: database.db,
+      commit,
+      cursors,
+      identity,
+      notifications,
+      queues,
+      logger,
+      config: config.alerts,
+      limits: config.limits,
+    });
 
     return {
       config,
@@ -137,7 +173,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       cursors,
       metrics,
       auth: createAuthenticator(config.auth),
-      services: { identity, messaging, notifications },
+      services: { identity, messaging, notifications, presence, alerts, reminders },
       async close() {
         for (const c of closers.reverse()) await c().catch((err) => logger.warn({ err }, 'close failed'));
       },

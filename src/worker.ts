@@ -28,12 +28,12 @@ export function startWorkers(c: Container, impls: JobImpl[] = JOB_IMPLS, periodi
     const handlers = byQueue.get(queue) as Map<string, JobImpl>;
     const w = new Worker(
       queue,
-      async (job) => {
+      async (job, token) => {
         const impl = handlers.get(job.name);
         if (!impl) throw new UnrecoverableError(`no handler for job ${job.name}`);
         const started = performance.now();
         try {
-          return await impl.handle(job.data, { container: c, attempt: job.attemptsMade + 1, jobId: job.id ?? '' });
+          return await impl.handle(job.data, { container: c, attempt: job.attemptsMade + 1, jobId: job.id ?? '', job, token });
         } finally {
           c.metrics.jobDuration.observe({ queue, name: job.name }, (performance.now() - started) / 1000);
         }

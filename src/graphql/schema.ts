@@ -3,8 +3,11 @@ import { builder } from './builder.js';
 import './scalars.js';
 import './stream-event.js';
 import '../modules/identity/schema.js';
+import '../modules/alerts/schema.js';
 import '../modules/messaging/schema.js';
 import '../modules/notifications/schema.js';
+import '../modules/presence/schema.js';
+import '../modules/reminders/schema.js';
 
 builder.queryType({ description: 'Read operations.' });
 builder.mutationType({ description: 'Write operations. Creating mutations accept a client key for safe retries.' });

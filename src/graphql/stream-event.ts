@@ -26,6 +26,13 @@ export interface StreamSpec {
   toRoot(event: LedgerEvent, cursor: string): unknown;
   /** Root value for an ephemeral event, or undefined to ignore it. */
   toRootEphemeral?(event: EphemeralEvent): unknown;
+  /**
+   * Root values the new subscriber receives first (e.g. the current state of what it watches),
+   * rendered like events and sent to that subscriber only. Live events that arrive while they are
+   * read are held back and delivered after them, so a change racing with the read is never lost
+   * (it may repeat a state the initial roots already showed).
+   */
+  initial?(): Promise<unknown[]>;
 }
 
 /** Attached to subscription fields as `extensions.openStream`; the WebSocket server calls it. */

@@ -1,4 +1,4 @@
-import type { JobsOptions } from 'bullmq';
+import type { Job, JobsOptions } from 'bullmq';
 import type { z } from 'zod';
 import type { Container } from '../container.js';
 
@@ -21,13 +21,25 @@ export interface JobDef<S extends z.ZodType> {
 
 export const defineJob = <S extends z.ZodType>(def: JobDef<S>): JobDef<S> => def;
 
+/**
+ * What a handler gets besides its payload. `job` and `token` let it re-delay itself
+ * (`job.moveToDelayed(ts, token)` then `throw new DelayedError()`, BullMQ's pattern).
+ */
+export interface JobContext {
+  container: Container;
+  attempt: number;
+  jobId: string;
+  job: Job;
+  token: string | undefined;
+}
+
 /** What a worker runs for one job definition. Throw UnrecoverableError for permanent failures. */
 export interface JobImpl {
   def: JobDef<z.ZodType>;
-  handle(data: unknown, ctx: { container: Container; attempt: number; jobId: string }): Promise<unknown>;
+  handle(data: unknown, ctx: JobContext): Promise<unknown>;
 }
 
 export const implementJob = <S extends z.ZodType>(
   def: JobDef<S>,
-  handle: (data: z.output<S>, ctx: { container: Container; attempt: number; jobId: string }) => Promise<unknown>,
+  handle: (data: z.output<S>, ctx: JobContext) => Promise<unknown>,
 ): JobImpl => ({ def: def as JobDef<z.ZodType>, handle: (data, ctx) => handle(def.schema.parse(data), ctx) });

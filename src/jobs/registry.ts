@@ -1,4 +1,6 @@
 import type { Container } from '../container.js';
+import { alertEscalationJob, alertEscalationReconciler } from '../modules/alerts/jobs.js';
+import { REMINDER_JOBS, reminderReconciler } from '../modules/reminders/jobs.js';
 import type { JobImpl } from './define.js';
 
 /** A periodic duty of the worker process (e.g. the reminder reconciler). */
@@ -12,5 +14,5 @@ export interface Periodic {
  * Every job implementation and periodic duty, by module. Only worker.ts imports this file, so
  * the API process never loads job handlers. Modules add their `jobs.ts` exports here.
  */
-export const JOB_IMPLS: JobImpl[] = [];
-export const PERIODIC: Periodic[] = [];
+export const JOB_IMPLS: JobImpl[] = [alertEscalationJob, ...REMINDER_JOBS];
+export const PERIODIC: Periodic[] = [alertEscalationReconciler, reminderReconciler()];

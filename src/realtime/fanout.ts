@@ -24,7 +24,8 @@ export interface FanoutMetrics {
  * group receives the same rendered value: the per-subscriber cost is a position check and a write.
  *
  * A subscription with a resume position joins live first (buffering), replays the ledger after
- * its position, then drains the buffer: no gap, no duplicate (dedup by position).
+ * its position, then drains the buffer: no gap, no duplicate (dedup by position). A subscription
+ * whose spec has `initial` roots gets them the same way: first, while live events wait.
  */
 export interface Fanout {
   add<R>(
@@ -41,7 +42,8 @@ export interface Fanout {
 interface SubState<R> {
   sink: Sink<R>;
   last: number;
-  buffer: Array<{ pos: number; r: R; t: number }> | null;
+  /** Live events held back while initial roots or the replay are delivered (`pos` undefined: ephemeral). */
+  buffer: Array<{ pos: number | undefined; r: R; t: number }> | null;
 }
 
 interface Group<R> {
@@ -115,7 +117,10 @@ export function createFanout(deps: {
       const r = await renderSafe(g, root);
       if (r === undefined) continue;
       const t = Date.parse(ev.at);
-      for (const s of g.subs) if (!s.buffer) s.sink.deliver(r, t);
+      for (const s of g.subs) {
+        if (s.buffer) s.buffer.push({ pos: undefined, r, t });
+        else s.sink.deliver(r, t);
+      }
     }
   };
 
@@ -173,11 +178,27 @@ export function createFanout(deps: {
       }
       if (batch.length < 500) break;
     }
+  };
+
+  /** Sends the spec's initial roots to this subscriber only, rendered like events. */
+  const deliverInitial = async <R>(g: Group<R>, s: SubState<R>, initial: () => Promise<unknown[]>) => {
+    const roots = await initial();
+    for (const root of roots) {
+      if (!g.subs.has(s)) return;
+      const r = await renderSafe(g, root);
+      if (r !== undefined) s.sink.deliver(r, Date.now());
+    }
+  };
+
+  /** Delivers what was held back (durable events deduplicated by position) and goes live. */
+  const flush = <R>(s: SubState<R>) => {
     const buffered = s.buffer ?? [];
     s.buffer = null;
     for (const b of buffered) {
-      if (b.pos <= s.last) continue;
-      s.last = b.pos;
+      if (b.pos !== undefined) {
+        if (b.pos <= s.last) continue;
+        s.last = b.pos;
+      }
       s.sink.deliver(b.r, b.t);
     }
   };
@@ -201,7 +222,7 @@ export function createFanout(deps: {
       const s: SubState<ReturnType<typeof render>> = {
         sink: sink as Sink<ReturnType<typeof render>>,
         last: spec.after ?? 0,
-        buffer: spec.after !== undefined ? [] : null,
+        buffer: spec.after !== undefined || spec.initial ? [] : null,
       };
       group.subs.add(s);
       subscriptions++;
@@ -219,7 +240,9 @@ export function createFanout(deps: {
       };
       if (s.buffer) {
         try {
-          await replay(group, s);
+          if (spec.initial) await deliverInitial(group, s, spec.initial.bind(spec));
+          if (spec.after !== undefined) await replay(group, s);
+          if (group.subs.has(s)) flush(s);
         } catch (err) {
           remove();
           throw err;

@@ -242,7 +242,7 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
 
   const runOperation = async (c: Conn, id: string, payload: Record<string, unknown>) => {
     const query = payload.query as string;
-    const env = deps.getEnveloped({ viewer: c.viewer, requestId: randomUUID(), transport: 'ws' });
+    const env = deps.getEnveloped({ viewer: c.viewer, requestId: randomUUID(), transport: 'ws', socketId: c.id });
     let document: DocumentNode;
     try {
       document = env.parse(query);
@@ -277,9 +277,7 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
       }
       return complete(c, id);
     }
-    const started = performance.now();
-    const result = (await env.execute(args)) as ExecutionResult;
-    metrics.operationLatency.observe({ operation_type: op.operation }, (performance.now() - started) / 1000);
+    const result = (await env.execute(args)) as ExecutionResult; // latency is measured in the shared pipeline
     if (!c.ops.has(id)) return;
     send(c, JSON.stringify({ id, type: 'next', payload: result }));
     complete(c, id);

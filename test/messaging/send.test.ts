@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, gql, wsClient } from '../harness/clients.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { gql } from '../harness/clients.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { EVENTS, connect, SEND, conversation, events, live, send, settled, typenames } from './ops.js';
 
 let app: TestApp;
 let org: SeededOrg;
@@ -10,22 +11,97 @@ beforeAll(async () => {
   org = await seedOrg(app);
 });
 afterAll(stopAll);
+afterEach(() => settled(app));
 
 const CREATE = `mutation($m:[ID!]!){ createConversation(input:{kind:GROUP, memberIds:$m}) { id } }`;
-const SEND = `mutation($c:ID!,$b:String,$k:String){ sendMessage(input:{conversationId:$c, body:$b, clientMessageId:$k}) { id body } }`;
-const EVENTS = `subscription($c:ID!,$a:String){ conversationEvents(conversationId:$c, after:$a){ __typename ... on StreamEvent { cursor } ... on MessageAdded { message { id body } } } }`;
+const HISTORY = `query($c:ID!){ conversation(id:$c){ messages(last:100){ edges { node { id body clientMessageId } } } } }`;
+const history = async (c: string) =>
+  (await gql(app, org.provider.token, HISTORY, { c })).data.conversation.messages.edges.map((e: { node: unknown }) => e.node);
 
 describe('sendMessage', () => {
   it('delivers a sent message to a subscribed member', async () => {
     const created = await gql(app, org.provider.token, CREATE, { m: [org.patient.id] });
     const c = created.data.createConversation.id;
-    const client = wsClient(app, org.patient.token);
-    const sub = collect(client, EVENTS, { c });
-    await new Promise((r) => setTimeout(r, 300));
+    const client = connect(app, org.patient);
+    const sub = await live(app, client, EVENTS, { c });
     const sent = await gql(app, org.provider.token, SEND, { c, b: 'hello', k: 'k1' });
     expect(sent.errors).toBeUndefined();
     const [ev] = await sub.waitFor(1);
     expect(ev.conversationEvents).toMatchObject({ __typename: 'MessageAdded', message: { id: sent.data.sendMessage.id, body: 'hello' } });
     await client.dispose();
+  });
+
+  it('stores attachments as metadata', async () => {
+    const c = await conversation(app, org.provider, [org.patient]);
+    const a = [{ url: 'https://files.example/x.png', contentType: 'image/png', size: 1234, name: 'x.png' }];
+    const r = await gql(app, org.patient.token, SEND, { c, a });
+    expect(r.errors).toBeUndefined();
+    expect(r.data.sendMessage).toMatchObject({ body: null, attachments: a, sender: { id: org.patient.id } });
+  });
+
+  it('rejects invalid input with BAD_USER_INPUT and writes nothing', async () => {
+    const c = await conversation(app, org.provider, [org.patient]);
+    const client = connect(app, org.patient);
+    const sub = await live(app, client, EVENTS, { c });
+    const attachment = { url: 'https://files.example/a.pdf', contentType: 'application/pdf', size: 10 };
+    const invalid: Array<Record<string, unknown>> = [
+      { c, b: '' },
+      { c, b: '   ' },
+      { c },
+      { c, b: 'x'.repeat(10_001) },
+      { c, b: 'ok', k: '' },
+      { c, b: 'ok', k: 'k'.repeat(129) },
+      { c, a: [{ ...attachment, url: 'ftp://files.example/a.pdf' }] },
+      { c, a: [{ ...attachment, size: -1 }] },
+      { c, a: Array.from({ length: 11 }, () => attachment) },
+    ];
+    for (const variables of invalid) {
+      const r = await gql(app, org.provider.token, SEND, variables);
+      expect(r.errors?.[0]?.extensions?.code, JSON.stringify(variables).slice(0, 80)).toBe('BAD_USER_INPUT');
+      expect(r.data).toBeNull();
+    }
+    expect(await history(c)).toEqual([]);
+    // the first event this subscriber sees is the next valid message
+    const ok = await send(app, org.provider, c, 'valid');
+    await sub.waitFor(1);
+    expect(events(sub)).toEqual([expect.objectContaining({ __typename: 'MessageAdded', message: expect.objectContaining({ id: ok }) })]);
+    await client.dispose();
+  });
+
+  it('returns the same message for the same clientMessageId, with one row and one event', async () => {
+    const c = await conversation(app, org.provider, [org.patient]);
+    const client = connect(app, org.patient);
+    const sub = await live(app, client, EVENTS, { c });
+    const first = await gql(app, org.provider.token, SEND, { c, b: 'take 2 tablets', k: 'dose-1' });
+    const again = await gql(app, org.provider.token, SEND, { c, b: 'take 2 tablets', k: 'dose-1' });
+    expect(first.errors).toBeUndefined();
+    expect(again.errors).toBeUndefined();
+    expect(again.data.sendMessage).toEqual(first.data.sendMessage);
+    expect(first.data.sendMessage.clientMessageId).toBe('dose-1');
+    const barrier = await send(app, org.provider, c, 'barrier');
+    await sub.waitFor(2);
+    expect(typenames(sub)).toEqual(['MessageAdded', 'MessageAdded']);
+    expect(events(sub).map((e) => e.message.id)).toEqual([first.data.sendMessage.id, barrier]);
+    expect((await history(c)).map((m: { id: string }) => m.id)).toEqual([first.data.sendMessage.id, barrier]);
+    await client.dispose();
+  });
+
+  it('answers CONFLICT when the same clientMessageId comes with a different message', async () => {
+    const c = await conversation(app, org.provider, [org.patient]);
+    const c2 = await conversation(app, org.provider, [org.patient]);
+    const id = await send(app, org.provider, c, 'original', 'conflict-key');
+    const body = await gql(app, org.provider.token, SEND, { c, b: 'different', k: 'conflict-key' });
+    expect(body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    const elsewhere = await gql(app, org.provider.token, SEND, { c: c2, b: 'original', k: 'conflict-key' });
+    expect(elsewhere.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    expect(await history(c)).toEqual([{ id, body: 'original', clientMessageId: 'conflict-key' }]);
+    expect(await history(c2)).toEqual([]);
+  });
+
+  it('scopes clientMessageId to the sender', async () => {
+    const c = await conversation(app, org.provider, [org.patient]);
+    const a = await send(app, org.provider, c, 'same words', 'shared-key');
+    const b = await send(app, org.patient, c, 'same words', 'shared-key');
+    expect(a).not.toBe(b);
   });
 });

@@ -28,10 +28,16 @@ export const alerts = pgTable(
     clientKey: text('client_key'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     escalatedAt: timestamp('escalated_at', { withTimezone: true }),
+    /**
+     * When a pending escalation is due (critical and emergency alerts only); cleared once the alert
+     * is acknowledged, escalated or found expired. The reconciler scans only these rows.
+     */
+    escalateAt: timestamp('escalate_at', { withTimezone: true }),
   },
   (t) => [
     index('alerts_org_created_idx').on(t.orgId, t.createdAt),
     uniqueIndex('alerts_client_key_idx').on(t.orgId, t.raisedBy, t.clientKey),
+    index('alerts_escalate_due_idx').on(t.escalateAt).where(sql`${t.escalateAt} is not null`),
   ],
 );
 

@@ -28,6 +28,15 @@ export async function findUsers(db: Executor, orgId: string, ids: readonly strin
     .where(and(eq(users.orgId, orgId), inArray(users.id, [...ids])));
 }
 
+/** Users of the organisation with this role, by id (e.g. the admins an escalation notifies). */
+export async function findUsersByRole(db: Executor, orgId: string, role: UserRow['role']): Promise<UserRow[]> {
+  return db
+    .select()
+    .from(users)
+    .where(and(eq(users.orgId, orgId), eq(users.role, role)))
+    .orderBy(users.id);
+}
+
 export async function createOrg(db: Executor, id: string, name: string): Promise<void> {
   await db.insert(orgs).values({ id, name }).onConflictDoUpdate({ target: orgs.id, set: { name } });
 }

@@ -12,6 +12,8 @@ export interface IdentityService {
   ensureViewer(viewer: Viewer): Promise<void>;
   /** Users of the viewer's organisation with these ids (unknown or foreign ids are omitted). */
   usersById(viewer: Viewer, ids: readonly string[]): Promise<UserRow[]>;
+  /** Users of the viewer's organisation with this role (e.g. the admins an escalation notifies). */
+  usersByRole(viewer: Viewer, role: UserRow['role']): Promise<UserRow[]>;
   createOrg(id: string, name: string): Promise<void>;
   upsertUser(u: { id: string; orgId: string; role: UserRow['role']; name: string }): Promise<void>;
   isEmpty(): Promise<boolean>;
@@ -36,6 +38,7 @@ export function createIdentityService(deps: { db: Executor }): IdentityService {
       known.set(viewer.userId, key);
     },
     usersById: (viewer, ids) => repo.findUsers(db, viewer.orgId, ids),
+    usersByRole: (viewer, role) => repo.findUsersByRole(db, viewer.orgId, role),
     createOrg: (id, name) => repo.createOrg(db, id, name),
     async upsertUser(u) {
       await repo.upsertUser(db, u);

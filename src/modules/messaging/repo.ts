@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, lt, ne, isNull, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lt, ne, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { users } from '../identity/tables.js';
 import { type Attachment, conversationMembers, conversations, messages, type ConversationRow } from './tables.js';
@@ -99,13 +99,17 @@ export async function listMembers(db: Executor, orgId: string, conversationId: s
     .orderBy(asc(conversationMembers.joinedAt), asc(users.id));
 }
 
-/** Conversations the user belongs to, newest first, keyset-paginated on (createdAt, id). */
+/**
+ * Conversations the user belongs to, newest first, keyset-paginated on (createdAt, id). The key is
+ * read from the row of `afterId` because PostgreSQL keeps microseconds and a JS Date does not:
+ * a millisecond key would skip conversations created in the same millisecond.
+ */
 export async function listConversationsOf(
   db: Executor,
   orgId: string,
   userId: string,
   limit: number,
-  after?: { createdAt: Date; id: string },
+  afterId?: string,
 ) {
   const rows = await db
     .select({ c: conversations })
@@ -115,11 +119,8 @@ export async function listConversationsOf(
       and(
         eq(conversationMembers.orgId, orgId),
         eq(conversationMembers.userId, userId),
-        after
-          ? or(
-              lt(conversations.createdAt, after.createdAt),
-              and(eq(conversations.createdAt, after.createdAt), lt(conversations.id, after.id)),
-            )
+        afterId
+          ? sql`(${conversations.createdAt}, ${conversations.id}) < (select k.created_at, k.id from ${conversations} k where k.id = ${afterId} and k.org_id = ${orgId})`
           : undefined,
       ),
     )
@@ -249,4 +250,20 @@ export async function unreadCount(db: Executor, orgId: string, conversationId: s
       ),
     );
   return r?.n ?? 0;
+}
+
+/** Which of `otherIds` share at least one conversation with `userId` (presence visibility for patients). */
+export async function conversationPeers(db: Executor, orgId: string, userId: string, otherIds: readonly string[]): Promise<string[]> {
+  if (otherIds.length === 0) return [];
+  const rows = await db
+    .selectDistinct({ userId: conversationMembers.userId })
+    .from(conversationMembers)
+    .where(
+      and(
+        eq(conversationMembers.orgId, orgId),
+        inArray(conversationMembers.userId, [...otherIds]),
+        sql`${conversationMembers.conversationId} in (select m.conversation_id from ${conversationMembers} m where m.org_id = ${orgId} and m.user_id = ${userId})`,
+      ),
+    );
+  return rows.map((r) => r.userId);
 }

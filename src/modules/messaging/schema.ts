@@ -110,7 +110,7 @@ builder.queryFields((t) => ({
   conversations: t.connection(
     {
       type: Conversation,
-      description: 'Conversations you are a member of, newest first.',
+      description: 'Conversations you are a member of, newest first. Pages forward only (`first`/`after`); `last`/`before` are refused.',
       resolve: (_r, args, ctx) => ctx.services.messaging.listConversations(requireViewer(ctx), args),
     },
     { description: 'A page of conversations.' },

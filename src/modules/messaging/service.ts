@@ -304,21 +304,23 @@ export function createMessagingService(deps: MessagingDeps) {
 
     async listConversations(viewer: Viewer, args: PageArgs) {
       const scope = `convs:${viewer.userId}`;
+      // the connection has relay's last/before arguments, but this list only pages forward
+      if (args.last != null || args.before != null)
+        throw badInput('conversations pages forward only: use first and after.', args.before != null ? 'before' : 'last');
       const { limit } = clampPage(args, deps.limits);
-      let after: { createdAt: Date; id: string } | undefined;
-      if (args.after) {
-        const [ms, id] = deps.cursors.decode(scope, args.after).split('|');
-        after = { createdAt: new Date(Number(ms)), id: id ?? '' };
-      }
+      // the cursor carries `${createdAt ms}|${id}`; the repo reads the exact key from the row
+      const after = args.after ? (deps.cursors.decode(scope, args.after).split('|')[1] ?? '') : undefined;
+      if (after !== undefined && !isUuid(after)) throw badInput('Invalid cursor.', 'after');
       const rows = await repo.listConversationsOf(db, viewer.orgId, viewer.userId, limit + 1, after);
       const page = rows.slice(0, limit);
+      const edges = page.map((c) => ({ node: c, cursor: deps.cursors.encode(scope, `${c.createdAt.getTime()}|${c.id}`) }));
       return {
-        edges: page.map((c) => ({ node: c, cursor: deps.cursors.encode(scope, `${c.createdAt.getTime()}|${c.id}`) })),
+        edges,
         pageInfo: {
           hasNextPage: rows.length > limit,
           hasPreviousPage: Boolean(after),
-          startCursor: null as string | null,
-          endCursor: null as string | null,
+          startCursor: edges[0]?.cursor ?? null,
+          endCursor: edges.at(-1)?.cursor ?? null,
         },
       };
     },
@@ -359,6 +361,12 @@ export function createMessagingService(deps: MessagingDeps) {
     async lastMessage(viewer: Viewer, conversationId: string): Promise<MessageSnapshot | null> {
       const [m] = await repo.latestMessages(db, viewer.orgId, [conversationId]);
       return m ?? null;
+    },
+
+    /** Which of `userIds` share at least one conversation with the viewer (the viewer's own id excluded). */
+    async sharesConversationWith(viewer: Viewer, userIds: readonly string[]): Promise<Set<string>> {
+      const others = [...new Set(userIds)].filter((id) => id !== viewer.userId);
+      return new Set(await repo.conversationPeers(db, viewer.orgId, viewer.userId, others));
     },
 
     /** Authorises a `conversationEvents` subscription and describes its stream. */

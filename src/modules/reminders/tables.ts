@@ -6,8 +6,9 @@ export const REMINDER_STATUSES = ['active', 'paused', 'cancelled', 'completed'] 
 
 /**
  * A reminder for one user: one-off (`at`), recurring (`cron` + IANA `timeZone`), or an
- * appointment (`appointmentAt` minus each of `offsetsMinutes`). `nextAt` is the next occurrence
- * due (the reconciler re-creates missing jobs from it, e.g. after Redis lost its data).
+ * appointment (`appointmentAt` minus each of `offsetsMinutes`). `nextAt` is the next regular
+ * occurrence due and `snoozedUntil` a pending snooze (the reconciler re-creates missing jobs from
+ * both, e.g. after Redis lost its data). Both are null once nothing is pending.
  */
 export const reminders = pgTable(
   'reminders',
@@ -27,6 +28,11 @@ export const reminders = pgTable(
     offsetsMinutes: integer('offsets_minutes').array().notNull().default(sql`'{}'::int[]`),
     status: text('status', { enum: REMINDER_STATUSES }).notNull().default('active'),
     nextAt: timestamp('next_at', { withTimezone: true }),
+    /**
+     * A pending snooze: one extra delivery at this instant (its occurrence identity), on top of
+     * the regular schedule. A later snooze replaces a pending one.
+     */
+    snoozedUntil: timestamp('snoozed_until', { withTimezone: true }),
     clientKey: text('client_key'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -34,6 +40,7 @@ export const reminders = pgTable(
   (t) => [
     index('reminders_user_idx').on(t.orgId, t.userId),
     index('reminders_due_idx').on(t.nextAt).where(sql`${t.status} = 'active'`),
+    index('reminders_snooze_idx').on(t.snoozedUntil).where(sql`${t.status} = 'active' and ${t.snoozedUntil} is not null`),
     uniqueIndex('reminders_client_key_idx').on(t.orgId, t.createdBy, t.clientKey),
   ],
 );

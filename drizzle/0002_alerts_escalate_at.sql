@@ -1,0 +1,2 @@
+ALTER TABLE "alerts" ADD COLUMN "escalate_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "alerts_escalate_due_idx" ON "alerts" USING btree ("escalate_at") WHERE "alerts"."escalate_at" is not null;

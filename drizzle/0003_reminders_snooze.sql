@@ -1,0 +1,2 @@
+ALTER TABLE "reminders" ADD COLUMN "snoozed_until" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "reminders_snooze_idx" ON "reminders" USING btree ("snoozed_until") WHERE "reminders"."status" = 'active' and "reminders"."snoozed_until" is not null;

@@ -1,0 +1,338 @@
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import type { Db } from '../../db/client.js';
+import type { StreamSpec } from '../../graphql/stream-event.js';
+import type { Queues } from '../../jobs/queues.js';
+import type { Commit } from '../../realtime/commit.js';
+import { append } from '../../realtime/ledger.js';
+import type { CursorCodec } from '../../shared/cursor.js';
+import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
+import { isUuid, newId } from '../../shared/ids.js';
+import type { Logger } from '../../shared/logger.js';
+import { type PageArgs, clampPage, parseInput } from '../../shared/validation.js';
+import { ROLES, type Viewer, systemViewer } from '../../shared/viewer.js';
+import type { IdentityService } from '../identity/service.js';
+import type { NotificationsService } from '../notifications/service.js';
+import {
+  type AlertFilterSpec,
+  type AlertSnapshot,
+  alertMatcher,
+  alertStream,
+  escalationJob,
+  escalationJobId,
+  escalationNotificationKey,
+  isRecipient,
+  toAlertRoot,
+} from './events.js';
+import * as repo from './repo.js';
+import { ALERT_LEVELS, type AlertLevel, type AlertRow, type Audience } from './tables.js';
+
+export interface AlertsDeps {
+  db: Db;
+  commit: Commit;
+  cursors: CursorCodec;
+  identity: IdentityService;
+  notifications: NotificationsService;
+  queues: Queues;
+  logger: Logger;
+  config: Config['alerts'];
+  limits: Config['limits'];
+}
+
+const typeName = z
+  .string()
+  .trim()
+  .regex(/^[\w.:-]{1,64}$/, 'expected 1-64 letters, digits, _ . : or -');
+const regionCode = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -')
+  .transform((s) => s.toUpperCase());
+const lat = z.number().min(-90, 'latitude must be between -90 and 90').max(90, 'latitude must be between -90 and 90');
+const lng = z.number().min(-180, 'longitude must be between -180 and 180').max(180, 'longitude must be between -180 and 180');
+
+const raiseInput = z.object({
+  level: z.enum(ALERT_LEVELS),
+  type: typeName,
+  title: z.string().trim().min(1, 'must not be empty').max(200),
+  body: z.string().max(4_000).nullish(),
+  location: z.object({ lat, lng }).nullish(),
+  regionCode: regionCode.nullish(),
+  riskScore: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').nullish(),
+  actionRequired: z.boolean().nullish(),
+  actionUrl: z.string().max(2_048).url().regex(/^https?:\/\//i, 'must be an http(s) URL').nullish(),
+  expiresAt: z.date().nullish(),
+  audience: z
+    .object({
+      roles: z.array(z.enum(ROLES)).min(1).max(ROLES.length).nullish(),
+      userIds: z.array(z.string().min(1).max(200)).min(1).max(1_000).nullish(),
+    })
+    .refine((a) => !(a.roles && a.userIds), { message: 'give roles or userIds, not both', path: ['roles'] })
+    .nullish(),
+  clientKey: z.string().min(1).max(128).nullish(),
+});
+
+const filterInput = z
+  .object({
+    minLevel: z.enum(ALERT_LEVELS).nullish(),
+    types: z.array(typeName).max(50).nullish(),
+    near: z
+      .object({ lat, lng, radiusKm: z.number().positive('must be positive').max(20_038, 'at most 20038 km') })
+      .nullish(),
+    regions: z.array(regionCode).max(50).nullish(),
+    minRisk: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').nullish(),
+  })
+  .nullish();
+
+/** Levels that escalate when nobody acknowledges them in time. */
+const ESCALATING = new Set<AlertLevel>(['critical', 'emergency']);
+const RAISERS = new Set<Viewer['role']>(['provider', 'admin', 'service', 'system']);
+
+/**
+ * How often the reconciler looks for escalations whose job was lost, and how overdue one must be
+ * before it steps in (so it never races a healthy queue): half the delay, within 0.5-30 s.
+ */
+export const escalationReconcileMs = (c: Config['alerts']) => Math.min(30_000, Math.max(500, Math.floor(c.escalationDelayMs / 2)));
+
+/** The fields that make two raises "the same alert" for idempotency. */
+const content = (a: Omit<AlertSnapshot, 'id' | 'orgId' | 'raisedBy' | 'clientKey' | 'createdAt' | 'escalatedAt'>) =>
+  JSON.stringify([a.level, a.type, a.title, a.body, a.lat, a.lng, a.regionCode, a.riskScore, a.actionRequired, a.actionUrl, a.expiresAt, a.audience]);
+
+/** Alert use cases; each authorises first, then writes and appends events in one transaction. */
+export function createAlertsService(deps: AlertsDeps) {
+  const { db, commit, logger } = deps;
+
+  const parseFilter = (input: unknown): AlertFilterSpec => {
+    const f = parseInput(filterInput, input ?? null, undefined) ?? {};
+    const out: AlertFilterSpec = {};
+    if (f.minLevel) out.minLevel = f.minLevel;
+    if (f.types) out.types = [...new Set(f.types)];
+    if (f.near) out.near = f.near;
+    if (f.regions) out.regions = [...new Set(f.regions)];
+    if (f.minRisk != null) out.minRisk = f.minRisk;
+    return out;
+  };
+
+  const resolveAudience = async (viewer: Viewer, a: z.output<typeof raiseInput>['audience']): Promise<Audience> => {
+    if (a?.roles) return { kind: 'roles', roles: [...new Set(a.roles)].sort() };
+    if (a?.userIds) {
+      const ids = [...new Set(a.userIds)].sort();
+      const found = await deps.identity.usersById(viewer, ids);
+      if (found.length !== ids.length) throw badInput('audience.userIds: every user must belong to your organisation.', 'audience.userIds');
+      return { kind: 'users', userIds: ids };
+    }
+    return { kind: 'org' };
+  };
+
+  /** Enqueues the escalation after commit; if that fails, the reconciler escalates it anyway. */
+  const scheduleEscalation = async (alert: AlertSnapshot, escalateAt: Date) => {
+    try {
+      await deps.queues.add(
+        escalationJob,
+        { alertId: alert.id, orgId: alert.orgId },
+        { jobId: escalationJobId(alert.id), delay: Math.max(0, escalateAt.getTime() - Date.now()) },
+      );
+    } catch (err) {
+      logger.warn({ alertId: alert.id, err }, 'enqueueing an alert escalation failed; the reconciler will escalate it');
+    }
+  };
+
+  const service = {
+    /** Raises an alert (providers, admins, service accounts); idempotent on clientKey. */
+    async raise(viewer: Viewer, input: unknown): Promise<AlertSnapshot> {
+      if (!RAISERS.has(viewer.role)) throw forbidden('Only providers, admins and service accounts can raise alerts.');
+      const v = parseInput(raiseInput, input);
+      const audience = await resolveAudience(viewer, v.audience);
+      const fields = {
+        level: v.level,
+        type: v.type,
+        title: v.title,
+        body: v.body?.trim() ? v.body : null,
+        lat: v.location?.lat ?? null,
+        lng: v.location?.lng ?? null,
+        regionCode: v.regionCode ?? null,
+        riskScore: v.riskScore ?? null,
+        actionRequired: v.actionRequired ?? false,
+        actionUrl: v.actionUrl ?? null,
+        expiresAt: v.expiresAt?.toISOString() ?? null,
+        audience,
+      };
+      const key = v.clientKey ?? null;
+      const replayOf = (row: AlertRow) => {
+        const prior = repo.toSnapshot(row);
+        if (content(prior) !== content(fields)) throw conflict('clientKey was already used for a different alert.');
+        return prior;
+      };
+      if (key) {
+        const prior = await repo.findByClientKey(db, viewer.orgId, viewer.userId, key);
+        if (prior) return replayOf(prior);
+      }
+      // checked after the replay lookup, so retrying a raise after its expiry still answers it
+      if (v.expiresAt && v.expiresAt.getTime() <= Date.now()) throw badInput('expiresAt: must be in the future.', 'expiresAt');
+      const createdAt = new Date();
+      const escalateAt = ESCALATING.has(v.level) ? new Date(createdAt.getTime() + deps.config.escalationDelayMs) : null;
+      const stream = alertStream(viewer.orgId);
+      let alert: AlertSnapshot;
+      try {
+        alert = await commit(async (tx, events) => {
+          const row = await repo.insertAlert(tx, {
+            id: newId(),
+            orgId: viewer.orgId,
+            ...fields,
+            expiresAt: v.expiresAt ?? null,
+            raisedBy: viewer.userId,
+            clientKey: key,
+            createdAt,
+            escalateAt,
+          });
+          if (!row) throw new DuplicateKey(); // rolls back the event too
+          const snapshot = repo.toSnapshot(row);
+          events.push(await append(tx, { stream, orgId: viewer.orgId, type: 'AlertRaised', payload: { alert: snapshot }, subject: row.id }));
+          return snapshot;
+        });
+      } catch (err) {
+        const prior = err instanceof DuplicateKey && key ? await repo.findByClientKey(db, viewer.orgId, viewer.userId, key) : undefined;
+        if (!prior) throw err;
+        return replayOf(prior);
+      }
+      if (escalateAt) await scheduleEscalation(alert, escalateAt);
+      return alert;
+    },
+
+    /** Records the viewer's acknowledgement (recipients only; others get NOT_FOUND). Idempotent. */
+    async acknowledge(viewer: Viewer, id: string): Promise<AlertSnapshot> {
+      const found = isUuid(id) ? await repo.findAlert(db, viewer.orgId, id) : undefined;
+      if (!found || !isRecipient(repo.toSnapshot(found), viewer)) throw notFound('Alert');
+      const at = new Date();
+      const result = await commit(async (tx, events) => {
+        const row = (await repo.findAlert(tx, viewer.orgId, id, true)) ?? found; // serialises with escalation
+        if (!(await repo.insertAck(tx, viewer.orgId, id, viewer.userId, at))) return { row, added: false };
+        if (row.escalateAt) await repo.clearEscalation(tx, viewer.orgId, id);
+        const alert = repo.toSnapshot(row);
+        const user = { id: viewer.userId, name: viewer.name, role: viewer.role };
+        events.push(
+          await append(tx, {
+            stream: alertStream(viewer.orgId),
+            orgId: viewer.orgId,
+            type: 'AlertAcknowledged',
+            payload: { alert, alertId: id, user, at: at.toISOString() },
+            subject: id,
+          }),
+        );
+        return { row, added: true };
+      });
+      if (result.added && result.row.escalateAt) {
+        // the handler re-checks acknowledgements in PostgreSQL, so a failed removal is harmless
+        await deps.queues.remove(escalationJob.queue, escalationJobId(id)).catch((err) => {
+          logger.warn({ alertId: id, err }, 'removing a cancelled alert escalation failed');
+        });
+      }
+      return repo.toSnapshot(result.row);
+    },
+
+    /**
+     * Escalates an unacknowledged, unexpired critical or emergency alert: in one transaction sets
+     * escalated_at (only while null), appends AlertEscalated and notifies every admin of the org
+     * with a deterministic key. Safe to run any number of times (job retries, the reconciler).
+     */
+    async escalate(orgId: string, alertId: string): Promise<'escalated' | 'acknowledged' | 'expired' | 'skipped'> {
+      const admins = await deps.identity.usersByRole(systemViewer(orgId), 'admin');
+      return commit(async (tx, events) => {
+        const row = await repo.findAlert(tx, orgId, alertId, true);
+        if (!row || row.escalatedAt || !ESCALATING.has(row.level)) return 'skipped';
+        const now = new Date();
+        if (await repo.hasAck(tx, orgId, alertId)) {
+          await repo.clearEscalation(tx, orgId, alertId);
+          return 'acknowledged';
+        }
+        if (row.expiresAt && row.expiresAt <= now) {
+          await repo.clearEscalation(tx, orgId, alertId);
+          return 'expired';
+        }
+        const updated = await repo.markEscalated(tx, orgId, alertId, now);
+        if (!updated) return 'skipped';
+        const alert = repo.toSnapshot(updated);
+        events.push(await append(tx, { stream: alertStream(orgId), orgId, type: 'AlertEscalated', payload: { alert }, subject: alertId }));
+        const minutes = Math.round(deps.config.escalationDelayMs / 60_000);
+        for (const admin of admins) {
+          await deps.notifications.createInTx(tx, events, {
+            orgId,
+            userId: admin.id,
+            kind: 'alert',
+            priority: alert.level === 'emergency' ? 'critical' : 'high',
+            title: `Unacknowledged ${alert.level.toUpperCase()} alert: ${alert.title}`.slice(0, 200),
+            body: `Nobody acknowledged this alert within ${minutes >= 1 ? `${minutes} min` : `${deps.config.escalationDelayMs / 1000} s`}.`,
+            data: { alertId, level: alert.level, type: alert.type },
+            clientKey: escalationNotificationKey(alertId),
+          });
+        }
+        return 'escalated';
+      });
+    },
+
+    /** Escalates what is overdue because its job was lost (e.g. Redis was away at raise time). */
+    async reconcileEscalations(limit = 100): Promise<number> {
+      const due = await repo.dueEscalations(db, new Date(Date.now() - escalationReconcileMs(deps.config)), limit);
+      let escalated = 0;
+      for (const d of due) {
+        try {
+          if ((await service.escalate(d.orgId, d.id)) === 'escalated') escalated++;
+        } catch (err) {
+          logger.warn({ alertId: d.id, err }, 'reconciling an alert escalation failed');
+        }
+      }
+      return escalated;
+    },
+
+    /** Alerts addressed to the viewer that match the filter, newest first (unexpired unless asked). */
+    async list(viewer: Viewer, args: PageArgs & { filter?: unknown; includeExpired?: boolean | null }) {
+      if (args.last != null || args.before != null) throw badInput('alerts pages forward only: use first and after.', 'last');
+      const filter = parseFilter(args.filter);
+      const scope = `alerts-page:${viewer.userId}`;
+      const { limit } = clampPage({ first: args.first, after: args.after }, deps.limits);
+      const afterId = args.after ? deps.cursors.decode(scope, args.after) : undefined;
+      if (afterId !== undefined && !isUuid(afterId)) throw badInput('Invalid cursor.', 'after');
+      const rows = await repo.pageAlerts(db, viewer, filter, { limit: limit + 1, afterId, includeExpired: Boolean(args.includeExpired) });
+      const edges = rows.slice(0, limit).map((r) => ({ node: repo.toSnapshot(r), cursor: deps.cursors.encode(scope, r.id) }));
+      return {
+        edges,
+        pageInfo: {
+          hasNextPage: rows.length > limit,
+          hasPreviousPage: Boolean(afterId),
+          startCursor: edges[0]?.cursor ?? null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
+      };
+    },
+
+    /** Who acknowledged the alert and when, oldest first. */
+    async acknowledgements(viewer: Viewer, alertId: string) {
+      return (await repo.acksOf(db, viewer.orgId, [alertId])).map((a) => ({ user: { id: a.id, name: a.name, role: a.role }, at: a.at }));
+    },
+
+    async acknowledgedByMe(viewer: Viewer, alertId: string): Promise<boolean> {
+      const acks = await repo.acksOf(db, viewer.orgId, [alertId]);
+      return acks.some((a) => a.id === viewer.userId);
+    },
+
+    /** Authorises `alertRaised`: the org's alert stream, filtered per group by audience, filter and expiry. */
+    async openEvents(viewer: Viewer, filterArg: unknown, after: string | null | undefined): Promise<StreamSpec> {
+      const filter = parseFilter(filterArg);
+      const stream = alertStream(viewer.orgId);
+      return {
+        stream,
+        orgId: viewer.orgId,
+        after: after ? deps.cursors.decodeNumber(stream, after) : undefined,
+        // the audience check depends on role and user id, so groups never mix them
+        scope: `${viewer.orgId}:${viewer.role}:${viewer.userId}`,
+        match: alertMatcher(viewer, filter),
+        toRoot: toAlertRoot,
+      };
+    },
+  };
+  return service;
+}
+
+class DuplicateKey extends Error {}
+
+export type AlertsService = ReturnType<typeof createAlertsService>;
