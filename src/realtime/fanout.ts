@@ -84,6 +84,15 @@ export function createFanout(deps: {
     }
   };
 
+  /**
+   * Ends a subscription whose user lost access. It leaves its group at once, so a replay or a
+   * buffer still in progress for it (a resumed subscription) delivers nothing more.
+   */
+  const revoke = <R>(g: Group<R>, s: SubState<R>) => {
+    if (!g.subs.delete(s)) return;
+    s.sink.end(forbidden('You are no longer a member of this stream.'));
+  };
+
   const deliverDurable = async (ls: LocalStream, ev: LedgerEvent, t: number) => {
     const cursor = cursors.encode(ev.stream, ev.position);
     for (const g of [...ls.groups.values()]) {
@@ -104,7 +113,7 @@ export function createFanout(deps: {
       }
       const revoked = g.spec.revokes?.(ev);
       if (revoked?.length) {
-        for (const s of [...g.subs]) if (revoked.includes(s.sink.userId)) s.sink.end(forbidden('You are no longer a member of this stream.'));
+        for (const s of [...g.subs]) if (revoked.includes(s.sink.userId)) revoke(g, s);
       }
     }
   };
@@ -175,6 +184,8 @@ export function createFanout(deps: {
           if (r !== undefined) s.sink.deliver(r, Date.parse(ev.at));
         }
         s.last = ev.position;
+        // the replay reads past a removal committed meanwhile: end there, like the live path does
+        if (g.spec.revokes?.(ev)?.includes(s.sink.userId)) return revoke(g, s);
       }
       if (batch.length < 500) break;
     }

@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { createApi } from '../api.js';
+import { type Config, loadConfig } from '../config.js';
+import { createContainer } from '../container.js';
+import { openDatabase } from '../db/client.js';
+import { mintToken, type TokenClaims } from '../http/auth.js';
+import type { Logger } from '../shared/logger.js';
+import { devJwtSecret, needsDevSecret } from './dev-secret.js';
+import { provideRedis } from './embedded-redis.js';
+import { demoTokens, formatDemoBanner, seedDemo } from './seed.js';
+
+/**
+ * Validates the environment (throws `ConfigError` listing every problem). Outside production,
+ * with neither JWT_SECRET nor JWKS_URL, the secret kept in DATA_DIR/dev-jwt-secret is used.
+ */
+export function loadRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = env.DATA_DIR || '.data';
+  let devSecret: string | undefined;
+  if (needsDevSecret(env)) devSecret = dataDir === ':memory:' ? randomBytes(48).toString('base64url') : devJwtSecret(dataDir);
+  return loadConfig(env, devSecret);
+}
+
+/** What a process must release on shutdown, in reverse order of acquisition. */
+export interface Lifecycle {
+  /** Registers a release step; steps run newest first (api, then workers, container, redis-server). */
+  defer(name: string, step: () => Promise<unknown>): void;
+  /** Runs every step once, even if some fail; later calls return the same promise. */
+  stop(): Promise<void>;
+}
+
+export function createLifecycle(logger: Logger): Lifecycle {
+  const steps: Array<{ name: string; step: () => Promise<unknown> }> = [];
+  let stopping: Promise<void> | undefined;
+  return {
+    defer: (name, step) => void steps.push({ name, step }),
+    stop() {
+      stopping ??= (async () => {
+        for (const { name, step } of steps.reverse()) {
+          try {
+            await step();
+          } catch (err) {
+            logger.warn({ err, step: name }, 'shutdown step failed');
+          }
+        }
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * Stops gracefully on SIGTERM or SIGINT and exits 0. A signal during startup waits for startup
+ * to settle (a half-opened database is closed, not abandoned); a second signal exits at once, and
+ * a shutdown that overruns SHUTDOWN_GRACE_MS by 10 s exits 1.
+ */
+export function stopOnSignals(lifecycle: Lifecycle, logger: Logger, started: Promise<unknown>, graceMs: number): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ signal }, 'second signal: exiting without finishing shutdown');
+      process.exit(1);
+    }
+    signalled = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ graceMs }, 'shutdown timed out');
+      process.exit(1);
+    }, graceMs + 10_000).unref();
+    // when startup fails instead, main's failure path stops the lifecycle and exits 1
+    started.then(
+      () =>
+        lifecycle.stop().then(() => {
+          logger.info('stopped');
+          process.exit(0);
+        }),
+      () => {},
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+const shownHost = (host: string) =>
+  host === '0.0.0.0' || host === '::' || host === '' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+
+/** The GraphQL URL a developer on this machine opens. */
+export const graphqlUrl = (host: string, port: number) => `http://${shownHost(host)}:${port}/graphql`;
+
+export interface ServerOptions {
+  /** `all`: run the BullMQ workers in this process too (the `worker` sub-command arrives with issue 3). */
+  workers: boolean;
+}
+
+/**
+ * Starts one API instance on the composition root: Redis (configured, local or spawned), the
+ * container (migrations applied), the demo seed on an empty database, then the HTTP + WebSocket
+ * server. Every acquired resource is registered on `lifecycle` as soon as it exists.
+ */
+export async function startServer(config: Config, logger: Logger, lifecycle: Lifecycle, opts: ServerOptions): Promise<number> {
+  const redis = await provideRedis(config.redisUrl, config.dataDir, logger);
+  lifecycle.defer('redis-server', () => redis.stop());
+  const cfg: Config = { ...config, redisUrl: redis.url };
+
+  const c = await createContainer(cfg, { logger });
+  lifecycle.defer('container', () => c.close());
+  const seeded = cfg.seedOnEmpty && (await c.services.identity.isEmpty()) ? await seedDemo(c.services) : undefined;
+
+  // Workers stop after the API on shutdown, so they are registered first. With issue 3, `all` adds:
+  // if (opts.workers) { const w = startWorkers(c); lifecycle.defer('workers', () => w.close()); }
+  void opts.workers;
+
+  const api = createApi(c);
+  lifecycle.defer('api', () => api.close());
+  const port = await api.listen(cfg.port, cfg.host);
+  const url = graphqlUrl(cfg.host, port);
+  logger.info({ port, host: cfg.host, database: c.database.kind, redis: redis.source }, 'listening');
+  if (seeded) process.stdout.write(`${formatDemoBanner(seeded, await demoTokens(cfg, seeded), url)}\n`);
+  if (cfg.env !== 'production') {
+    process.stdout.write(`listening on ${url}${cfg.graphiql ? ' (GraphiQL: open it in a browser)' : ''}\n`);
+  }
+  return port;
+}
+
+/** `migrate`: applies the migrations in drizzle/ and exits; needs no Redis. */
+export async function migrateDatabase(config: Config, logger: Logger): Promise<void> {
+  const database = await openDatabase(config.databaseUrl, config.dataDir);
+  try {
+    await database.migrate();
+  } finally {
+    await database.close();
+  }
+  logger.info({ database: database.kind }, 'migrations applied');
+}
+
+/** `seed`: seeds (or finds) the demo organisation and prints its tokens. */
+export async function seedDatabase(config: Config, logger: Logger, lifecycle: Lifecycle): Promise<void> {
+  const redis = await provideRedis(config.redisUrl, config.dataDir, logger);
+  lifecycle.defer('redis-server', () => redis.stop());
+  const cfg: Config = { ...config, redisUrl: redis.url };
+  const c = await createContainer(cfg, { logger });
+  lifecycle.defer('container', () => c.close());
+  const seed = await seedDemo(c.services);
+  process.stdout.write(`${formatDemoBanner(seed, await demoTokens(cfg, seed), graphqlUrl(cfg.host, cfg.port))}\n`);
+}
+
+/** Thrown when a token cannot be minted here (JWKS_URL configured: no shared secret). */
+export class TokenError extends Error {}
+
+/** `token`: an HS256 token signed with JWT_SECRET (or the dev secret), with issuer/audience if set. */
+export async function mintDevToken(config: Config, claims: TokenClaims, ttlSeconds: number): Promise<string> {
+  if (!config.auth.jwtSecret) {
+    throw new TokenError('JWKS_URL is set, so tokens come from your identity provider; `token` signs with JWT_SECRET only.');
+  }
+  return mintToken(config.auth.jwtSecret, claims, ttlSeconds, config.auth);
+}
