@@ -33,6 +33,7 @@ export function safeError(err: unknown): Record<string, unknown> {
     message: clean(err.message),
     code: (err as { code?: string }).code,
     cause: cause ? { type: cause.name, code: cause.code, message: clean(String(cause.message ?? '')) } : undefined,
-    stack: err.stack?.split('\n').slice(1, 8).join('\n'),
+    // only frames: the lines between the message and the frames can quote parameters too
+    stack: err.stack?.split('\n').filter((l) => l.startsWith('    at ')).slice(0, 8).join('\n'),
   };
 }

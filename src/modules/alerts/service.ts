@@ -98,6 +98,22 @@ export const escalationReconcileMs = (c: Config['alerts']) => Math.min(30_000, M
 const content = (a: Omit<AlertSnapshot, 'id' | 'orgId' | 'raisedBy' | 'clientKey' | 'createdAt' | 'escalatedAt'>) =>
   JSON.stringify([a.level, a.type, a.title, a.body, a.lat, a.lng, a.regionCode, a.riskScore, a.actionRequired, a.actionUrl, a.expiresAt, a.audience]);
 
+/** The stored attributes of a validated raise, in snapshot form. */
+const normalise = (v: z.output<typeof raiseInput>, audience: Audience) => ({
+  level: v.level,
+  type: v.type,
+  title: v.title,
+  body: v.body?.trim() ? v.body : null,
+  lat: v.location?.lat ?? null,
+  lng: v.location?.lng ?? null,
+  regionCode: v.regionCode ?? null,
+  riskScore: v.riskScore ?? null,
+  actionRequired: v.actionRequired ?? false,
+  actionUrl: v.actionUrl ?? null,
+  expiresAt: v.expiresAt?.toISOString() ?? null,
+  audience,
+});
+
 /** Alert use cases; each authorises first, then writes and appends events in one transaction. */
 export function createAlertsService(deps: AlertsDeps) {
   const { db, commit, logger } = deps;
@@ -142,21 +158,7 @@ export function createAlertsService(deps: AlertsDeps) {
     async raise(viewer: Viewer, input: unknown): Promise<AlertSnapshot> {
       if (!RAISERS.has(viewer.role)) throw forbidden('Only providers, admins and service accounts can raise alerts.');
       const v = parseInput(raiseInput, input);
-      const audience = await resolveAudience(viewer, v.audience);
-      const fields = {
-        level: v.level,
-        type: v.type,
-        title: v.title,
-        body: v.body?.trim() ? v.body : null,
-        lat: v.location?.lat ?? null,
-        lng: v.location?.lng ?? null,
-        regionCode: v.regionCode ?? null,
-        riskScore: v.riskScore ?? null,
-        actionRequired: v.actionRequired ?? false,
-        actionUrl: v.actionUrl ?? null,
-        expiresAt: v.expiresAt?.toISOString() ?? null,
-        audience,
-      };
+      const fields = normalise(v, await resolveAudience(viewer, v.audience));
       const key = v.clientKey ?? null;
       const replayOf = (row: AlertRow) => {
         const prior = repo.toSnapshot(row);
