@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -6,8 +6,9 @@ export type { Logger };
  * Structured JSON logger. Tokens, message bodies and patient details are never logged: the
  * redaction list is a second line of defence, the first is not passing them to the logger.
  */
-export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
-  return pino({
+export function createLogger(level: string, base: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
+  return pino(
+    {
     level,
     base: { service: 'wardline', ...base },
     // every `{ err }` goes through safeError: driver errors quote query parameters
@@ -16,7 +17,9 @@ export function createLogger(level: string, base: Record<string, unknown> = {}):
       paths: ['authorization', '*.authorization', 'token', '*.token', 'body', '*.body', 'headers.authorization'],
       censor: '[redacted]',
     },
-  });
+    },
+    destination,
+  );
 }
 
 /**
