@@ -50,17 +50,19 @@ export function createLifecycle(logger: Logger): Lifecycle {
 
 /**
  * Stops gracefully on SIGTERM or SIGINT and exits 0. A signal during startup waits for startup
- * to settle (a half-opened database is closed, not abandoned); a second signal exits at once, and
- * a shutdown that overruns SHUTDOWN_GRACE_MS by 10 s exits 1.
+ * to settle (a half-opened database is closed, not abandoned). A second signal, a second or more
+ * after the first, exits 1 at once; so does a shutdown that overruns SHUTDOWN_GRACE_MS by 10 s.
  */
 export function stopOnSignals(lifecycle: Lifecycle, logger: Logger, started: Promise<unknown>, graceMs: number): void {
-  let signalled = false;
+  let signalledAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) {
+    if (signalledAt) {
+      // a Ctrl-C under `npm start` can arrive twice at once (from the terminal and forwarded by npm)
+      if (Date.now() - signalledAt < 1_000) return;
       logger.warn({ signal }, 'second signal: exiting without finishing shutdown');
       process.exit(1);
     }
-    signalled = true;
+    signalledAt = Date.now();
     logger.info({ signal }, 'shutting down');
     setTimeout(() => {
       logger.error({ graceMs }, 'shutdown timed out');

@@ -156,7 +156,9 @@ async function spawnRedis(bin: string, dir: string, logger: Logger): Promise<Pro
   await stopStale(stateFile, logger);
   const port = await freePort();
   const args = ['--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'yes', '--bind', DEFAULT_HOST];
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // its own process group: a Ctrl-C in the terminal reaches only us, and we stop it last, after
+  // the connections that use it are closed
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   // keep the last lines of its output for an error message; nothing is forwarded (it is noisy)
   const tail: string[] = [];
   const keep = (b: Buffer) => {
@@ -166,8 +168,18 @@ async function spawnRedis(bin: string, dir: string, logger: Logger): Promise<Pro
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   let exited = false;
-  const exit = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
-  child.once('error', () => {});
+  let stopping = false;
+  const exit = new Promise<void>((r) =>
+    child.once('exit', (code, signal) => {
+      exited = true;
+      if (!stopping) logger.error({ code, signal, port }, 'redis-server exited; restart wardline to start it again');
+      r();
+    }),
+  );
+  child.once('error', (err) => {
+    tail.push(err.message); // could not be spawned: no 'exit' follows
+    exited = true;
+  });
   // if this process dies without shutting down (an uncaught error), take redis-server along
   const killOnExit = () => child.kill('SIGTERM');
   process.once('exit', killOnExit);
@@ -175,6 +187,7 @@ async function spawnRedis(bin: string, dir: string, logger: Logger): Promise<Pro
   const end = Date.now() + 10_000;
   while (!(await probeRedis(DEFAULT_HOST, port, 250))) {
     if (exited || Date.now() > end) {
+      stopping = true;
       child.kill('SIGKILL');
       process.off('exit', killOnExit);
       throw new RedisUnavailableError(
@@ -189,7 +202,10 @@ async function spawnRedis(bin: string, dir: string, logger: Logger): Promise<Pro
   return {
     url: `redis://${DEFAULT_HOST}:${port}`,
     source: 'spawned',
-    stop: async () => stopChild(child, exit, () => exited, stateFile, killOnExit),
+    stop: async () => {
+      stopping = true;
+      await stopChild(child, exit, () => exited, stateFile, killOnExit);
+    },
   };
 }
 
