@@ -3,7 +3,7 @@ import { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { createAuthenticator, type Authenticator } from './http/auth.js';
-import { createMetrics, type Metrics } from './http/metrics.js';
+import { createMetrics, registerQueueMetrics, type Metrics } from './http/metrics.js';
 import { createAlertsService, type AlertsService } from './modules/alerts/service.js';
 import { createIdentityService, type IdentityService } from './modules/identity/service.js';
 import { createNotificationsService, type NotificationsService } from './modules/notifications/service.js';
@@ -93,6 +93,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     const pubsub = new RedisPubSub({ publisher: redis.pub, subscriber: redis.sub });
 
     const metrics = createMetrics();
+    registerQueueMetrics(metrics, () => queues.counts());
     const cursors = createCursorCodec(config.cursorSecret);
     const hub = createHub({
       pubsub,

@@ -19,8 +19,9 @@ import { RedisUnavailableError } from './runtime/embedded-redis.js';
 const USAGE = `Usage: wardline <command> [options]      (npm start = wardline all)
 
 Commands:
-  all        API server and, once they exist (issue 3), the background workers, in one process
+  all        API server and the background workers in one process (the single-machine default)
   serve      API server only (run several behind a load balancer)
+  worker     background workers only (reminders, alert escalation); run one or more
   migrate    apply the database migrations in drizzle/ and exit
   seed       seed the demo organisation (idempotent) and print its tokens
   token      print a JWT: --sub ID --org ORG --role patient|provider|admin|service [--name NAME] [--ttl SECONDS]
@@ -35,11 +36,11 @@ class UsageError extends Error {}
 type Command = (args: string[], config: Config, logger: Logger) => Promise<'running' | 'done'>;
 
 const server =
-  (workers: boolean): Command =>
+  (api: boolean, workers: boolean): Command =>
   async (args, config, logger) => {
     if (args.length) throw new UsageError(`unexpected arguments: ${args.join(' ')}`);
     const lifecycle = createLifecycle(logger);
-    const started = startServer(config, logger, lifecycle, { workers });
+    const started = startServer(config, logger, lifecycle, { api, workers });
     stopOnSignals(lifecycle, logger, started, config.shutdownGraceMs);
     await started.catch(async (err: unknown) => {
       await lifecycle.stop();
@@ -49,8 +50,9 @@ const server =
   };
 
 const COMMANDS: Record<string, Command> = {
-  all: server(true),
-  serve: server(false),
+  all: server(true, true),
+  serve: server(true, false),
+  worker: server(false, true),
 
   async migrate(args, config, logger) {
     if (args.length) throw new UsageError(`unexpected arguments: ${args.join(' ')}`);

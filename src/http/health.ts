@@ -19,6 +19,7 @@ export function createHealth(c: Container) {
   const extraChecks: Array<[string, () => Promise<unknown>]> = [];
   const ready = async (res: ServerResponse) => {
     const checks: Record<string, string> = {};
+    let queues: Record<string, Record<string, number>> | undefined;
     const run = async (name: string, fn: () => Promise<unknown>) => {
       try {
         await withTimeout(fn(), 2_000);
@@ -30,10 +31,13 @@ export function createHealth(c: Container) {
     await Promise.all([
       run('db', () => c.database.ping()),
       run('redis', () => c.redis.commands.ping()),
+      run('queues', async () => {
+        queues = await c.queues.counts();
+      }),
       ...extraChecks.map(([n, fn]) => run(n, fn)),
     ]);
     const ok = !draining && Object.values(checks).every((v) => v === 'ok');
-    json(res, ok ? 200 : 503, { status: draining ? 'draining' : ok ? 'ok' : 'degraded', checks });
+    json(res, ok ? 200 : 503, { status: draining ? 'draining' : ok ? 'ok' : 'degraded', checks, queues });
   };
   return {
     /** Adds a readiness check (e.g. queues, from the worker). */

@@ -62,3 +62,19 @@ export function createMetrics(): Metrics {
     }),
   };
 }
+
+/** Queue depth by state, read from Redis when Prometheus scrapes. */
+export function registerQueueMetrics(metrics: Metrics, counts: () => Promise<Record<string, Record<string, number>>>): void {
+  new Gauge({
+    name: 'wardline_queue_jobs',
+    help: 'BullMQ jobs by queue and state (waiting, active, delayed, failed, completed)',
+    labelNames: ['queue', 'state'],
+    registers: [metrics.registry],
+    async collect() {
+      this.reset();
+      const all = await counts().catch(() => ({}) as Record<string, Record<string, number>>);
+      for (const [queue, states] of Object.entries(all))
+        for (const [state, n] of Object.entries(states)) this.set({ queue, state }, n);
+    },
+  });
+}

@@ -89,7 +89,9 @@ const shownHost = (host: string) =>
 export const graphqlUrl = (host: string, port: number) => `http://${shownHost(host)}:${port}/graphql`;
 
 export interface ServerOptions {
-  /** `all`: run the BullMQ workers in this process too (the `worker` sub-command arrives with issue 3). */
+  /** Serve the HTTP + WebSocket API (`serve`, `all`). */
+  api: boolean;
+  /** Run the BullMQ workers in this process (`worker`, `all`). */
   workers: boolean;
 }
 
@@ -107,9 +109,16 @@ export async function startServer(config: Config, logger: Logger, lifecycle: Lif
   lifecycle.defer('container', () => c.close());
   const seeded = cfg.seedOnEmpty && (await c.services.identity.isEmpty()) ? await seedDemo(c.services) : undefined;
 
-  // Workers stop after the API on shutdown, so they are registered first. With issue 3, `all` adds:
-  // if (opts.workers) { const w = startWorkers(c); lifecycle.defer('workers', () => w.close()); }
-  void opts.workers;
+  // Workers stop after the API on shutdown (in-flight jobs finish), so they are registered first.
+  if (opts.workers) {
+    const { startWorkers } = await import('../worker.js');
+    const w = startWorkers(c);
+    lifecycle.defer('workers', () => w.close());
+  }
+  if (!opts.api) {
+    logger.info({ database: c.database.kind, redis: redis.source }, 'worker running');
+    return 0;
+  }
 
   const api = createApi(c);
   lifecycle.defer('api', () => api.close());

@@ -34,7 +34,9 @@ describe('health', () => {
   it('/health/ready answers 200 with db and redis ok', async () => {
     const r = await get(app, '/health/ready');
     expect(r.status).toBe(200);
-    expect(JSON.parse(r.text)).toMatchObject({ status: 'ok', checks: { db: 'ok', redis: 'ok' } });
+    const body = JSON.parse(r.text);
+    expect(body).toMatchObject({ status: 'ok', checks: { db: 'ok', redis: 'ok', queues: 'ok' } });
+    expect(body.queues.reminders).toMatchObject({ waiting: expect.any(Number), failed: expect.any(Number) });
   });
 
   it('/health/ready answers 503 naming the dependency that is down', async () => {
@@ -75,6 +77,7 @@ describe('/metrics', () => {
     expect(m.status).toBe(200);
     expect(m.type).toMatch(/text\/plain/);
     expect(sample(m.text, 'wardline_ws_sockets')).toBeGreaterThanOrEqual(1);
+    expect(m.text).toMatch(/^wardline_queue_jobs\{queue="alerts",state="delayed"\} \d+/m);
     expect(sample(m.text, 'wardline_ws_subscriptions')).toBeGreaterThanOrEqual(1);
     expect(sample(m.text, 'wardline_deliveries_total')).toBeGreaterThanOrEqual(1);
     expect(sample(m.text, 'wardline_delivery_latency_seconds_count')).toBeGreaterThanOrEqual(1);
