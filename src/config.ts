@@ -157,6 +157,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
     problems.push('JWT_SECRET or JWKS_URL: one is required (JWT_SECRET: at least 32 characters for HS256)');
   }
   if (prod && !e.DATABASE_URL) problems.push('DATABASE_URL: required when NODE_ENV=production');
+  if (e.JWKS_URL && !e.JWT_SECRET && !e.CURSOR_SECRET && prod)
+    problems.push('CURSOR_SECRET: required with JWKS_URL in production (cursors are signed with it)');
   if (e.PRESENCE_REFRESH_MS * 2 > e.PRESENCE_TTL_MS) problems.push('PRESENCE_REFRESH_MS: must be at most half of PRESENCE_TTL_MS');
   if (e.DEFAULT_PAGE_SIZE > e.MAX_PAGE_SIZE) problems.push('DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE');
   if (problems.length) throw new ConfigError(problems);
