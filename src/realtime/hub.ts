@@ -84,29 +84,38 @@ export function createHub(deps: HubDeps): Hub {
 
   /** Fetches everything after `last` from the ledger, then what is still pending. */
   const catchUp = async (s: StreamState): Promise<void> => {
-    if (s.catchingUp || s.last < 0) return;
+    if (s.catchingUp || s.last < 0 || s.closed) return;
     s.catchingUp = true;
     try {
       for (;;) {
         const batch = await readRange(db, s.stream, s.orgId, s.last, Number.MAX_SAFE_INTEGER, 500);
-        for (const ev of batch) if (!s.closed && ev.position === s.last + 1) dispatch(s, ev, Date.parse(ev.at));
+        // the ledger is the source of truth: what it holds after `last` is dispatched in order
+        for (const ev of batch) if (!s.closed && ev.position > s.last) dispatch(s, ev, Date.parse(ev.at));
         if (batch.length < 500) break;
       }
     } catch (err) {
       logger.warn({ err, stream: s.stream }, 'ledger catch-up failed; will retry on next poll');
-    } finally {
+      // not drainPending: with events still pending it would start the next catch-up at once,
+      // spinning (and logging) as fast as the failure comes back. The poll sees head > last.
       s.catchingUp = false;
+      return;
     }
-    drainPending(s);
+    s.catchingUp = false;
+    drainPending(s, true);
   };
 
-  const drainPending = (s: StreamState) => {
+  /**
+   * Dispatches pending events that continue the sequence; a hole triggers a catch-up. Right after
+   * a catch-up the ledger has been read to its head, so whatever is still pending is dispatched in
+   * order even across a hole (no re-read loop if the ledger ever lacks a position).
+   */
+  const drainPending = (s: StreamState, afterCatchUp = false) => {
     if (s.catchingUp || s.last < 0) return;
     s.pending.sort((a, b) => a.ev.position - b.ev.position);
     const rest: typeof s.pending = [];
     for (const p of s.pending) {
       if (p.ev.position <= s.last) continue;
-      if (p.ev.position === s.last + 1) dispatch(s, p.ev, p.t);
+      if (p.ev.position === s.last + 1 || afterCatchUp) dispatch(s, p.ev, p.t);
       else rest.push(p);
     }
     s.pending = rest;

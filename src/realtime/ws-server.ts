@@ -220,20 +220,25 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
       return res instanceof Promise ? res.then(serialize) : serialize(res);
     };
     if (!c.ops.has(id)) return true; // completed by the client meanwhile
+    let active = true; // nothing is written for this id once it ended, whoever ended it
     const remove = await fanout.add(key, spec, render, {
       userId: c.viewer?.userId ?? '',
-      deliver: (payload) => send(c, prefix + payload + '}'),
+      deliver: (payload) => {
+        if (active) send(c, prefix + payload + '}');
+      },
       end: (err) => {
         c.ops.get(id)?.();
         sendError(c, id, [err]);
       },
     });
     if (!c.ops.has(id)) {
+      active = false;
       remove();
       return true;
     }
     metrics.subscriptions.inc();
     c.ops.set(id, () => {
+      active = false;
       remove();
       metrics.subscriptions.dec();
     });

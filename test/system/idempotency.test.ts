@@ -1,0 +1,61 @@
+// Twenty identical sendMessage calls racing over two instances are one message: one id in every
+// response, one row in the history, one MessageAdded for every subscriber.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { gql } from '../harness/clients.js';
+import { stopAll, type TestApp } from '../harness/start-app.js';
+import {
+  SEND,
+  type SeededOrg,
+  connect,
+  conversation,
+  disposeAll,
+  events,
+  expectContiguous,
+  history,
+  live,
+  messageIds,
+  send,
+  sleep,
+  twoInstances,
+  waitForMessages,
+} from '../harness/system.js';
+
+let a: TestApp;
+let b: TestApp;
+let org: SeededOrg;
+beforeAll(async () => {
+  ({ a, b, org } = await twoInstances());
+});
+afterEach(disposeAll);
+afterAll(stopAll);
+
+describe('idempotency race', () => {
+  it('turns 20 concurrent identical sends over A and B into one message and one event', async () => {
+    const c = await conversation(a, org.provider, [org.patient]);
+    const onA = await live(a, connect(a, org.patient), { c });
+    const onB = await live(b, connect(b, org.provider), { c });
+    const key = `dose-${Date.now()}`;
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => gql(i % 2 ? a : b, org.provider.token, SEND, { c, b: 'take 2 tablets', k: key })),
+    );
+    for (const r of responses) expect(r.errors).toBeUndefined();
+    const ids = new Set(responses.map((r) => r.data.sendMessage.id as string));
+    expect(ids.size).toBe(1);
+    const [id] = [...ids];
+    for (const r of responses) expect(r.data.sendMessage).toEqual({ id, body: 'take 2 tablets', clientMessageId: key });
+
+    // a barrier: whatever the race published comes before it
+    const barrier = await send(b, org.provider, c, 'barrier');
+    for (const s of [onA, onB]) {
+      await waitForMessages(s, 2);
+      await sleep(200);
+      expect(messageIds(s)).toEqual([id, barrier]);
+      expectContiguous(a, c, events(s));
+    }
+    expect(await history(a, org.patient, c)).toEqual([id, barrier]);
+    // a late repeat still answers the same message and adds nothing
+    const late = await gql(b, org.provider.token, SEND, { c, b: 'take 2 tablets', k: key });
+    expect(late.data.sendMessage.id).toBe(id);
+    expect(await history(b, org.patient, c)).toEqual([id, barrier]);
+  });
+});
