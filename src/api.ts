@@ -11,7 +11,7 @@ import { EXAMPLE_OPERATIONS } from './graphql/examples.js';
 import { buildSchema } from './graphql/schema.js';
 import { createHealth } from './http/health.js';
 import { attachWsServer, type WsServer } from './realtime/ws-server.js';
-import { isCoded } from './shared/errors.js';
+import { badInput, isCoded } from './shared/errors.js';
 import { safeError } from './shared/logger.js';
 import type { Viewer } from './shared/viewer.js';
 
@@ -73,6 +73,19 @@ const measureOperations = (metrics: Container['metrics']): Plugin => ({
   },
 });
 
+/**
+ * Subscriptions are served over graphql-ws only: there a socket is closed when its token expires
+ * and membership changes end streams. Over HTTP (SSE) neither could be enforced.
+ */
+const subscriptionsOverWebSocketOnly = (): Plugin<Context> => ({
+  onSubscribe: ({ args, setResultAndStopExecution }) => {
+    if ((args.contextValue as Context).transport !== 'ws')
+      setResultAndStopExecution({
+        errors: [badInput('Subscriptions are served over WebSocket (graphql-transport-ws) at /graphql, not over HTTP.')],
+      });
+  },
+});
+
 /** Yoga's introspection switch covers HTTP only; this validation rule covers both transports. */
 const disableIntrospection = (): Plugin => ({
   onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
@@ -128,6 +141,7 @@ export function createApi(c: Container): Api {
       }),
       clampPageLiterals(config.limits.maxPageSize),
       codeRequestErrors(),
+      subscriptionsOverWebSocketOnly(),
       measureOperations(c.metrics),
       ...(config.introspection ? [] : [disableIntrospection()]),
     ],
@@ -139,7 +153,7 @@ export function createApi(c: Container): Api {
         viewer = await authenticate(request.headers.get('authorization'));
       }
       const socketId = initial.transport === 'ws' ? (initial.socketId as string | undefined) : undefined;
-      return { viewer, services, realtime: fanout, requestId, socketId };
+      return { viewer, services, realtime: fanout, requestId, socketId, transport: initial.transport === 'ws' ? 'ws' : 'http' };
     },
   });
 

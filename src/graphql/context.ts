@@ -10,6 +10,8 @@ export interface Context {
   /** Stream delivery, for subscription fields executed outside the WebSocket fan-out path. */
   realtime: Fanout;
   requestId: string;
+  /** How the operation arrived. Subscriptions are only served over WebSocket. */
+  transport: 'http' | 'ws';
   /** The graphql-ws connection the operation arrived on (undefined over HTTP): the device, for presence. */
   socketId?: string;
 }

@@ -34,8 +34,8 @@ export interface Fanout {
     render: (root: unknown) => R | Promise<R>,
     sink: Sink<R>,
   ): Promise<() => void>;
-  /** Roots of one subscription as an async iterable (HTTP/SSE and plain graphql `subscribe`). */
-  iterate(spec: StreamSpec): AsyncIterableIterator<unknown>;
+  /** Roots of one subscription as an async iterable (plain graphql `subscribe`, in-process use). */
+  iterate(spec: StreamSpec, userId: string): AsyncIterableIterator<unknown>;
   stats(): { streams: number; groups: number; subscriptions: number };
 }
 
@@ -262,7 +262,7 @@ export function createFanout(deps: {
       return remove;
     },
 
-    iterate(spec) {
+    iterate(spec, userId) {
       const queue: unknown[] = [];
       let wake: (() => void) | undefined;
       let failed: Error | undefined;
@@ -270,7 +270,7 @@ export function createFanout(deps: {
       let remove: (() => void) | undefined;
       const ready = fanout
         .add(`iter:${++iterSeq}`, spec, (root) => root, {
-          userId: '',
+          userId,
           deliver: (root) => {
             queue.push(root);
             wake?.();

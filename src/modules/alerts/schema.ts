@@ -232,7 +232,7 @@ builder.subscriptionField('alertRaised', (t) =>
       after: t.arg.string({ required: false, description: 'Resume after this cursor.' }),
     },
     extensions: { openStream: open },
-    subscribe: async (_r, args, ctx) => ctx.realtime.iterate(await open(args, ctx)) as AsyncIterable<AlertEventRoot>,
+    subscribe: async (_r, args, ctx) => ctx.realtime.iterate(await open(args, ctx), requireViewer(ctx).userId) as AsyncIterable<AlertEventRoot>,
     resolve: (e) => e,
   }),
 );

@@ -276,7 +276,7 @@ builder.subscriptionField('conversationEvents', (t) =>
     },
     extensions: { openStream: openConversationEvents },
     subscribe: async (_r, args, ctx) =>
-      ctx.realtime.iterate(await openConversationEvents(args, ctx)) as AsyncIterable<ConversationEventRoot>,
+      ctx.realtime.iterate(await openConversationEvents(args, ctx), requireViewer(ctx).userId) as AsyncIterable<ConversationEventRoot>,
     resolve: (e) => e,
   }),
 );

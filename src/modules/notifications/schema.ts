@@ -166,7 +166,7 @@ builder.subscriptionField('notificationEvents', (t) =>
     description: 'Your inbox, live. Pass `after` to first receive what you missed.',
     args: { after: t.arg.string({ required: false, description: 'Resume after this cursor.' }) },
     extensions: { openStream: open },
-    subscribe: async (_r, args, ctx) => ctx.realtime.iterate(await open(args, ctx)) as AsyncIterable<NotificationEventRoot>,
+    subscribe: async (_r, args, ctx) => ctx.realtime.iterate(await open(args, ctx), requireViewer(ctx).userId) as AsyncIterable<NotificationEventRoot>,
     resolve: (e) => e,
   }),
 );

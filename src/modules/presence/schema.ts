@@ -80,7 +80,7 @@ builder.subscriptionField('presenceChanged', (t) =>
       'First the current presence of each user (in the order given), then each change. Changes of one user within PRESENCE_COALESCE_MS are sent as one (the final state, only if it differs from the last one sent). Not replayed: resubscribe to get the current state again.',
     args: { userIds: t.arg.idList({ description: USER_IDS }) },
     extensions: { openStream: open },
-    subscribe: async (_r, args, ctx) => ctx.realtime.iterate(await open(args, ctx)) as AsyncIterable<PresenceView>,
+    subscribe: async (_r, args, ctx) => ctx.realtime.iterate(await open(args, ctx), requireViewer(ctx).userId) as AsyncIterable<PresenceView>,
     resolve: (p) => p,
   }),
 );
