@@ -18,6 +18,11 @@ export interface StreamSpec {
    * the scope must capture everything that changes what a subscriber may see (org, role, user...).
    */
   scope: string;
+  /**
+   * What the rendered payload may depend on, when narrower than `scope` (e.g. scope carries the
+   * user for audience matching, but every user of a role sees the same payload). Defaults to scope.
+   */
+  renderScope?: string;
   /** Filter evaluated once per group: it may depend only on the arguments and the scope. */
   match?(event: LedgerEvent | EphemeralEvent): boolean;
   /** Users who lose access with this event; their subscriptions end with FORBIDDEN. */

@@ -33,6 +33,8 @@ export interface Fanout {
     spec: StreamSpec,
     render: (root: unknown) => R | Promise<R>,
     sink: Sink<R>,
+    /** Defaults to `key`; groups whose payload cannot differ may share one (see ws-server). */
+    renderKey?: string,
   ): Promise<() => void>;
   /** Roots of one subscription as an async iterable (plain graphql `subscribe`, in-process use). */
   iterate(spec: StreamSpec, userId: string): AsyncIterableIterator<unknown>;
@@ -48,6 +50,8 @@ interface SubState<R> {
 
 interface Group<R> {
   key: string;
+  /** Groups with equal render keys get the same rendered value for an event (rendered once). */
+  renderKey: string;
   spec: StreamSpec;
   render: (root: unknown) => R | Promise<R>;
   subs: Set<SubState<R>>;
@@ -93,11 +97,22 @@ export function createFanout(deps: {
     s.sink.end(forbidden('You are no longer a member of this stream.'));
   };
 
+  /** Renders once per render key per event (e.g. many filters, one payload shape). */
+  const renderOnce = (memo: Map<string, Promise<unknown>>, g: Group<unknown>, root: () => unknown) => {
+    let p = memo.get(g.renderKey);
+    if (!p) {
+      p = renderSafe(g, root());
+      memo.set(g.renderKey, p);
+    }
+    return p;
+  };
+
   const deliverDurable = async (ls: LocalStream, ev: LedgerEvent, t: number) => {
     const cursor = cursors.encode(ev.stream, ev.position);
+    const memo = new Map<string, Promise<unknown>>();
     for (const g of [...ls.groups.values()]) {
       if (g.spec.match && !g.spec.match(ev)) continue;
-      const r = await renderSafe(g, g.spec.toRoot(ev, cursor));
+      const r = await renderOnce(memo, g, () => g.spec.toRoot(ev, cursor));
       if (r !== undefined) {
         let n = 0;
         for (const s of g.subs) {
@@ -119,11 +134,12 @@ export function createFanout(deps: {
   };
 
   const deliverEphemeral = async (ls: LocalStream, ev: EphemeralEvent) => {
+    const memo = new Map<string, Promise<unknown>>();
     for (const g of [...ls.groups.values()]) {
       if (!g.spec.toRootEphemeral || (g.spec.match && !g.spec.match(ev))) continue;
       const root = g.spec.toRootEphemeral(ev);
       if (root === undefined) continue;
-      const r = await renderSafe(g, root);
+      const r = await renderOnce(memo, g, () => root);
       if (r === undefined) continue;
       const t = Date.parse(ev.at);
       for (const s of g.subs) {
@@ -215,7 +231,7 @@ export function createFanout(deps: {
   };
 
   const fanout: Fanout = {
-    async add(key, spec, render, sink) {
+    async add(key, spec, render, sink, renderKey = key) {
       let ls = openLocal(spec);
       let { leave } = await ls.joined;
       while (local.get(spec.stream) !== ls) {
@@ -225,7 +241,7 @@ export function createFanout(deps: {
       }
       let g = ls.groups.get(key) as Group<ReturnType<typeof render>> | undefined;
       if (!g) {
-        g = { key, spec, render, subs: new Set() };
+        g = { key, renderKey, spec, render, subs: new Set() };
         ls.groups.set(key, g as Group<unknown>);
       }
       const group = g;

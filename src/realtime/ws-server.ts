@@ -8,6 +8,8 @@ import {
   type GraphQLError,
   type GraphQLSchema,
   type OperationDefinitionNode,
+  type FieldNode,
+  type VariableNode,
   execute,
   getArgumentValues,
   getOperationAST,
@@ -169,6 +171,22 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
   const serialize = (r: ExecutionResult): string =>
     JSON.stringify(r.errors ? { ...r, errors: r.errors.map((e) => deps.maskError(e)) } : r);
 
+  const renderVarsCache = new Map<string, string[]>();
+  /** Variables the payload can depend on: those used in the root field's selection, directives and fragments. */
+  const selectionVariables = (query: string, root: FieldNode, doc: DocumentNode): string[] => {
+    let names = renderVarsCache.get(query);
+    if (names) return names;
+    const found = new Set<string>();
+    const collect = { Variable: (v: VariableNode) => void found.add(v.name.value) };
+    if (root.selectionSet) visit(root.selectionSet, collect);
+    for (const d of root.directives ?? []) visit(d, collect);
+    for (const def of doc.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) visit(def, collect);
+    names = [...found].sort();
+    if (renderVarsCache.size > 5_000) renderVarsCache.clear();
+    renderVarsCache.set(query, names);
+    return names;
+  };
+
   const selectsViewerDependent = (schema: GraphQLSchema, query: string, doc: DocumentNode) => {
     let hit = viewerDependentCache.get(query);
     if (hit !== undefined) return hit;
@@ -212,6 +230,13 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
         ? `${spec.scope}|u:${c.viewer.userId}`
         : spec.scope;
     const key = `${query}\0${args.operationName ?? ''}\0${stableStringify(vars.coerced)}\0${scope}`;
+    // The payload depends on the selection, not on the root field's arguments (they pick the
+    // stream and filter it): subscribers that differ only there share one render per event.
+    const renderVars = selectionVariables(query, root, args.document);
+    const renderScope = scope === spec.scope ? (spec.renderScope ?? spec.scope) : scope;
+    const renderKey = `${query}\0${args.operationName ?? ''}\0${stableStringify(
+      Object.fromEntries(renderVars.map((v) => [v, vars.coerced[v]])),
+    )}\0${renderScope}`;
     const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
     // graphql-js 16 `execute` runs a subscription operation's root field against a given root
     // value (yoga's executor would call subscribe instead); errors are masked like HTTP's.
@@ -230,7 +255,7 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
         c.ops.get(id)?.();
         sendError(c, id, [err]);
       },
-    });
+    }, renderKey);
     if (!c.ops.has(id)) {
       active = false;
       remove();

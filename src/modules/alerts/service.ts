@@ -327,6 +327,9 @@ export function createAlertsService(deps: AlertsDeps) {
         after: after ? deps.cursors.decodeNumber(stream, after) : undefined,
         // the audience check depends on role and user id, so groups never mix them
         scope: `${viewer.orgId}:${viewer.role}:${viewer.userId}`,
+        // ...but every recipient of a role sees the same payload (acknowledgedByMe is marked
+        // viewer-dependent, which puts the user back into the render key when selected)
+        renderScope: `${viewer.orgId}:${viewer.role}`,
         match: alertMatcher(viewer, filter),
         toRoot: toAlertRoot,
       };
