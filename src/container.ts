@@ -117,9 +117,11 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     });
 
     const identity = createIdentityService({ db: database.db });
+    const commit = createCommit(database.db, hub);
     const messaging = createMessagingService({
       db: database.db,
       hub,
+      commit,
       redis: redis.commands,
       cursors,
       identity,
@@ -128,7 +130,6 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       typingThrottleMs: config.realtime.typingThrottleMs,
     });
 
-    const commit = createCommit(database.db, hub);
     const notifications = createNotificationsService({ db: database.db, commit, cursors, identity, limits: config.limits });
     const presence = createPresenceService({
       redis: redis.commands,

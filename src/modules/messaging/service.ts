@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Db, Executor } from '../../db/client.js';
 import type { StreamSpec } from '../../graphql/stream-event.js';
+import type { Commit } from '../../realtime/commit.js';
 import type { Hub } from '../../realtime/hub.js';
 import { type LedgerEvent, append, insertEvent, nextPosition, redact } from '../../realtime/ledger.js';
 import type { CursorCodec } from '../../shared/cursor.js';
@@ -24,6 +25,8 @@ import type { ConversationRow } from './tables.js';
 export interface MessagingDeps {
   db: Db;
   hub: Hub;
+  /** Transaction + publish after commit (realtime/commit.ts). */
+  commit: Commit;
   redis: Redis;
   cursors: CursorCodec;
   identity: IdentityService;
@@ -60,15 +63,8 @@ type Member = Awaited<ReturnType<typeof repo.findMembership>>;
 
 /** Messaging use cases; each authorises first, then writes and appends events in one transaction. */
 export function createMessagingService(deps: MessagingDeps) {
-  const { db, hub } = deps;
+  const { db, hub, commit } = deps;
 
-  /** Runs `work` in a transaction and publishes the events it appended after commit. */
-  const commit = async <T>(work: (tx: Executor, events: LedgerEvent[]) => Promise<T>): Promise<T> => {
-    const events: LedgerEvent[] = [];
-    const result = await db.transaction(async (tx) => work(tx as unknown as Executor, events));
-    if (events.length > 0) await hub.publish(events);
-    return result;
-  };
 
   const appendTo = async <K extends keyof ConversationEventPayloads>(
     tx: Executor,
