@@ -4,6 +4,7 @@ import type { Queues } from '../../jobs/queues.js';
 import type { Commit } from '../../realtime/commit.js';
 import type { Logger } from '../../shared/logger.js';
 import { quietUntil } from '../../shared/time.js';
+import { type Batcher, createBatcher } from './batcher.js';
 import type { Priority } from '../notifications/tables.js';
 import { AlreadyDelivered, type NotificationsService } from '../notifications/service.js';
 import { type ReminderNotificationData, occurrenceKey, reminderDue } from './events.js';
@@ -37,6 +38,8 @@ type Pending = Pick<ReminderRow, 'id' | 'orgId' | 'status' | 'nextAt' | 'snoozed
 export const pendingTimes = (r: Pick<ReminderRow, 'nextAt' | 'snoozedUntil'>): Date[] =>
   [r.nextAt, r.snoozedUntil].filter((d): d is Date => d instanceof Date);
 
+const cmp = (a: string | undefined, b: string | undefined) => ((a ?? '') < (b ?? '') ? -1 : (a ?? '') > (b ?? '') ? 1 : 0);
+
 const isPending = (r: Pending, occ: Date) => r.status === 'active' && pendingTimes(r).some((d) => d.getTime() === occ.getTime());
 
 /** Critical reminders are critical notifications (ignore quiet hours); medication and appointments high. */
@@ -52,6 +55,18 @@ function advance(r: ReminderRow, occ: Date, now: Date): repo.ReminderChange {
 }
 
 class OccurrenceRecorded extends Error {}
+
+/** One occurrence to deliver. */
+export interface DueItem {
+  orgId: string;
+  id: string;
+  occurrenceMs: number;
+}
+
+/** At most this many occurrences per delivery transaction, and this many transactions at once per worker. */
+const MAX_BATCH = 200;
+const MAX_BATCHES_IN_FLIGHT = 4;
+const NO_HOOKS: DeliveryHooks = {};
 
 /**
  * The worker side of reminders: exactly one delivery per occurrence, and the reconciler that
@@ -97,46 +112,24 @@ export function createDelivery(deps: DeliveryDeps) {
   }
 
   /**
-   * Delivers occurrence `occurrenceMs` of a reminder at most once, in one transaction: lock the
-   * row, check it is active and still owes this occurrence, store the notification (and its inbox
-   * event) through the notifications service, record the occurrence (primary key = the guard),
-   * advance `next_at`. Then enqueue the next occurrence. A non-critical occurrence due in the
-   * recipient's quiet hours is deferred to their end instead, keeping its identity.
+   * Delivers occurrence `occurrenceMs` of a reminder at most once, in its own transaction: lock
+   * the row, check it is active and still owes this occurrence, store the notification (and its
+   * inbox event) through the notifications service, record the occurrence (primary key = the
+   * guard), advance `next_at`; then enqueue the next occurrence. A non-critical occurrence due in
+   * the recipient's quiet hours is deferred to their end instead, keeping its identity.
    */
-  async function deliver(orgId: string, id: string, occurrenceMs: number, hooks: DeliveryHooks = {}): Promise<DeliveryOutcome> {
+  async function deliver(orgId: string, id: string, occurrenceMs: number, hooks: DeliveryHooks = NO_HOOKS): Promise<DeliveryOutcome> {
     const occ = new Date(occurrenceMs);
-    const before = await repo.findReminder(db, orgId, id);
-    if (!before) return { outcome: 'skipped', reason: 'missing' };
-    if (before.status !== 'active') return { outcome: 'skipped', reason: 'inactive' };
-    if (!isPending(before, occ)) return { outcome: 'skipped', reason: 'not-pending' };
     const now = new Date();
-    if (priorityOf(before) !== 'critical') {
-      const p = await deps.notifications.preferences({ userId: before.userId, orgId, role: 'system', name: 'System' });
-      const until = quietUntil(now, p.timeZone, p.quietStart, p.quietEnd);
-      if (until) return { outcome: 'deferred', until };
-    }
+    const [early] = await precheck([{ orgId, id, occurrenceMs }], now);
+    if (early) return early;
     let after: ReminderRow | undefined;
     let outcome: DeliveryOutcome;
     try {
       [after, outcome] = await commit(async (tx, events) => {
         const r = await repo.lockReminder(tx, orgId, id);
         if (!r || !isPending(r, occ)) return [undefined, { outcome: 'skipped', reason: r?.status === 'active' ? 'not-pending' : 'inactive' }] as const;
-        const data: ReminderNotificationData = {
-          reminderId: id,
-          occurrenceAt: occ.toISOString(),
-          reminderKind: r.kind,
-          snoozed: r.snoozedUntil?.getTime() === occurrenceMs && r.nextAt?.getTime() !== occurrenceMs,
-        };
-        const { notification } = await deps.notifications.createInTx(tx, events, {
-          orgId,
-          userId: r.userId,
-          kind: 'reminder',
-          priority: priorityOf(r),
-          title: r.title,
-          body: r.body,
-          data: { ...data },
-          clientKey: occurrenceKey(id, occurrenceMs),
-        });
+        const { notification } = await deps.notifications.createInTx(tx, events, notificationOf(r, occurrenceMs));
         const recorded = await repo.insertOccurrence(tx, { reminderId: id, orgId, occurrenceAt: occ, notificationId: notification.id });
         if (!recorded) throw new OccurrenceRecorded();
         const updated = await repo.updateReminder(tx, orgId, id, advance(r, occ, now));
@@ -151,6 +144,104 @@ export function createDelivery(deps: DeliveryDeps) {
     }
     if (after) await enqueueAfterCommit(after);
     return outcome;
+  }
+
+  /** The notification of occurrence `occ` of `r` (title and body come from PostgreSQL, never from the job). */
+  const notificationOf = (r: ReminderRow, occurrenceMs: number) => {
+    const data: ReminderNotificationData = {
+      reminderId: r.id,
+      occurrenceAt: new Date(occurrenceMs).toISOString(),
+      reminderKind: r.kind,
+      snoozed: r.snoozedUntil?.getTime() === occurrenceMs && r.nextAt?.getTime() !== occurrenceMs,
+    };
+    return {
+      orgId: r.orgId,
+      userId: r.userId,
+      kind: 'reminder' as const,
+      priority: priorityOf(r),
+      title: r.title,
+      body: r.body,
+      data: { ...data },
+      clientKey: occurrenceKey(r.id, occurrenceMs),
+    };
+  };
+
+  /** Outcomes decided before any lock: gone, inactive, not owed, or in quiet hours (deferred). */
+  async function precheck(items: DueItem[], now: Date): Promise<Array<DeliveryOutcome | undefined>> {
+    const rows = new Map((await repo.findReminders(db, items)).map((r) => [r.id, r]));
+    const prefs = new Map<string, ReturnType<NotificationsService['preferences']>>();
+    return Promise.all(
+      items.map(async (it): Promise<DeliveryOutcome | undefined> => {
+        const r = rows.get(it.id);
+        if (!r || r.orgId !== it.orgId) return { outcome: 'skipped', reason: 'missing' };
+        if (r.status !== 'active') return { outcome: 'skipped', reason: 'inactive' };
+        if (!isPending(r, new Date(it.occurrenceMs))) return { outcome: 'skipped', reason: 'not-pending' };
+        if (priorityOf(r) === 'critical') return undefined;
+        const key = `${r.orgId}\0${r.userId}`;
+        if (!prefs.has(key)) prefs.set(key, deps.notifications.preferences({ userId: r.userId, orgId: r.orgId, role: 'system', name: 'System' }));
+        const p = await prefs.get(key);
+        const until = p && quietUntil(now, p.timeZone, p.quietStart, p.quietEnd);
+        return until ? { outcome: 'deferred', until } : undefined;
+      }),
+    );
+  }
+
+  /**
+   * Delivers many occurrences in ONE transaction (the worker's batched path): lock the reminders
+   * in id order; per occurrence, by user (inbox heads are locked in one order) then by time (an
+   * inbox gets them in time order), re-check it is owed and store its notification; then record
+   * every occurrence row (the guard) and advance every reminder in two statements. If any
+   * occurrence turns out delivered before, the batch rolls back and each item goes through
+   * {@link deliver} on its own.
+   */
+  async function deliverMany(items: DueItem[], hooks: DeliveryHooks = NO_HOOKS): Promise<DeliveryOutcome[]> {
+    const now = new Date();
+    const out = await precheck(items, now);
+    const todo = items.map((it, i) => ({ ...it, i })).filter(({ i }) => out[i] === undefined);
+    if (todo.length === 0) return out as DeliveryOutcome[];
+    let changed: ReminderRow[] = [];
+    try {
+      changed = await commit(async (tx, events) => {
+        const locked = new Map((await repo.lockReminders(tx, todo)).map((r) => [r.id, r]));
+        const order = [...todo].sort((x, y) => cmp(locked.get(x.id)?.userId, locked.get(y.id)?.userId) || x.occurrenceMs - y.occurrenceMs || cmp(x.id, y.id));
+        const after = new Map<string, ReminderRow>();
+        const recorded: Array<{ reminderId: string; orgId: string; occurrenceAt: Date; notificationId: string }> = [];
+        for (const it of order) {
+          const r = after.get(it.id) ?? locked.get(it.id);
+          if (!r || !isPending(r, new Date(it.occurrenceMs))) {
+            out[it.i] = { outcome: 'skipped', reason: r?.status === 'active' ? 'not-pending' : 'inactive' };
+            continue;
+          }
+          const { notification } = await deps.notifications.createInTx(tx, events, notificationOf(r, it.occurrenceMs));
+          recorded.push({ reminderId: it.id, orgId: it.orgId, occurrenceAt: new Date(it.occurrenceMs), notificationId: notification.id });
+          after.set(it.id, { ...r, ...advance(r, new Date(it.occurrenceMs), now) });
+          out[it.i] = { outcome: 'delivered', notificationId: notification.id };
+        }
+        if ((await repo.insertOccurrences(tx, recorded)) !== recorded.length) throw new OccurrenceRecorded();
+        await repo.updateReminders(tx, [...after.values()]);
+        await hooks.beforeCommit?.();
+        return [...after.values()];
+      });
+    } catch (err) {
+      if (!(err instanceof AlreadyDelivered || err instanceof OccurrenceRecorded)) throw err;
+      for (const it of todo) out[it.i] = await deliver(it.orgId, it.id, it.occurrenceMs, hooks);
+    }
+    await Promise.all(changed.map(enqueueAfterCommit));
+    return out as DeliveryOutcome[];
+  }
+
+  const batchers = new Map<DeliveryHooks, Batcher<DueItem, DeliveryOutcome>>();
+  /**
+   * What the job handler calls: concurrent jobs of this worker share delivery transactions
+   * (see {@link createBatcher}); the outcome is this occurrence's.
+   */
+  function deliverBatched(item: DueItem, hooks: DeliveryHooks = NO_HOOKS): Promise<DeliveryOutcome> {
+    let b = batchers.get(hooks);
+    if (!b) {
+      b = createBatcher((items) => deliverMany(items, hooks), { maxBatch: MAX_BATCH, maxInFlight: MAX_BATCHES_IN_FLIGHT });
+      batchers.set(hooks, b);
+    }
+    return b.submit(item);
   }
 
   /**
@@ -181,7 +272,7 @@ export function createDelivery(deps: DeliveryDeps) {
     return { due: rows.length, revived };
   }
 
-  return { deliver, reconcile, enqueueAfterCommit, removeJobs };
+  return { deliver, deliverMany, deliverBatched, reconcile, enqueueAfterCommit, removeJobs };
 }
 
 export type Delivery = ReturnType<typeof createDelivery>;

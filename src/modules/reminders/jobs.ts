@@ -13,11 +13,12 @@ export interface ReminderJobHooks extends DeliveryHooks {
 /**
  * The handler of `reminder-due`: PostgreSQL decides whether the occurrence is still owed, so a
  * retried job, a stalled job re-run after its worker died, or a duplicate never delivers twice.
+ * Concurrent jobs of one worker share a delivery transaction (each keeps its own guard row).
  * A deferral (quiet hours) moves this same job to the delayed set: the occurrence keeps its id.
  */
 export function reminderJob(hooks: ReminderJobHooks = {}): JobImpl {
   return implementJob(reminderDue, async ({ reminderId, orgId, occurrenceMs }, { container, job, token }) => {
-    const result = await container.services.reminders.deliver(orgId, reminderId, occurrenceMs, hooks);
+    const result = await container.services.reminders.deliverBatched({ orgId, id: reminderId, occurrenceMs }, hooks);
     if (result.outcome === 'deferred') {
       await job.moveToDelayed(result.until.getTime(), token);
       throw new DelayedError();

@@ -100,3 +100,45 @@ export async function dueBefore(db: Executor, horizon: Date, limit: number, orgI
     .orderBy(sql`least(${reminders.nextAt}, ${reminders.snoozedUntil})`)
     .limit(limit);
 }
+
+/** An (organisation, reminder) pair: batch functions serve a system duty that spans organisations. */
+export interface OrgRef {
+  orgId: string;
+  id: string;
+}
+const pairs = (refs: readonly OrgRef[]) =>
+  sql`(${reminders.orgId}, ${reminders.id}) in (${sql.join(
+    refs.map((r) => sql`(${r.orgId}, ${r.id}::uuid)`),
+    sql`, `,
+  )})`;
+
+/** Reminders by (org, id), unlocked. */
+export async function findReminders(db: Executor, refs: readonly OrgRef[]): Promise<ReminderRow[]> {
+  if (refs.length === 0) return [];
+  return db.select().from(reminders).where(pairs(refs));
+}
+
+/** Reads and locks the rows in id order (one lock order for every batch: no deadlock between batches). */
+export async function lockReminders(tx: Executor, refs: readonly OrgRef[]): Promise<ReminderRow[]> {
+  if (refs.length === 0) return [];
+  return tx.select().from(reminders).where(pairs(refs)).orderBy(asc(reminders.id)).for('update');
+}
+
+/** Records delivered occurrences; returns how many were new (fewer means one was recorded before). */
+export async function insertOccurrences(tx: Executor, rows: Array<typeof reminderOccurrences.$inferInsert>): Promise<number> {
+  if (rows.length === 0) return 0;
+  const inserted = await tx.insert(reminderOccurrences).values(rows).onConflictDoNothing().returning({ id: reminderOccurrences.reminderId });
+  return inserted.length;
+}
+
+/** Applies each row's status, nextAt and snoozedUntil in one statement. */
+export async function updateReminders(tx: Executor, rows: ReadonlyArray<Pick<ReminderRow, 'orgId' | 'id' | 'status' | 'nextAt' | 'snoozedUntil'>>) {
+  if (rows.length === 0) return;
+  const values = sql.join(
+    rows.map((r) => sql`(${r.orgId}, ${r.id}::uuid, ${r.status}, ${r.nextAt?.toISOString() ?? null}::timestamptz, ${r.snoozedUntil?.toISOString() ?? null}::timestamptz)`),
+    sql`, `,
+  );
+  await tx.execute(sql`update ${reminders} set status = v.status, next_at = v.next_at, snoozed_until = v.snoozed_until, updated_at = now()
+    from (values ${values}) as v(org_id, id, status, next_at, snoozed_until)
+    where ${reminders.orgId} = v.org_id and ${reminders.id} = v.id`);
+}

@@ -1,0 +1,95 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { occurrenceKey } from '../../src/modules/reminders/events.js';
+import { gql } from '../harness/clients.js';
+import { seedOrg, type SeededOrg } from '../harness/seed.js';
+import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { settled } from '../messaging/ops.js';
+import { CANCEL, createReminder, inSeconds, inbox, stored } from './ops.js';
+
+// The worker's batched delivery (one transaction for many occurrences), called directly on the real
+// service and database. No worker runs here: the reminders are due in an hour, so only these calls
+// deliver them.
+let app: TestApp;
+let org: SeededOrg;
+beforeAll(async () => {
+  app = await startApp();
+  org = await seedOrg(app);
+});
+afterAll(stopAll);
+afterEach(() => settled(app));
+
+const occ = (r: Record<string, any>) => new Date(r.nextAt).getTime();
+
+describe('batched reminder delivery', () => {
+  it('delivers many occurrences in one transaction, each once, in inbox order, skipping duplicates and strangers', async () => {
+    const u = await org.user('patient');
+    const v = await org.user('patient');
+    const { sub } = await inbox(app, u);
+    const [a, b, c] = await Promise.all(['A', 'B', 'C'].map((t, i) => createReminder(app, u, { title: t, at: inSeconds(3600 + i) })));
+    const d = await createReminder(app, v, { title: 'D', at: inSeconds(3600) });
+    const other = await seedOrg(app);
+    const items = [a, b, a, c, d].map((r) => ({ orgId: org.orgId, id: r!.id as string, occurrenceMs: occ(r!) }));
+    items.push({ orgId: other.orgId, id: a!.id, occurrenceMs: occ(a!) });
+    const out = await app.container.services.reminders.deliverMany(items);
+    expect(out.map((o) => (o.outcome === 'skipped' ? `skipped:${o.reason}` : o.outcome))).toEqual([
+      'delivered',
+      'delivered',
+      'skipped:inactive', // the same one-off again: completed by the first
+      'delivered',
+      'delivered',
+      'skipped:missing',
+    ]);
+    const evs = (await sub.waitFor(3)).map((i) => i.notificationEvents);
+    expect(evs.map((e) => [e.notification.title, e.unreadCount])).toEqual([
+      ['A', 1],
+      ['B', 2],
+      ['C', 3],
+    ]);
+    for (const r of [a, b, c, d]) expect((await stored(app, org.orgId, r!.id)).notifications).toBe(1);
+    const again = await app.container.services.reminders.deliverMany(items.slice(0, 2));
+    expect(again.map((o) => o.outcome)).toEqual(['skipped', 'skipped']);
+    const list = await gql(app, u.token, `{ reminders { status nextAt } }`);
+    expect(list.data.reminders).toEqual(Array(3).fill({ status: 'COMPLETED', nextAt: null }));
+  });
+
+  it('rolls back and goes one by one when an occurrence was delivered before, notifying nothing twice', async () => {
+    const u = await org.user('patient');
+    const r1 = await createReminder(app, u, { title: 'first', at: inSeconds(3600) });
+    const r2 = await createReminder(app, u, { title: 'second', at: inSeconds(3601) });
+    // as if an earlier delivery stored r1's notification but its occurrence row were gone
+    await app.container.services.notifications.create({
+      orgId: org.orgId,
+      userId: u.id,
+      kind: 'reminder',
+      title: 'first',
+      clientKey: occurrenceKey(r1.id, occ(r1)),
+    });
+    const out = await app.container.services.reminders.deliverMany([
+      { orgId: org.orgId, id: r1.id, occurrenceMs: occ(r1) },
+      { orgId: org.orgId, id: r2.id, occurrenceMs: occ(r2) },
+    ]);
+    expect(out).toEqual([{ outcome: 'skipped', reason: 'already-delivered' }, { outcome: 'delivered', notificationId: expect.any(String) }]);
+    expect(await stored(app, org.orgId, r1.id)).toEqual({ notifications: 1, occurrences: [occ(r1)] });
+    expect(await stored(app, org.orgId, r2.id)).toEqual({ notifications: 1, occurrences: [occ(r2)] });
+    const count = await gql(app, u.token, `{ unreadNotificationCount reminders { status } }`);
+    expect(count.data).toEqual({ unreadNotificationCount: 2, reminders: [{ status: 'COMPLETED' }, { status: 'COMPLETED' }] });
+  });
+
+  it('advances a recurring reminder past a delivered occurrence and leaves cancelled ones alone', async () => {
+    const u = await org.user('patient');
+    const daily = await createReminder(app, u, { cron: '0 8 * * *', timeZone: 'Europe/London' });
+    const gone = await createReminder(app, u, { at: inSeconds(3600) });
+    await gql(app, u.token, CANCEL, { id: gone.id });
+    const out = await app.container.services.reminders.deliverMany([
+      { orgId: org.orgId, id: daily.id, occurrenceMs: occ(daily) },
+      { orgId: org.orgId, id: gone.id, occurrenceMs: occ(gone) },
+    ]);
+    expect(out.map((o) => o.outcome)).toEqual(['delivered', 'skipped']);
+    const list = await gql(app, u.token, `query($s:[ReminderStatus!]){ reminders(status:$s) { id nextAt } }`, { s: ['ACTIVE'] });
+    expect(list.data.reminders).toHaveLength(1);
+    expect(new Date(list.data.reminders[0].nextAt).getTime() - occ(daily)).toBe(86_400_000);
+    const job = await app.container.queues.queue('reminders').getJob(occurrenceKey(daily.id, new Date(list.data.reminders[0].nextAt).getTime()));
+    expect(await job?.getState()).toBe('delayed');
+    await gql(app, u.token, CANCEL, { id: daily.id });
+  });
+});

@@ -1,0 +1,88 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Workers } from '../../src/worker.js';
+import { gql, sleep } from '../harness/clients.js';
+import { seedOrg, type SeededOrg } from '../harness/seed.js';
+import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { settled } from '../messaging/ops.js';
+import { CANCEL, PAUSE, RESUME, SNOOZE, createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored, worker } from './ops.js';
+
+let app: TestApp;
+let org: SeededOrg;
+let workers: Workers;
+beforeAll(async () => {
+  app = await startApp({ env: { REMINDER_MIN_INTERVAL_MS: '1000', REMINDER_RECONCILE_MS: '1000' } });
+  org = await seedOrg(app);
+  workers = worker(app, () => [org.orgId]);
+});
+afterAll(async () => {
+  await workers?.close();
+  await stopAll();
+});
+afterEach(() => settled(app));
+
+describe('reminder controls', () => {
+  it('snooze delivers once more after `minutes`; a second snooze replaces the first', async () => {
+    const user = await org.user('patient');
+    const { sub } = await inbox(app, user);
+    const r = await createReminder(app, user, { at: inSeconds(1), kind: 'APPOINTMENT', title: 'Dentist' });
+    await sub.waitFor(1, 6_000);
+    const first = await gql(app, user.token, SNOOZE, { id: r.id, m: 5 });
+    expect(first.data.snoozeReminder).toMatchObject({ status: 'ACTIVE' });
+    const firstMs = new Date(first.data.snoozeReminder.snoozedUntil).getTime();
+    expect(firstMs - Date.now()).toBeGreaterThan(4.9 * 60_000);
+    expect(await (await jobOf(app, r.id, firstMs))?.getState()).toBe('delayed');
+    const second = await gql(app, user.token, SNOOZE, { id: r.id, m: 1 });
+    const snoozedUntil = second.data.snoozeReminder.snoozedUntil as string;
+    expect(second.data.snoozeReminder.nextAt).toBe(snoozedUntil);
+    expect(await jobOf(app, r.id, firstMs)).toBeUndefined();
+    const [, again] = await sub.waitFor(2, 70_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(new Date(snoozedUntil).getTime());
+    expect(again.notificationEvents.notification).toMatchObject({
+      title: 'Dentist',
+      data: { reminderId: r.id, occurrenceAt: snoozedUntil, snoozed: true },
+    });
+    await sleep(1_000);
+    expect(deliveriesOf(sub, r.id)).toHaveLength(2);
+    expect((await stored(app, org.orgId, r.id)).notifications).toBe(2);
+    const done = await gql(app, user.token, `{ reminders { status nextAt snoozedUntil } }`);
+    expect(done.data.reminders).toEqual([{ status: 'COMPLETED', nextAt: null, snoozedUntil: null }]);
+  }, 90_000);
+
+  it('cancel stops a pending delivery and removes its job', async () => {
+    const user = await org.user('patient');
+    const { sub } = await inbox(app, user);
+    const due = inSeconds(2);
+    const r = await createReminder(app, user, { at: due });
+    const c = await gql(app, user.token, CANCEL, { id: r.id });
+    expect(c.data.cancelReminder).toMatchObject({ status: 'CANCELLED', nextAt: null });
+    expect(await jobOf(app, r.id, new Date(due).getTime())).toBeUndefined();
+    const again = await gql(app, user.token, CANCEL, { id: r.id });
+    expect(again.data.cancelReminder.status).toBe('CANCELLED');
+    const snooze = await gql(app, user.token, SNOOZE, { id: r.id, m: 5 });
+    expect(snooze.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    await sleep(3_500);
+    expect(sub.items).toHaveLength(0);
+    expect(await stored(app, org.orgId, r.id)).toEqual({ notifications: 0, occurrences: [] });
+  });
+
+  it('pause holds a recurring reminder (even a job already queued) and resume continues it', async () => {
+    const user = await org.user('patient');
+    const { sub } = await inbox(app, user);
+    const r = await createReminder(app, user, { cron: '*/2 * * * * *', timeZone: 'UTC' });
+    await sub.waitFor(1, 6_000);
+    const paused = await gql(app, user.token, PAUSE, { id: r.id });
+    expect(paused.data.pauseReminder.status).toBe('PAUSED');
+    const held = sub.items.length;
+    await sleep(4_500);
+    expect(sub.items.length).toBe(held);
+    const resumed = await gql(app, user.token, RESUME, { id: r.id });
+    expect(resumed.data.resumeReminder.status).toBe('ACTIVE');
+    expect(new Date(resumed.data.resumeReminder.nextAt).getTime()).toBeGreaterThan(Date.now() - 100);
+    await sub.waitFor(held + 2, 8_000);
+    await gql(app, user.token, CANCEL, { id: r.id });
+    await sleep(2_500);
+    const got = deliveriesOf(sub, r.id).map((e) => e.notification.data.occurrenceAt);
+    expect(new Set(got).size).toBe(got.length);
+    expect((await stored(app, org.orgId, r.id)).notifications).toBe(got.length);
+  });
+});

@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Workers } from '../../src/worker.js';
+import { gql, sleep } from '../harness/clients.js';
+import { seedOrg, type SeededOrg } from '../harness/seed.js';
+import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { settled, until } from '../messaging/ops.js';
+import { createReminder, deliveriesOf, inSeconds, inbox, jobOf, worker } from './ops.js';
+
+// its own file: it waits for the end of a quiet minute, in parallel with the other reminder tests
+let app: TestApp;
+let org: SeededOrg;
+let workers: Workers;
+beforeAll(async () => {
+  app = await startApp({ env: { REMINDER_RECONCILE_MS: '1000' } });
+  org = await seedOrg(app);
+  workers = worker(app, () => [org.orgId]);
+});
+afterAll(async () => {
+  await settled(app);
+  await workers?.close();
+  await stopAll();
+});
+
+const hhmm = (d: Date) => `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+
+describe('reminders in quiet hours', () => {
+  it('quiet hours postpone a non-critical reminder to their end, keeping its occurrence; critical ones go through', async () => {
+    const user = await org.user('patient');
+    // quiet hours [this minute, next minute) in UTC, with at least 8 s of them left
+    if (60 - new Date().getUTCSeconds() < 8) await sleep((61 - new Date().getUTCSeconds()) * 1000);
+    const now = new Date();
+    const end = new Date(Math.ceil(now.getTime() / 60_000) * 60_000);
+    const prefs = await gql(app, user.token, `mutation($s:String,$e:String){ setNotificationPreferences(input:{quietStart:$s, quietEnd:$e, timeZone:"UTC"}){ quietEnd } }`, {
+      s: hhmm(now),
+      e: hhmm(end),
+    });
+    expect(prefs.errors).toBeUndefined();
+    const { sub } = await inbox(app, user);
+    const due = inSeconds(1);
+    const quiet = await createReminder(app, user, { at: due, title: 'vitamins' });
+    const urgent = await createReminder(app, user, { at: due, title: 'insulin', critical: true });
+    const [first] = await sub.waitFor(1, 6_000);
+    expect(first.notificationEvents.notification).toMatchObject({ title: 'insulin', priority: 'CRITICAL' });
+    expect(Date.now()).toBeLessThan(end.getTime());
+    // the non-critical one waits in the delayed set until the quiet hours end
+    const job = await jobOf(app, quiet.id, new Date(due).getTime());
+    await until(async () => (await job?.getState()) === 'delayed', 5_000, 'the deferral');
+    expect(deliveriesOf(sub, quiet.id)).toHaveLength(0);
+    await sub.waitFor(2, end.getTime() - Date.now() + 6_000);
+    const late = deliveriesOf(sub, quiet.id);
+    expect(late).toHaveLength(1);
+    expect(late[0].notification.data.occurrenceAt).toBe(due);
+    expect(new Date(sub.items[1].notificationEvents.at).getTime()).toBeGreaterThanOrEqual(end.getTime());
+    await sleep(1_000);
+    expect(deliveriesOf(sub, urgent.id)).toHaveLength(1);
+    expect(sub.items).toHaveLength(2);
+  }, 90_000);
+
+});

@@ -1,0 +1,123 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../harness/clients.js';
+import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from '../harness/env.js';
+import { seedOrg, type SeededOrg } from '../harness/seed.js';
+import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { settled, until } from '../messaging/ops.js';
+import { reminderJob } from '../../src/modules/reminders/jobs.js';
+import { startWorkers } from '../../src/worker.js';
+import { createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored } from './ops.js';
+
+// The API runs here; workers run as child processes that are killed with SIGKILL mid-job.
+let app: TestApp;
+let org: SeededOrg;
+const children = new Set<ChildProcess>();
+beforeAll(async () => {
+  app = await startApp();
+  org = await seedOrg(app);
+});
+afterEach(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  children.clear();
+  await settled(app);
+});
+afterAll(stopAll);
+
+/** Starts `wardline worker`-like child on the app's Redis prefix; resolves once its workers run. */
+async function spawnWorker(env: Record<string, string> = {}): Promise<{ child: ChildProcess; holding: Promise<void> }> {
+  const child = fork(fileURLToPath(new URL('./worker-child.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'test',
+      TZ: 'UTC',
+      DATABASE_URL: TEST_DATABASE_URL,
+      REDIS_URL: TEST_REDIS_URL,
+      JWT_SECRET: TEST_JWT_SECRET,
+      REDIS_PREFIX: app.config.redisPrefix,
+      LOG_LEVEL: 'silent',
+      // a dead worker's job is re-run by another about this long after its last lock renewal
+      JOB_LOCK_MS: '1000',
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  const message = (type: string) =>
+    new Promise<void>((resolve, reject) => {
+      child.on('message', (m: { type?: string }) => m?.type === type && resolve());
+      child.once('exit', (code) => reject(new Error(`worker exited (${code}) before "${type}"`)));
+    });
+  const holding = message('holding');
+  holding.catch(() => {});
+  await message('ready');
+  return { child, holding };
+}
+
+const kill9 = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+
+describe('a worker killed mid-job', () => {
+  for (const phase of ['before-commit', 'after-commit'] as const) {
+    it(`delivers exactly once when killed ${phase.replace('-', ' ')} and another worker re-runs the job`, async () => {
+      const user = await org.user('patient');
+      const { sub } = await inbox(app, user);
+      const first = await spawnWorker({ REMINDER_TEST_DELAY_MS: '60000', REMINDER_TEST_PHASE: phase });
+      const due = inSeconds(1);
+      const r = await createReminder(app, user, { at: due });
+      const occurrenceMs = new Date(due).getTime();
+      await first.holding;
+      if (phase === 'before-commit') {
+        // the transaction is open: nothing is visible yet
+        expect((await stored(app, org.orgId, r.id)).notifications).toBe(0);
+      } else {
+        // committed and published, but the job is not acknowledged
+        await sub.waitFor(1, 5_000);
+        expect(await (await jobOf(app, r.id, occurrenceMs))?.getState()).toBe('active');
+      }
+      await kill9(first.child);
+      await spawnWorker();
+      // the second worker finds the stalled job once the dead worker's lock expired, and re-runs it
+      await until(async () => (await (await jobOf(app, r.id, occurrenceMs))?.getState()) === 'completed', 20_000, 'the re-run');
+      const job = await jobOf(app, r.id, occurrenceMs);
+      expect(job?.returnvalue).toMatchObject(
+        phase === 'before-commit' ? { outcome: 'delivered' } : { outcome: 'skipped' },
+      );
+      await sub.waitFor(1, 5_000);
+      await sleep(1_500);
+      expect(deliveriesOf(sub, r.id)).toHaveLength(1);
+      expect(await stored(app, org.orgId, r.id)).toEqual({ notifications: 1, occurrences: [occurrenceMs] });
+    }, 60_000);
+  }
+
+  it('a job that fails after its commit is retried with backoff and does not deliver again', async () => {
+    const user = await org.user('patient');
+    const { sub } = await inbox(app, user);
+    let failures = 0;
+    const flaky = reminderJob({
+      afterCommit: async () => {
+        if (failures++ === 0) throw new Error('lost the connection before acknowledging');
+      },
+    });
+    const workers = startWorkers(app.container, [flaky], []);
+    try {
+      const due = inSeconds(1);
+      const r = await createReminder(app, user, { at: due });
+      const occurrenceMs = new Date(due).getTime();
+      await until(async () => (await (await jobOf(app, r.id, occurrenceMs))?.getState()) === 'completed', 10_000, 'the retry');
+      const job = await jobOf(app, r.id, occurrenceMs);
+      expect(job?.attemptsMade).toBe(2); // the failed attempt and the retry
+      expect(job?.returnvalue).toMatchObject({ outcome: 'skipped' });
+      await sleep(1_000);
+      expect(deliveriesOf(sub, r.id)).toHaveLength(1);
+      expect(await stored(app, org.orgId, r.id)).toEqual({ notifications: 1, occurrences: [occurrenceMs] });
+    } finally {
+      await workers.close();
+    }
+  });
+});
