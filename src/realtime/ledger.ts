@@ -37,6 +37,51 @@ export async function nextPosition(tx: Executor, stream: string, orgId: string):
   return row.position;
 }
 
+/**
+ * Reserves `count` consecutive positions on each stream in one statement (set-based appends).
+ * Returns each stream's first reserved position. Streams are locked in sorted order, so
+ * concurrent batches cannot deadlock on each other.
+ */
+export async function reservePositions(
+  tx: Executor,
+  reqs: ReadonlyArray<{ stream: string; orgId: string; count: number }>,
+): Promise<Map<string, number>> {
+  const sorted = [...reqs].sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
+  const rows = await tx
+    .insert(streamHeads)
+    .values(sorted.map((r) => ({ stream: r.stream, orgId: r.orgId, position: r.count })))
+    .onConflictDoUpdate({ target: streamHeads.stream, set: { position: sql`${streamHeads.position} + excluded.position` } })
+    .returning({ stream: streamHeads.stream, position: streamHeads.position, orgId: streamHeads.orgId });
+  const out = new Map<string, number>();
+  for (const r of rows) {
+    const req = sorted.find((q) => q.stream === r.stream);
+    if (!req || req.orgId !== r.orgId) throw new Error('ledger: stream belongs to another organisation');
+    out.set(r.stream, r.position - req.count + 1);
+  }
+  return out;
+}
+
+/** Writes many events at reserved positions in one statement. */
+export async function insertEvents<P>(
+  tx: Executor,
+  items: ReadonlyArray<AppendInput<P> & { position: number }>,
+): Promise<LedgerEvent<P>[]> {
+  if (items.length === 0) return [];
+  const at = new Date();
+  await tx.insert(streamEvents).values(
+    items.map((i) => ({
+      stream: i.stream,
+      position: i.position,
+      orgId: i.orgId,
+      type: i.type,
+      subject: i.subject ?? null,
+      payload: i.payload as Record<string, unknown>,
+      at,
+    })),
+  );
+  return items.map((i) => ({ stream: i.stream, orgId: i.orgId, type: i.type, payload: i.payload, position: i.position, at: at.toISOString() }));
+}
+
 /** Writes the event at a position taken by {@link nextPosition} in the same transaction. */
 export async function insertEvent<P>(tx: Executor, position: number, input: AppendInput<P>): Promise<LedgerEvent<P>> {
   const at = new Date();

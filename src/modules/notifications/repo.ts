@@ -108,3 +108,27 @@ export async function upsertPreferences(db: Executor, row: typeof notificationPr
     .returning();
   return r as PreferencesRow;
 }
+
+/** Inserts many; rows whose (org, user, clientKey) exists are skipped. Returns the inserted rows. */
+export async function insertNotifications(tx: Executor, rows: Array<typeof notifications.$inferInsert>): Promise<NotificationRow[]> {
+  if (rows.length === 0) return [];
+  return tx.insert(notifications).values(rows).onConflictDoNothing().returning();
+}
+
+/** Unread counts of several users of one organisation. */
+export async function unreadCounts(db: Executor, orgId: string, userIds: string[]): Promise<Map<string, number>> {
+  const rows = await db
+    .select({ userId: notifications.userId, n: sql<number>`count(*)::int` })
+    .from(notifications)
+    .where(and(eq(notifications.orgId, orgId), inArray(notifications.userId, userIds), isNull(notifications.readAt)))
+    .groupBy(notifications.userId);
+  return new Map(rows.map((r) => [r.userId, r.n]));
+}
+
+export async function preferencesOf(db: Executor, orgId: string, userIds: string[]): Promise<Map<string, PreferencesRow>> {
+  const rows = await db
+    .select()
+    .from(notificationPreferences)
+    .where(and(eq(notificationPreferences.orgId, orgId), inArray(notificationPreferences.userId, userIds)));
+  return new Map(rows.map((r) => [r.userId, r]));
+}

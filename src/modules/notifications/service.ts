@@ -3,7 +3,7 @@ import type { Config } from '../../config.js';
 import type { Db, Executor } from '../../db/client.js';
 import type { StreamSpec } from '../../graphql/stream-event.js';
 import { type Commit, type EventSink } from '../../realtime/commit.js';
-import { insertEvent, nextPosition } from '../../realtime/ledger.js';
+import { insertEvent, insertEvents, nextPosition, reservePositions } from '../../realtime/ledger.js';
 import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
@@ -116,6 +116,70 @@ export function createNotificationsService(deps: {
           : await insertEvent(tx, position, { stream, orgId: n.orgId, type: 'UnreadCountChanged', payload: { unreadCount } }),
       );
       return { notification, created };
+    },
+
+    /**
+     * Set-based {@link createInTx} for many items (the reminder worker's batches): a fixed number of
+     * statements whatever the count. Items of one user get consecutive inbox positions in input
+     * order, each event carrying the unread count after it. If any clientKey already exists it
+     * throws {@link KeyTaken} (roll back; the caller retries item by item).
+     */
+    async createManyInTx(tx: Executor, events: EventSink, items: NewNotification[]): Promise<NotificationSnapshot[]> {
+      if (items.length === 0) return [];
+      const now = new Date();
+      const byOrg = new Map<string, Set<string>>();
+      for (const n of items) byOrg.set(n.orgId, (byOrg.get(n.orgId) ?? new Set()).add(n.userId));
+      const prefs = new Map<string, PreferencesRow>();
+      for (const [orgId, users] of byOrg)
+        for (const [u, p] of await repo.preferencesOf(tx, orgId, [...users])) prefs.set(`${orgId}\0${u}`, p);
+      const perStream = new Map<string, { stream: string; orgId: string; count: number }>();
+      for (const n of items) {
+        const stream = inboxStream(n.userId);
+        const e = perStream.get(stream) ?? { stream, orgId: n.orgId, count: 0 };
+        e.count++;
+        perStream.set(stream, e);
+      }
+      const first = await reservePositions(tx, [...perStream.values()]);
+      const rows = items.map((n) => {
+        const priority = n.priority ?? 'normal';
+        return {
+          id: newId(),
+          orgId: n.orgId,
+          userId: n.userId,
+          kind: n.kind,
+          priority,
+          title: n.title,
+          body: n.body ?? null,
+          data: n.data ?? {},
+          clientKey: n.clientKey ?? null,
+          pushed: shouldPush(prefs.get(`${n.orgId}\0${n.userId}`), n.kind, priority, now),
+          createdAt: now,
+        };
+      });
+      const inserted = await repo.insertNotifications(tx, rows);
+      if (inserted.length !== rows.length) throw new KeyTaken();
+      const unread = new Map<string, number>();
+      for (const [orgId, users] of byOrg) for (const [u, n] of await repo.unreadCounts(tx, orgId, [...users])) unread.set(u, n);
+      // the final count belongs to a user's last new item; earlier items had one fewer each
+      const remaining = new Map<string, number>();
+      for (const n of items) remaining.set(n.userId, (remaining.get(n.userId) ?? 0) + 1);
+      const next = new Map(first);
+      const byId = new Map(inserted.map((r) => [r.id, r]));
+      const snapshots = rows.map((r) => repo.toSnapshot(byId.get(r.id) as NonNullable<ReturnType<typeof byId.get>>));
+      const appended = rows.map((r, i) => {
+        const stream = inboxStream(r.userId);
+        const position = next.get(stream) as number;
+        next.set(stream, position + 1);
+        const left = (remaining.get(r.userId) as number) - 1;
+        remaining.set(r.userId, left);
+        const unreadCount = (unread.get(r.userId) ?? 0) - left;
+        const notification = snapshots[i] as NotificationSnapshot;
+        return r.pushed
+          ? { stream, orgId: r.orgId, position, type: 'NotificationAdded', payload: { notification, unreadCount } }
+          : { stream, orgId: r.orgId, position, type: 'UnreadCountChanged', payload: { unreadCount } };
+      });
+      events.push(...(await insertEvents<Record<string, unknown>>(tx, appended)));
+      return snapshots;
     },
 
     /** Creates one notification in its own transaction; idempotent on clientKey. */
@@ -247,6 +311,13 @@ export function createNotificationsService(deps: {
     },
   };
   return service;
+}
+
+/** Thrown by createManyInTx when some clientKey exists: roll back and go item by item. */
+export class KeyTaken extends Error {
+  constructor() {
+    super('a notification key of the batch exists already');
+  }
 }
 
 /** Thrown inside createInTx when the idempotency key exists: rolls back the position taken. */

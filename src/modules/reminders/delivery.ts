@@ -6,7 +6,7 @@ import type { Logger } from '../../shared/logger.js';
 import { quietUntil } from '../../shared/time.js';
 import { type Batcher, createBatcher } from './batcher.js';
 import type { Priority } from '../notifications/tables.js';
-import { AlreadyDelivered, type NotificationsService } from '../notifications/service.js';
+import { AlreadyDelivered, KeyTaken, type NotificationsService } from '../notifications/service.js';
 import { type ReminderNotificationData, occurrenceKey, reminderDue } from './events.js';
 import * as repo from './repo.js';
 import { followingOccurrence, scheduleOf } from './schedule.js';
@@ -137,7 +137,7 @@ export function createDelivery(deps: DeliveryDeps) {
         return [updated, { outcome: 'delivered', notificationId: notification.id }] as const;
       });
     } catch (err) {
-      if (!(err instanceof AlreadyDelivered || err instanceof OccurrenceRecorded)) throw err;
+      if (!(err instanceof AlreadyDelivered || err instanceof KeyTaken || err instanceof OccurrenceRecorded)) throw err;
       // the occurrence was delivered by an earlier transaction: never notify again, only move on
       after = await repair(orgId, id, occ, err instanceof AlreadyDelivered ? err.notification.id : null);
       outcome = { outcome: 'skipped', reason: 'already-delivered' };
@@ -205,25 +205,34 @@ export function createDelivery(deps: DeliveryDeps) {
         const locked = new Map((await repo.lockReminders(tx, todo)).map((r) => [r.id, r]));
         const order = [...todo].sort((x, y) => cmp(locked.get(x.id)?.userId, locked.get(y.id)?.userId) || x.occurrenceMs - y.occurrenceMs || cmp(x.id, y.id));
         const after = new Map<string, ReminderRow>();
-        const recorded: Array<{ reminderId: string; orgId: string; occurrenceAt: Date; notificationId: string }> = [];
+        const owed: Array<{ it: (typeof order)[number]; r: ReminderRow }> = [];
         for (const it of order) {
           const r = after.get(it.id) ?? locked.get(it.id);
           if (!r || !isPending(r, new Date(it.occurrenceMs))) {
             out[it.i] = { outcome: 'skipped', reason: r?.status === 'active' ? 'not-pending' : 'inactive' };
             continue;
           }
-          const { notification } = await deps.notifications.createInTx(tx, events, notificationOf(r, it.occurrenceMs));
-          recorded.push({ reminderId: it.id, orgId: it.orgId, occurrenceAt: new Date(it.occurrenceMs), notificationId: notification.id });
+          owed.push({ it, r });
           after.set(it.id, { ...r, ...advance(r, new Date(it.occurrenceMs), now) });
-          out[it.i] = { outcome: 'delivered', notificationId: notification.id };
         }
+        // one set-based write for every notification of the batch (a fixed number of statements)
+        const created = await deps.notifications.createManyInTx(
+          tx,
+          events,
+          owed.map(({ it, r }) => notificationOf(r, it.occurrenceMs)),
+        );
+        const recorded = owed.map(({ it }, k) => {
+          const notificationId = (created[k] as { id: string }).id;
+          out[it.i] = { outcome: 'delivered', notificationId };
+          return { reminderId: it.id, orgId: it.orgId, occurrenceAt: new Date(it.occurrenceMs), notificationId };
+        });
         if ((await repo.insertOccurrences(tx, recorded)) !== recorded.length) throw new OccurrenceRecorded();
         await repo.updateReminders(tx, [...after.values()]);
         await hooks.beforeCommit?.();
         return [...after.values()];
       });
     } catch (err) {
-      if (!(err instanceof AlreadyDelivered || err instanceof OccurrenceRecorded)) throw err;
+      if (!(err instanceof AlreadyDelivered || err instanceof KeyTaken || err instanceof OccurrenceRecorded)) throw err;
       for (const it of todo) out[it.i] = await deliver(it.orgId, it.id, it.occurrenceMs, hooks);
     }
     await Promise.all(changed.map(enqueueAfterCommit));
