@@ -25,11 +25,26 @@ export function createAuthenticator(auth: Config['auth']): Authenticator {
     audience: auth.audience,
     requiredClaims: ['exp', 'sub'],
   };
+  // Verified tokens, so a client's repeated requests skip the signature check; an entry is only
+  // used until the token's own expiry. Bounded: cleared when full.
+  const verified = new Map<string, Viewer>();
   return {
     async verify(authorization) {
       if (!authorization || typeof authorization !== 'string') return undefined;
       const token = authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : authorization.trim();
       if (!token || token.length > 8192) return undefined;
+      const hit = verified.get(token);
+      if (hit && (hit.exp ?? 0) * 1000 > Date.now()) return hit;
+      const viewer = await verifyToken(token);
+      if (viewer) {
+        if (verified.size >= 10_000) verified.clear();
+        verified.set(token, viewer);
+      }
+      return viewer;
+    },
+  };
+
+  async function verifyToken(token: string): Promise<Viewer | undefined> {
       try {
         const { payload } = secret
           ? await jwtVerify(token, secret, { ...options, algorithms: ['HS256'] })
@@ -40,8 +55,7 @@ export function createAuthenticator(auth: Config['auth']): Authenticator {
       } catch {
         return undefined;
       }
-    },
-  };
+  }
 }
 
 export interface TokenClaims {

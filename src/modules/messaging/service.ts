@@ -171,7 +171,7 @@ export function createMessagingService(deps: MessagingDeps) {
 
     async sendMessage(viewer: Viewer, input: unknown): Promise<MessageSnapshot> {
       const v = parseInput(sendInput, input);
-      await requireMember(viewer, v.conversationId);
+      if (!isUuid(v.conversationId)) throw notFound('Conversation');
       const body = v.body?.trim() ? v.body : null;
       const attachments = v.attachments ?? [];
       const key = v.clientMessageId ?? null;
@@ -180,50 +180,54 @@ export function createMessagingService(deps: MessagingDeps) {
           throw conflict('clientMessageId was already used for a different message.');
         return m;
       };
-      if (key) {
-        const prior = await repo.findMessageByClientKey(db, viewer.orgId, viewer.userId, key);
+      const priorByKey = async () => (key ? repo.findMessageByClientKey(db, viewer.orgId, viewer.userId, key) : undefined);
+      // hot path: 1 round trip to check membership and the key, then BEGIN, one statement, COMMIT
+      const check = await repo.sendPrecheck(db, viewer.orgId, v.conversationId, viewer.userId, key);
+      if (!check.member) throw notFound('Conversation');
+      if (check.priorId) {
+        const prior = await priorByKey();
         if (prior) return replayOf(prior);
       }
       const id = newId();
       const stream = conversationStream(v.conversationId);
-      const sent = await commit(async (tx, events) => {
-        const seq = await nextPosition(tx, stream, viewer.orgId);
-        const row = await repo.insertMessage(tx, {
+      const createdAt = new Date();
+      const message: MessageSnapshot = {
+        id,
+        conversationId: v.conversationId,
+        seq: 0,
+        senderId: viewer.userId,
+        senderName: viewer.name,
+        senderRole: viewer.role,
+        body,
+        clientMessageId: key,
+        attachments,
+        createdAt: createdAt.toISOString(),
+        editedAt: null,
+        deletedAt: null,
+      };
+      return commit(async (_tx, events) => {
+        const seq = await repo.insertMessageWithEvent(_tx, {
           id,
           orgId: viewer.orgId,
           conversationId: v.conversationId,
-          seq,
+          stream,
           senderId: viewer.userId,
           body,
           clientMessageId: key,
           attachments,
+          createdAt,
+          payload: { message },
         });
-        if (!row) throw new DuplicateKey(); // rolls back the position too
-        const message: MessageSnapshot = {
-          id,
-          conversationId: v.conversationId,
-          seq,
-          senderId: viewer.userId,
-          senderName: viewer.name,
-          senderRole: viewer.role,
-          body,
-          clientMessageId: key,
-          attachments,
-          createdAt: row.createdAt.toISOString(),
-          editedAt: null,
-          deletedAt: null,
-        };
-        events.push(
-          (await insertEvent(tx, seq, { stream, orgId: viewer.orgId, type: 'MessageAdded', payload: { message }, subject: id })) as LedgerEvent,
-        );
+        if (seq === undefined) throw new DuplicateKey(); // rolls back the position too
+        message.seq = seq;
+        events.push({ stream, position: seq, orgId: viewer.orgId, type: 'MessageAdded', payload: { message }, at: message.createdAt });
         return message;
       }).catch(async (err) => {
-        if (!(err instanceof DuplicateKey) || !key) throw err;
-        const prior = await repo.findMessageByClientKey(db, viewer.orgId, viewer.userId, key);
+        if (!(err instanceof DuplicateKey)) throw err;
+        const prior = await priorByKey();
         if (!prior) throw err;
         return replayOf(prior);
       });
-      return sent;
     },
 
     async editMessage(viewer: Viewer, id: string, body: string): Promise<MessageSnapshot> {
