@@ -67,6 +67,9 @@ interface LocalStream {
   running: boolean;
 }
 
+/** Deliveries between yields to the event loop within one event of one group. */
+const YIELD_EVERY = 512;
+
 export function createFanout(deps: {
   hub: Hub;
   db: Executor;
@@ -115,13 +118,15 @@ export function createFanout(deps: {
       const r = await renderOnce(memo, g, () => g.spec.toRoot(ev, cursor));
       if (r !== undefined) {
         let n = 0;
-        for (const s of g.subs) {
-          if (ev.position <= s.last) continue;
+        for (const s of [...g.subs]) {
+          if (ev.position <= s.last || !g.subs.has(s)) continue;
           if (s.buffer) s.buffer.push({ pos: ev.position, r, t });
           else {
             s.last = ev.position;
             s.sink.deliver(r, t);
-            n++;
+            // a big group would hold the event loop for tens of ms: let HTTP and database work
+            // through every YIELD_EVERY writes (the stream's queue waits, so order is kept)
+            if (++n % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
           }
         }
         if (n > 0) deps.metrics?.delivered(n, Date.now() - t);

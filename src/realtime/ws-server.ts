@@ -42,6 +42,9 @@ export const CloseCode = {
   TooManyInitialisationRequests: 4429,
 } as const;
 const PROTOCOL = 'graphql-transport-ws';
+/** Frames are JSON text; Buffers must still go out as text frames. */
+const TEXT = { binary: false } as const;
+const CLOSE_BRACE = Buffer.from('}');
 
 interface Enveloped {
   schema: GraphQLSchema;
@@ -128,7 +131,7 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
   };
   server.on('upgrade', onUpgrade);
 
-  const send = (c: Conn, frame: string) => {
+  const send = (c: Conn, frame: string | Buffer) => {
     if (c.closing || c.ws.readyState !== WebSocket.OPEN) return;
     if (c.ws.bufferedAmount > config.maxBufferedBytes) {
       // A consumer that stopped reading: close with a code the client retries; it resumes by cursor.
@@ -138,7 +141,7 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
       t.unref();
       return;
     }
-    c.ws.send(frame);
+    c.ws.send(frame, TEXT);
   };
 
   const closeConn = (c: Conn, code: number, reason: string) => {
@@ -168,8 +171,9 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
     send(c, JSON.stringify({ id, type: 'complete' }));
   };
 
-  const serialize = (r: ExecutionResult): string =>
-    JSON.stringify(r.errors ? { ...r, errors: r.errors.map((e) => deps.maskError(e)) } : r);
+  // encoded once per render; every socket of the group gets prefix + payload + '}' as bytes
+  const serialize = (r: ExecutionResult): Buffer =>
+    Buffer.from(JSON.stringify(r.errors ? { ...r, errors: r.errors.map((e) => deps.maskError(e)) } : r));
 
   const renderVarsCache = new Map<string, string[]>();
   /** Variables the payload can depend on: those used in the root field's selection, directives and fragments. */
@@ -237,7 +241,7 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
     const renderKey = `${query}\0${args.operationName ?? ''}\0${stableStringify(
       Object.fromEntries(renderVars.map((v) => [v, vars.coerced[v]])),
     )}\0${renderScope}`;
-    const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+    const prefix = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
     // graphql-js 16 `execute` runs a subscription operation's root field against a given root
     // value (yoga's executor would call subscribe instead); errors are masked like HTTP's.
     const render = (rootValue: unknown) => {
@@ -249,7 +253,7 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
     const remove = await fanout.add(key, spec, render, {
       userId: c.viewer?.userId ?? '',
       deliver: (payload) => {
-        if (active) send(c, prefix + payload + '}');
+        if (active) send(c, Buffer.concat([prefix, payload, CLOSE_BRACE], prefix.length + payload.length + 1));
       },
       end: (err) => {
         c.ops.get(id)?.();
