@@ -33,6 +33,6 @@ COPY --from=build /app/dist ./dist
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 4000
-# sub-command: serve | all | migrate | seed | token (see README)
+# sub-command: all | serve | worker | migrate | seed | token (see README)
 ENTRYPOINT ["node", "dist/src/main.js"]
 CMD ["all"]
