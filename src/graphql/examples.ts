@@ -43,4 +43,45 @@ subscription ConversationEvents($conversationId: ID!, $after: String) {
     ... on TypingIndicator { userId name typing }
   }
 }
+
+# --- presence, notifications, alerts, reminders ---
+
+mutation SetBusy {
+  setPresence(status: BUSY, statusText: "In clinic") { userId status statusText devices }
+}
+
+subscription WatchPresence($userIds: [ID!]!) {
+  presenceChanged(userIds: $userIds) { userId status statusText lastSeenAt }
+}
+
+subscription Inbox($after: String) {
+  notificationEvents(after: $after) {
+    __typename
+    ... on StreamEvent { cursor at }
+    ... on NotificationAdded { notification { id kind priority title } unreadCount }
+    ... on NotificationRead { notificationIds all unreadCount }
+    ... on UnreadCountChanged { unreadCount }
+  }
+}
+
+mutation RaiseOutbreakAlert {
+  raiseAlert(input: { level: HIGH, type: "outbreak", title: "Measles cluster", regionCode: "AU-NSW",
+                      location: { lat: -33.87, lng: 151.21 }, riskScore: 0.7, clientKey: "graphiql-alert-1" }) {
+    id level title createdAt
+  }
+}
+
+subscription AlertsNearMe($after: String) {
+  alertRaised(filter: { minLevel: MEDIUM, near: { lat: -33.87, lng: 151.21, radiusKm: 25 } }, after: $after) {
+    __typename
+    ... on StreamEvent { cursor at }
+  }
+}
+
+mutation DailyMedication {
+  createReminder(input: { kind: MEDICATION, title: "Take your medication", cron: "0 8 * * *",
+                          timeZone: "Europe/London", clientKey: "graphiql-reminder-1" }) {
+    id status nextAt
+  }
+}
 `;

@@ -107,7 +107,8 @@ export async function startServer(config: Config, logger: Logger, lifecycle: Lif
 
   const c = await createContainer(cfg, { logger });
   lifecycle.defer('container', () => c.close());
-  const seeded = cfg.seedOnEmpty && (await c.services.identity.isEmpty()) ? await seedDemo(c.services) : undefined;
+  // only a process that serves the API seeds (and prints the tokens a developer needs)
+  const seeded = opts.api && cfg.seedOnEmpty && (await c.services.identity.isEmpty()) ? await seedDemo(c.services) : undefined;
 
   // Workers stop after the API on shutdown (in-flight jobs finish), so they are registered first.
   if (opts.workers) {

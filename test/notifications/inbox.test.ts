@@ -77,6 +77,10 @@ describe('notifications', () => {
     expect(x.data.sendNotification.id).toBe(y.data.sendNotification.id);
     const list = await gql(app, user.token, `{ notifications(first: 10) { edges { node { id } } } }`);
     expect(list.data.notifications.edges).toHaveLength(1);
+    const other = await notify(user.id, 'different', { k: 'key-1' });
+    expect(other.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    const backward = await gql(app, user.token, `{ notifications(last: 5) { edges { node { id } } } }`);
+    expect(backward.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
   it('muted kinds and low priorities are stored and counted but not pushed', async () => {

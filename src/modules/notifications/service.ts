@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Db, Executor } from '../../db/client.js';
@@ -5,7 +6,7 @@ import type { StreamSpec } from '../../graphql/stream-event.js';
 import { type Commit, type EventSink } from '../../realtime/commit.js';
 import { insertEvent, insertEvents, nextPosition, reservePositions } from '../../realtime/ledger.js';
 import type { CursorCodec } from '../../shared/cursor.js';
-import { badInput, forbidden, notFound } from '../../shared/errors.js';
+import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
 import { isLocalTime, isTimeZone, quietUntil } from '../../shared/time.js';
 import { type PageArgs, clampPage, parseInput } from '../../shared/validation.js';
@@ -199,7 +200,7 @@ export function createNotificationsService(deps: {
       const v = parseInput(notifyInput, input);
       const [user] = await deps.identity.usersById(viewer, [v.userId]);
       if (!user) throw notFound('User');
-      return service.create({
+      const n = await service.create({
         orgId: viewer.orgId,
         userId: v.userId,
         kind: v.kind,
@@ -209,10 +210,20 @@ export function createNotificationsService(deps: {
         data: v.data ?? {},
         clientKey: v.clientKey ? `svc:${viewer.userId}:${v.clientKey}` : null,
       });
+      // a repeated key returns the first notification, but only for the same content
+      const same =
+        n.kind === v.kind &&
+        n.priority === (v.priority ?? 'normal') &&
+        n.title === v.title &&
+        n.body === (v.body ?? null) &&
+        isDeepStrictEqual(n.data, v.data ?? {});
+      if (!same) throw conflict('clientKey was already used for a different notification.');
+      return n;
     },
 
     async list(viewer: Viewer, args: PageArgs & { unreadOnly?: boolean | null }) {
       const scope = `inbox-page:${viewer.userId}`;
+      if (args.last != null || args.before != null) throw badInput('The inbox pages forward only: use first/after.', 'last');
       const { limit } = clampPage({ first: args.first, after: args.after }, deps.limits);
       let after: { createdAt: Date; id: string } | undefined;
       if (args.after) {
