@@ -114,7 +114,7 @@ const schema = z.object({
   REALTIME_POLL_MS: int(50, 600_000).default(5_000),
   TYPING_THROTTLE_MS: int(0, 60_000).default(1_000),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
-  WORKER_CONCURRENCY: int(1, 1_000).default(50),
+  WORKER_CONCURRENCY: int(1, 1_000).default(200),
   JOB_LOCK_MS: int(500, 600_000).default(30_000),
   PRESENCE_TTL_MS: int(1_000, 3_600_000).default(60_000),
   PRESENCE_REFRESH_MS: int(200, 600_000).default(20_000),

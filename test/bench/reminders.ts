@@ -7,7 +7,7 @@
 //
 // Knobs: BENCH_REMINDERS (10000), BENCH_REMINDER_USERS (1000 subscribed patients; reminders are
 // spread round-robin), BENCH_REMINDER_WORKERS (1 worker process), WORKER_CONCURRENCY (config
-// default 50, passed through to the workers), BENCH_LEAD_MS (time from the start of creation to
+// default 200, passed through to the workers), BENCH_LEAD_MS (time from the start of creation to
 // the due instant; default 5 s + 2 ms per reminder), BENCH_QUICK=1, BENCH_MAX_MS (115000: hard
 // stop), BENCH_WORKER_CPU_PROF=<dir> (run the first worker under node --cpu-prof),
 // BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/wardline_bench, created and migrated if
