@@ -93,8 +93,8 @@ export const Conversation = builder.objectRef<ConversationRow>('Conversation').i
           'History in send order. `first`/`after` pages forward from the oldest; `last`/`before`, or no arguments, page back from the newest. Page size is capped at MAX_PAGE_SIZE (default 100).',
         resolve: (c, args, ctx) => ctx.services.messaging.messages(requireViewer(ctx), c.id, args),
       },
-      { description: 'A page of messages.' },
-      { description: 'A message and its cursor.' },
+      { name: 'MessageConnection', description: 'A page of messages.' },
+      { name: 'MessageEdge', description: 'A message and its cursor.' },
     ),
   }),
 });
@@ -113,8 +113,8 @@ builder.queryFields((t) => ({
       description: 'Conversations you are a member of, newest first. Pages forward only (`first`/`after`); `last`/`before` are refused.',
       resolve: (_r, args, ctx) => ctx.services.messaging.listConversations(requireViewer(ctx), args),
     },
-    { description: 'A page of conversations.' },
-    { description: 'A conversation and its cursor.' },
+    { name: 'ConversationConnection', description: 'A page of conversations.' },
+    { name: 'ConversationEdge', description: 'A conversation and its cursor.' },
   ),
 }));
 

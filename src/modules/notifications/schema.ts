@@ -60,8 +60,8 @@ builder.queryFields((t) => ({
       args: { unreadOnly: t.arg.boolean({ required: false, description: 'Only unread items.' }) },
       resolve: (_r, args, ctx) => ctx.services.notifications.list(requireViewer(ctx), args),
     },
-    { description: 'A page of notifications.' },
-    { description: 'A notification and its cursor.' },
+    { name: 'NotificationConnection', description: 'A page of notifications.' },
+    { name: 'NotificationEdge', description: 'A notification and its cursor.' },
   ),
   unreadNotificationCount: t.int({
     description: 'How many of your notifications are unread.',
