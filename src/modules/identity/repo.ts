@@ -7,6 +7,10 @@ export async function upsertUser(
   db: Executor,
   u: { id: string; orgId: string; role: UserRow['role']; name: string },
 ): Promise<UserRow | undefined> {
+  // the common case (a known user reconnecting) is one read and no write: a reconnect storm
+  // after an instance restart must not turn into thousands of WAL writes
+  const [known] = await db.select().from(users).where(eq(users.id, u.id));
+  if (known && (known.orgId !== u.orgId || (known.role === u.role && known.name === u.name))) return known;
   await db.insert(orgs).values({ id: u.orgId, name: u.orgId }).onConflictDoNothing();
   const [row] = await db
     .insert(users)
