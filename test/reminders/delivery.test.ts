@@ -107,6 +107,8 @@ describe('reminder delivery', () => {
     expect(y.data.createReminder.id).toBe(x.data.createReminder.id);
     const other = await gql(app, user.token, CREATE, { input: { ...input, title: 'Different' } });
     expect(other.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    const otherTime = await gql(app, user.token, CREATE, { input: { ...input, at: inSeconds(7200) } });
+    expect(otherTime.errors?.[0]?.extensions?.code).toBe('CONFLICT');
     const list = await gql(app, user.token, `{ reminders { id } }`);
     expect(list.data.reminders).toHaveLength(1);
     await gql(app, user.token, CANCEL, { id: x.data.createReminder.id });

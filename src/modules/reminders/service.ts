@@ -141,7 +141,20 @@ export function createRemindersService(deps: RemindersDeps) {
     async create(viewer: Viewer, input: unknown): Promise<ReminderRow> {
       const v = parseInput(createInput, input);
       const userId = await authorizeTarget(viewer, v.userId);
-      const same = (r: ReminderRow) => r.userId === userId && r.title === v.title && r.kind === v.kind;
+      const ms = (d: unknown) => (d == null ? null : new Date(d as string | Date).getTime());
+      // a repeated key returns the first reminder only for the same reminder: target, text and schedule
+      const same = (r: ReminderRow) =>
+        r.userId === userId &&
+        r.title === v.title &&
+        r.kind === v.kind &&
+        r.body === (v.body ?? null) &&
+        r.critical === (v.critical ?? false) &&
+        r.cron === (v.cron ?? null) &&
+        r.timeZone === (v.timeZone ?? 'UTC') &&
+        ms(r.at) === ms(v.at) &&
+        ms(r.appointmentAt) === ms(v.appointmentAt) &&
+        (v.offsetsMinutes == null ||
+          [...new Set(v.offsetsMinutes)].sort().join() === [...r.offsetsMinutes].sort().join());
       const existing = v.clientKey ? await repo.findByClientKey(db, viewer.orgId, viewer.userId, v.clientKey) : undefined;
       if (existing) {
         if (!same(existing)) throw conflict('This clientKey was already used for a different reminder.');
