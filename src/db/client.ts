@@ -28,6 +28,29 @@ async function findMigrations(): Promise<string> {
   throw new Error('drizzle/ migrations folder not found');
 }
 
+type Sql = import('postgres').Sql;
+
+/**
+ * drizzle runs every query through postgres.js `unsafe(..., { prepare: false })`, which for a query
+ * with parameters costs two round trips (Describe, then Bind/Execute) and a fresh plan each time.
+ * Forcing named prepared statements makes it one round trip from the second use on. Statements
+ * are cached per connection and dropped with it (`max_lifetime`). Applied to transactions too.
+ */
+function preparedByDefault(sql: Sql): Sql {
+  const patch = (s: Sql) => {
+    const unsafe = s.unsafe.bind(s);
+    (s as { unsafe: unknown }).unsafe = (q: string, args?: unknown[], opts?: Record<string, unknown>) =>
+      unsafe(q, args as never, { ...opts, prepare: true });
+    return s;
+  };
+  const begin = sql.begin.bind(sql) as (...a: unknown[]) => Promise<unknown>;
+  (sql as { begin: unknown }).begin = (...a: unknown[]) => {
+    const fn = a[a.length - 1] as (tx: Sql) => unknown;
+    return begin(...a.slice(0, -1), (tx: Sql) => fn(patch(tx)));
+  };
+  return patch(sql);
+}
+
 /**
  * Opens PostgreSQL through postgres.js when `url` is given, else an embedded PGlite persisted in
  * `dataDir/pglite` (or in memory for `dataDir === ':memory:'`).
@@ -37,7 +60,7 @@ export async function openDatabase(url: string | undefined, dataDir: string, poo
     const { default: postgres } = await import('postgres');
     const { drizzle } = await import('drizzle-orm/postgres-js');
     const { migrate } = await import('drizzle-orm/postgres-js/migrator');
-    const sql = postgres(url, { max: poolSize, onnotice: () => {}, idle_timeout: 30 });
+    const sql = preparedByDefault(postgres(url, { max: poolSize, onnotice: () => {}, idle_timeout: 30, max_lifetime: 30 * 60 }));
     const db = drizzle(sql, { schema });
     return {
       db: db as unknown as Db,
