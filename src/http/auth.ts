@@ -45,16 +45,16 @@ export function createAuthenticator(auth: Config['auth']): Authenticator {
   };
 
   async function verifyToken(token: string): Promise<Viewer | undefined> {
-      try {
-        const { payload } = secret
-          ? await jwtVerify(token, secret, { ...options, algorithms: ['HS256'] })
-          : await jwtVerify(token, jwks as JWTVerifyGetKey, { ...options, algorithms: ['RS256', 'ES256'] });
-        const c = claimsSchema.safeParse(payload);
-        if (!c.success) return undefined;
-        return { userId: c.data.sub, orgId: c.data.org, role: c.data.role, name: c.data.name ?? c.data.sub, exp: c.data.exp };
-      } catch {
-        return undefined;
-      }
+    try {
+      const { payload } = secret
+        ? await jwtVerify(token, secret, { ...options, algorithms: ['HS256'] })
+        : await jwtVerify(token, jwks as JWTVerifyGetKey, { ...options, algorithms: ['RS256', 'ES256'] });
+      const c = claimsSchema.safeParse(payload);
+      if (!c.success) return undefined;
+      return { userId: c.data.sub, orgId: c.data.org, role: c.data.role, name: c.data.name ?? c.data.sub, exp: c.data.exp };
+    } catch {
+      return undefined;
+    }
   }
 }
 

@@ -52,9 +52,10 @@ export async function reservePositions(
     .values(sorted.map((r) => ({ stream: r.stream, orgId: r.orgId, position: r.count })))
     .onConflictDoUpdate({ target: streamHeads.stream, set: { position: sql`${streamHeads.position} + excluded.position` } })
     .returning({ stream: streamHeads.stream, position: streamHeads.position, orgId: streamHeads.orgId });
+  const byStream = new Map(sorted.map((q) => [q.stream, q]));
   const out = new Map<string, number>();
   for (const r of rows) {
-    const req = sorted.find((q) => q.stream === r.stream);
+    const req = byStream.get(r.stream);
     if (!req || req.orgId !== r.orgId) throw new Error('ledger: stream belongs to another organisation');
     out.set(r.stream, r.position - req.count + 1);
   }

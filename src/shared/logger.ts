@@ -9,14 +9,14 @@ export type { Logger };
 export function createLogger(level: string, base: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
   return pino(
     {
-    level,
-    base: { service: 'wardline', ...base },
-    // every `{ err }` goes through safeError: driver errors quote query parameters
-    serializers: { err: (e: unknown) => safeError(e) },
-    redact: {
-      paths: ['authorization', '*.authorization', 'token', '*.token', 'body', '*.body', 'headers.authorization'],
-      censor: '[redacted]',
-    },
+      level,
+      base: { service: 'wardline', ...base },
+      // every `{ err }` goes through safeError: driver errors quote query parameters
+      serializers: { err: (e: unknown) => safeError(e) },
+      redact: {
+        paths: ['authorization', '*.authorization', 'token', '*.token', 'body', '*.body', 'headers.authorization'],
+        censor: '[redacted]',
+      },
     },
     destination,
   );

@@ -129,28 +129,6 @@ export async function listConversationsOf(
   return rows.map((r) => r.c);
 }
 
-/** Inserts a message at `seq`; returns undefined when the idempotency key already exists. */
-export async function insertMessage(
-  tx: Executor,
-  row: {
-    id: string;
-    orgId: string;
-    conversationId: string;
-    seq: number;
-    senderId: string;
-    body: string | null;
-    clientMessageId: string | null;
-    attachments: Attachment[];
-  },
-): Promise<{ id: string; createdAt: Date } | undefined> {
-  const [m] = await tx
-    .insert(messages)
-    .values(row)
-    .onConflictDoNothing()
-    .returning({ id: messages.id, createdAt: messages.createdAt });
-  return m;
-}
-
 export async function findMessage(db: Executor, orgId: string, id: string): Promise<MessageSnapshot | undefined> {
   const [r] = await db
     .select(snapshotColumns)

@@ -5,7 +5,7 @@ import type { Db, Executor } from '../../db/client.js';
 import type { StreamSpec } from '../../graphql/stream-event.js';
 import type { Commit } from '../../realtime/commit.js';
 import type { Hub } from '../../realtime/hub.js';
-import { type LedgerEvent, append, insertEvent, nextPosition, redact } from '../../realtime/ledger.js';
+import { type LedgerEvent, append, redact } from '../../realtime/ledger.js';
 import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
@@ -205,8 +205,8 @@ export function createMessagingService(deps: MessagingDeps) {
         editedAt: null,
         deletedAt: null,
       };
-      return commit(async (_tx, events) => {
-        const seq = await repo.insertMessageWithEvent(_tx, {
+      return commit(async (tx, events) => {
+        const seq = await repo.insertMessageWithEvent(tx, {
           id,
           orgId: viewer.orgId,
           conversationId: v.conversationId,
