@@ -1,7 +1,7 @@
 import type { LedgerEvent } from '../realtime/ledger.js';
 import type { EphemeralEvent } from '../realtime/hub.js';
 import { builder } from './builder.js';
-import type { Context } from './context.js';
+import { type Context, requireViewer } from './context.js';
 
 /**
  * What a durable subscription field resolves to before any event flows: which stream, from which
@@ -42,6 +42,20 @@ export interface StreamSpec {
 
 /** Attached to subscription fields as `extensions.openStream`; the WebSocket server calls it. */
 export type StreamOpener = (args: Record<string, unknown>, ctx: Context) => Promise<StreamSpec>;
+
+/**
+ * The resolver options every stream subscription field shares: the WebSocket server reads
+ * `extensions.openStream` and fans out; `subscribe` serves in-process `graphql.subscribe` callers
+ * through the same stream machinery. Spread into `t.field({ type, args, description, ...here })`.
+ */
+export function streamResolvers<Root>(open: StreamOpener) {
+  return {
+    extensions: { openStream: open },
+    subscribe: async (_root: unknown, args: Record<string, unknown>, ctx: Context) =>
+      ctx.realtime.iterate(await open(args, ctx), requireViewer(ctx).userId) as AsyncIterable<Root>,
+    resolve: (event: Root) => event,
+  };
+}
 
 /** Root value shape of every durable event. */
 export interface StreamEventRoot {

@@ -1,6 +1,6 @@
 import { builder } from '../../graphql/builder.js';
 import { requireViewer } from '../../graphql/context.js';
-import { StreamEvent, type StreamOpener } from '../../graphql/stream-event.js';
+import { StreamEvent, type StreamOpener, streamResolvers } from '../../graphql/stream-event.js';
 import { Role, User } from '../identity/schema.js';
 import type { AlertEventRoot, AlertSnapshot } from './events.js';
 
@@ -231,8 +231,6 @@ builder.subscriptionField('alertRaised', (t) =>
       filter: t.arg({ type: AlertFilter, required: false, description: 'Server-side filter.' }),
       after: t.arg.string({ required: false, description: 'Resume after this cursor.' }),
     },
-    extensions: { openStream: open },
-    subscribe: async (_r, args, ctx) => ctx.realtime.iterate(await open(args, ctx), requireViewer(ctx).userId) as AsyncIterable<AlertEventRoot>,
-    resolve: (e) => e,
+    ...streamResolvers<AlertEventRoot>(open),
   }),
 );

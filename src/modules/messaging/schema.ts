@@ -1,6 +1,6 @@
 import { builder } from '../../graphql/builder.js';
 import { requireViewer } from '../../graphql/context.js';
-import { StreamEvent, type StreamOpener } from '../../graphql/stream-event.js';
+import { StreamEvent, type StreamOpener, streamResolvers } from '../../graphql/stream-event.js';
 import { User } from '../identity/schema.js';
 import type { ConversationEventRoot, MessageEventRoot, MessageSnapshot } from './events.js';
 import type { Attachment, ConversationRow } from './tables.js';
@@ -274,9 +274,6 @@ builder.subscriptionField('conversationEvents', (t) =>
       conversationId: t.arg.id({ description: 'Conversation id.' }),
       after: t.arg.string({ required: false, description: 'Resume after this cursor.' }),
     },
-    extensions: { openStream: openConversationEvents },
-    subscribe: async (_r, args, ctx) =>
-      ctx.realtime.iterate(await openConversationEvents(args, ctx), requireViewer(ctx).userId) as AsyncIterable<ConversationEventRoot>,
-    resolve: (e) => e,
+    ...streamResolvers<ConversationEventRoot>(openConversationEvents),
   }),
 );

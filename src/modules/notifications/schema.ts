@@ -1,6 +1,6 @@
 import { builder } from '../../graphql/builder.js';
 import { requireViewer } from '../../graphql/context.js';
-import { StreamEvent, type StreamOpener } from '../../graphql/stream-event.js';
+import { StreamEvent, type StreamOpener, streamResolvers } from '../../graphql/stream-event.js';
 import type { NotificationEventRoot, NotificationSnapshot } from './events.js';
 import type { PreferencesRow } from './tables.js';
 
@@ -165,8 +165,6 @@ builder.subscriptionField('notificationEvents', (t) =>
     type: NotificationEvent,
     description: 'Your inbox, live. Pass `after` to first receive what you missed.',
     args: { after: t.arg.string({ required: false, description: 'Resume after this cursor.' }) },
-    extensions: { openStream: open },
-    subscribe: async (_r, args, ctx) => ctx.realtime.iterate(await open(args, ctx), requireViewer(ctx).userId) as AsyncIterable<NotificationEventRoot>,
-    resolve: (e) => e,
+    ...streamResolvers<NotificationEventRoot>(open),
   }),
 );

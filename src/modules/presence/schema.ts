@@ -1,6 +1,6 @@
 import { builder } from '../../graphql/builder.js';
 import { requireViewer } from '../../graphql/context.js';
-import type { StreamOpener } from '../../graphql/stream-event.js';
+import { type StreamOpener, streamResolvers } from '../../graphql/stream-event.js';
 import type { PresenceView } from './events.js';
 
 const PresenceStatusEnum = builder.enumType('PresenceStatus', {
@@ -79,8 +79,6 @@ builder.subscriptionField('presenceChanged', (t) =>
     description:
       'First the current presence of each user (in the order given), then each change. Changes of one user within PRESENCE_COALESCE_MS are sent as one (the final state, only if it differs from the last one sent). Not replayed: resubscribe to get the current state again.',
     args: { userIds: t.arg.idList({ description: USER_IDS }) },
-    extensions: { openStream: open },
-    subscribe: async (_r, args, ctx) => ctx.realtime.iterate(await open(args, ctx), requireViewer(ctx).userId) as AsyncIterable<PresenceView>,
-    resolve: (p) => p,
+    ...streamResolvers<PresenceView>(open),
   }),
 );
