@@ -15,19 +15,13 @@ export const toSnapshot = (r: NotificationRow): NotificationSnapshot => ({
   readAt: r.readAt?.toISOString() ?? null,
 });
 
-/** Inserts unless (org, user, clientKey) exists; returns the row and whether it is new. */
-export async function insertNotification(
-  tx: Executor,
-  row: typeof notifications.$inferInsert,
-): Promise<{ row: NotificationRow; created: boolean }> {
-  const [inserted] = await tx.insert(notifications).values(row).onConflictDoNothing().returning();
-  if (inserted) return { row: inserted, created: true };
-  const [existing] = await tx
+/** The notification a user already has under this idempotency key, if any. */
+export async function findByClientKey(db: Executor, orgId: string, userId: string, clientKey: string) {
+  const [r] = await db
     .select()
     .from(notifications)
-    .where(and(eq(notifications.orgId, row.orgId), eq(notifications.userId, row.userId), eq(notifications.clientKey, row.clientKey ?? '')));
-  if (!existing) throw new Error('notification insert conflicted but no row found');
-  return { row: existing, created: false };
+    .where(and(eq(notifications.orgId, orgId), eq(notifications.userId, userId), eq(notifications.clientKey, clientKey)));
+  return r;
 }
 
 export async function unreadCount(db: Executor, orgId: string, userId: string): Promise<number> {

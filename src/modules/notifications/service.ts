@@ -87,40 +87,20 @@ export function createNotificationsService(deps: {
      * Stores a notification inside the caller's transaction and appends its inbox event (pushed
      * items: NotificationAdded; muted or quiet-hours items: UnreadCountChanged only).
      */
-    async createInTx(tx: Executor, events: EventSink, n: NewNotification): Promise<{ notification: NotificationSnapshot; created: boolean }> {
-      const priority = n.priority ?? 'normal';
-      const prefs = await repo.getPreferences(tx, n.orgId, n.userId);
-      const now = new Date();
-      const pushed = shouldPush(prefs, n.kind, priority, now);
-      // lock the inbox stream first so concurrent deliveries count unread items in commit order
-      const stream = inboxStream(n.userId);
-      const position = await nextPosition(tx, stream, n.orgId);
-      const { row, created } = await repo.insertNotification(tx, {
-        id: newId(),
-        orgId: n.orgId,
-        userId: n.userId,
-        kind: n.kind,
-        priority,
-        title: n.title,
-        body: n.body ?? null,
-        data: n.data ?? {},
-        clientKey: n.clientKey ?? null,
-        pushed,
-        createdAt: now,
-      });
-      const notification = repo.toSnapshot(row);
-      if (!created) throw new AlreadyDelivered(notification);
-      const unreadCount = await repo.unreadCount(tx, n.orgId, n.userId);
-      events.push(
-        pushed
-          ? await insertEvent(tx, position, { stream, orgId: n.orgId, type: 'NotificationAdded', payload: { notification, unreadCount } })
-          : await insertEvent(tx, position, { stream, orgId: n.orgId, type: 'UnreadCountChanged', payload: { unreadCount } }),
-      );
-      return { notification, created };
+    async createInTx(tx: Executor, events: EventSink, n: NewNotification): Promise<{ notification: NotificationSnapshot }> {
+      try {
+        const [notification] = await service.createManyInTx(tx, events, [n]);
+        return { notification: notification as NotificationSnapshot };
+      } catch (err) {
+        if (!(err instanceof KeyTaken)) throw err;
+        const existing = await repo.findByClientKey(tx, n.orgId, n.userId, n.clientKey ?? '');
+        if (!existing) throw err;
+        throw new AlreadyDelivered(repo.toSnapshot(existing)); // rolls back the position taken
+      }
     },
 
     /**
-     * Set-based {@link createInTx} for many items (the reminder worker's batches): a fixed number of
+     * {@link createInTx} for many items at once (the reminder worker's batches): a fixed number of
      * statements whatever the count. Items of one user get consecutive inbox positions in input
      * order, each event carrying the unread count after it. If any clientKey already exists it
      * throws {@link KeyTaken} (roll back; the caller retries item by item).
