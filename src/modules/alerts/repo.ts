@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, inArray, isNotNull, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { olderThanRow } from '../../db/keyset.js';
 import type { Viewer } from '../../shared/viewer.js';
 import { users } from '../identity/tables.js';
 import { type AlertFilterSpec, type AlertSnapshot, EARTH_RADIUS_KM } from './events.js';
@@ -91,9 +92,7 @@ export async function pageAlerts(
         recipientOf(viewer),
         ...filterSql(filter),
         opts.includeExpired ? undefined : or(isNull(alerts.expiresAt), gt(alerts.expiresAt, sql`now()`)),
-        opts.afterId
-          ? sql`(${alerts.createdAt}, ${alerts.id}) < (select k.created_at, k.id from ${alerts} k where k.id = ${opts.afterId} and k.org_id = ${viewer.orgId})`
-          : undefined,
+        olderThanRow(alerts, viewer.orgId, opts.afterId),
       ),
     )
     .orderBy(sql`${alerts.createdAt} desc, ${alerts.id} desc`)

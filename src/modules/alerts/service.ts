@@ -9,7 +9,7 @@ import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
-import { type PageArgs, clampPage, parseInput } from '../../shared/validation.js';
+import { type PageArgs, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
 import { ROLES, type Viewer, systemViewer } from '../../shared/viewer.js';
 import type { IdentityService } from '../identity/service.js';
 import type { NotificationsService } from '../notifications/service.js';
@@ -288,23 +288,11 @@ export function createAlertsService(deps: AlertsDeps) {
 
     /** Alerts addressed to the viewer that match the filter, newest first (unexpired unless asked). */
     async list(viewer: Viewer, args: PageArgs & { filter?: unknown; includeExpired?: boolean | null }) {
-      if (args.last != null || args.before != null) throw badInput('alerts pages forward only: use first and after.', 'last');
       const filter = parseFilter(args.filter);
       const scope = `alerts-page:${viewer.userId}`;
-      const { limit } = clampPage({ first: args.first, after: args.after }, deps.limits);
-      const afterId = args.after ? deps.cursors.decode(scope, args.after) : undefined;
-      if (afterId !== undefined && !isUuid(afterId)) throw badInput('Invalid cursor.', 'after');
-      const rows = await repo.pageAlerts(db, viewer, filter, { limit: limit + 1, afterId, includeExpired: Boolean(args.includeExpired) });
-      const edges = rows.slice(0, limit).map((r) => ({ node: repo.toSnapshot(r), cursor: deps.cursors.encode(scope, r.id) }));
-      return {
-        edges,
-        pageInfo: {
-          hasNextPage: rows.length > limit,
-          hasPreviousPage: Boolean(afterId),
-          startCursor: edges[0]?.cursor ?? null,
-          endCursor: edges.at(-1)?.cursor ?? null,
-        },
-      };
+      const page = forwardPage(args, deps.limits, deps.cursors, scope, 'alerts');
+      const rows = await repo.pageAlerts(db, viewer, filter, { limit: page.limit + 1, afterId: page.afterId, includeExpired: Boolean(args.includeExpired) });
+      return forwardConnection(rows, page, deps.cursors, scope, repo.toSnapshot);
     },
 
     /** Who acknowledged the alert and when, oldest first. */

@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gt, inArray, lt, ne, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { olderThanRow } from '../../db/keyset.js';
 import { users } from '../identity/tables.js';
 import { type Attachment, conversationMembers, conversations, messages, type ConversationRow } from './tables.js';
 import type { MessageSnapshot } from './events.js';
@@ -119,9 +120,7 @@ export async function listConversationsOf(
       and(
         eq(conversationMembers.orgId, orgId),
         eq(conversationMembers.userId, userId),
-        afterId
-          ? sql`(${conversations.createdAt}, ${conversations.id}) < (select k.created_at, k.id from ${conversations} k where k.id = ${afterId} and k.org_id = ${orgId})`
-          : undefined,
+        olderThanRow(conversations, orgId, afterId),
       ),
     )
     .orderBy(desc(conversations.createdAt), desc(conversations.id))

@@ -9,7 +9,7 @@ import { type LedgerEvent, append, redact } from '../../realtime/ledger.js';
 import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
-import { type PageArgs, clampPage, parseInput } from '../../shared/validation.js';
+import { type PageArgs, clampPage, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { IdentityService } from '../identity/service.js';
 import {
@@ -304,25 +304,9 @@ export function createMessagingService(deps: MessagingDeps) {
 
     async listConversations(viewer: Viewer, args: PageArgs) {
       const scope = `convs:${viewer.userId}`;
-      // the connection has relay's last/before arguments, but this list only pages forward
-      if (args.last != null || args.before != null)
-        throw badInput('conversations pages forward only: use first and after.', args.before != null ? 'before' : 'last');
-      const { limit } = clampPage(args, deps.limits);
-      // the cursor carries `${createdAt ms}|${id}`; the repo reads the exact key from the row
-      const after = args.after ? (deps.cursors.decode(scope, args.after).split('|')[1] ?? '') : undefined;
-      if (after !== undefined && !isUuid(after)) throw badInput('Invalid cursor.', 'after');
-      const rows = await repo.listConversationsOf(db, viewer.orgId, viewer.userId, limit + 1, after);
-      const page = rows.slice(0, limit);
-      const edges = page.map((c) => ({ node: c, cursor: deps.cursors.encode(scope, `${c.createdAt.getTime()}|${c.id}`) }));
-      return {
-        edges,
-        pageInfo: {
-          hasNextPage: rows.length > limit,
-          hasPreviousPage: Boolean(after),
-          startCursor: edges[0]?.cursor ?? null,
-          endCursor: edges.at(-1)?.cursor ?? null,
-        },
-      };
+      const page = forwardPage(args, deps.limits, deps.cursors, scope, 'conversations');
+      const rows = await repo.listConversationsOf(db, viewer.orgId, viewer.userId, page.limit + 1, page.afterId);
+      return forwardConnection(rows, page, deps.cursors, scope, (c) => c);
     },
 
     /** History: `first/after` pages forward from the start; `last/before` (and no arguments) from the newest. */

@@ -1,5 +1,6 @@
-import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { olderThanRow } from '../../db/keyset.js';
 import type { NotificationSnapshot } from './events.js';
 import { notificationPreferences, notifications, type NotificationRow, type PreferencesRow } from './tables.js';
 
@@ -57,15 +58,8 @@ export async function markRead(tx: Executor, orgId: string, userId: string, ids?
   return rows.map((r) => r.id);
 }
 
-/** Newest first, keyset-paginated on (createdAt, id). */
-export async function page(
-  db: Executor,
-  orgId: string,
-  userId: string,
-  limit: number,
-  unreadOnly: boolean,
-  after?: { createdAt: Date; id: string },
-) {
+/** Newest first, keyset-paginated on (createdAt, id) after the row `afterId`. */
+export async function page(db: Executor, orgId: string, userId: string, limit: number, unreadOnly: boolean, afterId?: string) {
   return db
     .select()
     .from(notifications)
@@ -74,12 +68,7 @@ export async function page(
         eq(notifications.orgId, orgId),
         eq(notifications.userId, userId),
         unreadOnly ? isNull(notifications.readAt) : undefined,
-        after
-          ? or(
-              lt(notifications.createdAt, after.createdAt),
-              and(eq(notifications.createdAt, after.createdAt), lt(notifications.id, after.id)),
-            )
-          : undefined,
+        olderThanRow(notifications, orgId, afterId),
       ),
     )
     .orderBy(desc(notifications.createdAt), desc(notifications.id))

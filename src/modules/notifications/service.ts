@@ -9,7 +9,7 @@ import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
 import { isLocalTime, isTimeZone, quietUntil } from '../../shared/time.js';
-import { type PageArgs, clampPage, parseInput } from '../../shared/validation.js';
+import { type PageArgs, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { IdentityService } from '../identity/service.js';
 import { type InboxEventPayloads, type NotificationSnapshot, inboxStream, toNotificationRoot } from './events.js';
@@ -203,27 +203,9 @@ export function createNotificationsService(deps: {
 
     async list(viewer: Viewer, args: PageArgs & { unreadOnly?: boolean | null }) {
       const scope = `inbox-page:${viewer.userId}`;
-      if (args.last != null || args.before != null) throw badInput('The inbox pages forward only: use first/after.', 'last');
-      const { limit } = clampPage({ first: args.first, after: args.after }, deps.limits);
-      let after: { createdAt: Date; id: string } | undefined;
-      if (args.after) {
-        const [ms, id] = deps.cursors.decode(scope, args.after).split('|');
-        after = { createdAt: new Date(Number(ms)), id: id ?? '' };
-      }
-      const rows = await repo.page(db, viewer.orgId, viewer.userId, limit + 1, Boolean(args.unreadOnly), after);
-      const edges = rows.slice(0, limit).map((r) => ({
-        node: repo.toSnapshot(r),
-        cursor: deps.cursors.encode(scope, `${r.createdAt.getTime()}|${r.id}`),
-      }));
-      return {
-        edges,
-        pageInfo: {
-          hasNextPage: rows.length > limit,
-          hasPreviousPage: Boolean(after),
-          startCursor: edges[0]?.cursor ?? null,
-          endCursor: edges.at(-1)?.cursor ?? null,
-        },
-      };
+      const page = forwardPage(args, deps.limits, deps.cursors, scope, 'The inbox');
+      const rows = await repo.page(db, viewer.orgId, viewer.userId, page.limit + 1, Boolean(args.unreadOnly), page.afterId);
+      return forwardConnection(rows, page, deps.cursors, scope, repo.toSnapshot);
     },
 
     unreadCount: (viewer: Viewer) => repo.unreadCount(db, viewer.orgId, viewer.userId),
