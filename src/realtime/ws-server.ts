@@ -114,7 +114,6 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
     handleProtocols: (protocols) => (protocols.has(PROTOCOL) ? PROTOCOL : false),
   });
   const conns = new Set<Conn>();
-  const viewerDependentCache = new Map<string, boolean>();
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -173,38 +172,36 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
   const serialize = (r: ExecutionResult): string =>
     JSON.stringify(r.errors ? { ...r, errors: r.errors.map((e) => deps.maskError(e)) } : r);
 
-  const renderVarsCache = new Map<string, string[]>();
-  /** Variables the payload can depend on: those used in the root field's selection, directives and fragments. */
-  const selectionVariables = (query: string, root: FieldNode, doc: DocumentNode): string[] => {
-    let names = renderVarsCache.get(query);
-    if (names) return names;
-    const found = new Set<string>();
-    const collect = { Variable: (v: VariableNode) => void found.add(v.name.value) };
-    if (root.selectionSet) visit(root.selectionSet, collect);
-    for (const d of root.directives ?? []) visit(d, collect);
-    for (const def of doc.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) visit(def, collect);
-    names = [...found].sort();
-    if (renderVarsCache.size > 5_000) renderVarsCache.clear();
-    renderVarsCache.set(query, names);
-    return names;
-  };
-
-  const selectsViewerDependent = (schema: GraphQLSchema, query: string, doc: DocumentNode) => {
-    let hit = viewerDependentCache.get(query);
-    if (hit !== undefined) return hit;
-    hit = false;
+  /** What a subscription document means for sharing, computed once per query text. */
+  interface QueryShape {
+    /** It selects a field marked `viewerDependent`: executions cannot be shared across users. */
+    viewerDependent: boolean;
+    /** Variables the payload can depend on: used in the root field's selection, directives, fragments. */
+    renderVars: string[];
+  }
+  const shapes = new Map<string, QueryShape>();
+  const shapeOf = (schema: GraphQLSchema, query: string, root: FieldNode, doc: DocumentNode): QueryShape => {
+    let shape = shapes.get(query);
+    if (shape) return shape;
+    let viewerDependent = false;
     const info = new TypeInfo(schema);
     visit(
       doc,
       visitWithTypeInfo(info, {
         Field() {
-          if (info.getFieldDef()?.extensions?.viewerDependent) hit = true;
+          if (info.getFieldDef()?.extensions?.viewerDependent) viewerDependent = true;
         },
       }),
     );
-    if (viewerDependentCache.size > 5_000) viewerDependentCache.clear();
-    viewerDependentCache.set(query, hit);
-    return hit;
+    const found = new Set<string>();
+    const collect = { Variable: (v: VariableNode) => void found.add(v.name.value) };
+    if (root.selectionSet) visit(root.selectionSet, collect);
+    for (const d of root.directives ?? []) visit(d, collect);
+    for (const def of doc.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) visit(def, collect);
+    shape = { viewerDependent, renderVars: [...found].sort() };
+    if (shapes.size > 5_000) shapes.clear();
+    shapes.set(query, shape);
+    return shape;
   };
 
   const startStream = async (
@@ -227,17 +224,14 @@ export function attachWsServer(server: Server, path: string, deps: WsServerDeps)
       return true;
     }
     const spec = await open(getArgumentValues(def, root, vars.coerced), args.contextValue as Context);
-    const scope =
-      selectsViewerDependent(args.schema, query, args.document) && c.viewer
-        ? `${spec.scope}|u:${c.viewer.userId}`
-        : spec.scope;
+    const shape = shapeOf(args.schema, query, root, args.document);
+    const scope = shape.viewerDependent && c.viewer ? `${spec.scope}|u:${c.viewer.userId}` : spec.scope;
     const key = `${query}\0${args.operationName ?? ''}\0${stableStringify(vars.coerced)}\0${scope}`;
     // The payload depends on the selection, not on the root field's arguments (they pick the
     // stream and filter it): subscribers that differ only there share one render per event.
-    const renderVars = selectionVariables(query, root, args.document);
     const renderScope = scope === spec.scope ? (spec.renderScope ?? spec.scope) : scope;
     const renderKey = `${query}\0${args.operationName ?? ''}\0${stableStringify(
-      Object.fromEntries(renderVars.map((v) => [v, vars.coerced[v]])),
+      Object.fromEntries(shape.renderVars.map((v) => [v, vars.coerced[v]])),
     )}\0${renderScope}`;
     const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
     // graphql-js 16 `execute` runs a subscription operation's root field against a given root
