@@ -16,6 +16,7 @@ import { createHub, type Hub } from './realtime/hub.js';
 import { createQueues, type Queues } from './jobs/queues.js';
 import { createCursorCodec, type CursorCodec } from './shared/cursor.js';
 import { createLogger, type Logger } from './shared/logger.js';
+import { redisRetryStrategy, watchRedis } from './shared/redis-watch.js';
 
 /** Domain services; resolvers call these and nothing else. */
 export interface Services {
@@ -52,19 +53,39 @@ export interface ContainerOptions {
   migrate?: boolean;
 }
 
-/** Redis connection options for a role; BullMQ roles arrive with the worker. */
+/**
+ * Redis connection options for a role. Every role reconnects forever on a short schedule
+ * ({@link redisRetryStrategy}), so any process rides out an outage and recovers by itself:
+ * - `sub` and `worker` wait out an outage (`maxRetriesPerRequest: null`, BullMQ's requirement);
+ * - `pub` and `queue` fail fast instead of buffering (no offline queue): publishing after a commit
+ *   and enqueueing after a commit are best effort, backed by the ledger poll and the reconcilers;
+ * - `commands` serves requests: a few retries, then the request fails instead of hanging.
+ */
 export function redisOptions(config: Config, role: string): { url: string; options: RedisOptions } {
+  const waits = role === 'sub' || role === 'worker';
+  const failsFast = role === 'pub' || role === 'queue';
   return {
     url: config.redisUrl ?? 'redis://127.0.0.1:6379',
     options: {
       connectionName: `wardline:${role}`,
-      // subscriber and worker connections must wait out outages instead of failing commands;
-      // the queue producer fails fast instead of buffering while Redis is away
-      maxRetriesPerRequest: role === 'sub' || role === 'worker' ? null : 3,
-      enableOfflineQueue: role !== 'queue',
+      retryStrategy: redisRetryStrategy,
+      maxRetriesPerRequest: waits ? null : failsFast ? 0 : 3,
+      enableOfflineQueue: !failsFast,
     },
   };
 }
+
+/** Resolves once `r` is connected (rejects after `ms`: Redis answered another connection, so this is unexpected). */
+const whenReady = (r: Redis, ms = 10_000) =>
+  r.status === 'ready'
+    ? Promise.resolve()
+    : new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('Redis connection did not become ready')), ms);
+        r.once('ready', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
 
 /**
  * The composition root: builds every dependency once and passes it down. Nothing else in the
@@ -81,14 +102,15 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     const mk = (role: string) => {
       const { url, options } = redisOptions(config, role);
       const r = new Redis(url, options);
-      r.on('error', (err) => logger.warn({ role, err: err.message }, 'redis connection error'));
+      watchRedis(r, role, logger);
       closers.push(() => r.quit().catch(() => r.disconnect()));
       return r;
     };
     const redis = { commands: mk('commands'), pub: mk('pub'), sub: mk('sub'), queue: mk('queue') };
-    await Promise.all([redis.commands, redis.pub, redis.sub].map((r) => r.ping()));
-    if (redis.queue.status !== 'ready') await new Promise((r) => redis.queue.once('ready', r));
-    const queues = createQueues(redis.queue, `${config.redisPrefix}:bull`);
+    // the commands connection fails when Redis is unreachable at start (a clear error, not a hang)
+    await redis.commands.ping();
+    await Promise.all([redis.pub, redis.sub, redis.queue].map((r) => whenReady(r)));
+    const queues = createQueues(redis.queue, `${config.redisPrefix}:bull`, logger);
     closers.push(() => queues.close());
     const pubsub = new RedisPubSub({ publisher: redis.pub, subscriber: redis.sub });
 
@@ -117,7 +139,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     });
 
     const identity = createIdentityService({ db: database.db });
-    const commit = createCommit(database.db, hub);
+    const commit = createCommit(database.db, hub, logger);
     const messaging = createMessagingService({
       db: database.db,
       hub,

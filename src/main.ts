@@ -7,6 +7,7 @@ import { ROLES, type Role } from './shared/viewer.js';
 import {
   TokenError,
   createLifecycle,
+  exitOnUnhandled,
   loadRuntimeConfig,
   migrateDatabase,
   mintDevToken,
@@ -40,6 +41,7 @@ const server =
   async (args, config, logger) => {
     if (args.length) throw new UsageError(`unexpected arguments: ${args.join(' ')}`);
     const lifecycle = createLifecycle(logger);
+    exitOnUnhandled(logger, lifecycle);
     const started = startServer(config, logger, lifecycle, { api, workers });
     stopOnSignals(lifecycle, logger, started, config.shutdownGraceMs);
     await started.catch(async (err: unknown) => {

@@ -2,12 +2,22 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import type { Container } from './container.js';
 import { type JobImpl, QUEUES } from './jobs/define.js';
 import { JOB_IMPLS, PERIODIC, type Periodic } from './jobs/registry.js';
+import { isRedisConnectionError } from './shared/redis-watch.js';
 
 export interface Workers {
   /** Waits for in-flight jobs to finish, then closes. */
   close(): Promise<void>;
 }
 
+export interface WorkerOptions {
+  /**
+   * Called when the workers cannot go on by themselves (their Redis connection ended for good).
+   * The process should say why and exit non-zero so a supervisor restarts it; never half-alive.
+   */
+  onFatal?(reason: string): void;
+  /** How often the watchdog checks the job loops (default 1 s). */
+  watchdogMs?: number;
+}
 
 /**
  * Starts one BullMQ Worker per queue, dispatching by job name to the module handlers, with the
@@ -15,8 +25,14 @@ export interface Workers {
  * connection). Handlers validate their payload and are idempotent, so a retried or re-run
  * (stalled) job never does its work twice.
  */
-export function startWorkers(c: Container, impls: JobImpl[] = JOB_IMPLS, periodic: Periodic[] = PERIODIC): Workers {
+export function startWorkers(
+  c: Container,
+  impls: JobImpl[] = JOB_IMPLS,
+  periodic: Periodic[] = PERIODIC,
+  opts: WorkerOptions = {},
+): Workers {
   const { logger, config } = c;
+  let closing = false;
   const byQueue = new Map<string, Map<string, JobImpl>>();
   for (const impl of impls) {
     const m = byQueue.get(impl.def.queue) ?? new Map<string, JobImpl>();
@@ -52,28 +68,61 @@ export function startWorkers(c: Container, impls: JobImpl[] = JOB_IMPLS, periodi
       c.metrics.jobFailures.inc({ queue, name: job?.name ?? 'unknown' });
       logger.warn({ queue, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err }, 'job failed');
     });
-    w.on('error', (err) => logger.warn({ queue, err }, 'worker error'));
+    // outages are reported once by the connection watcher; anything else is worth a line each
+    w.on('error', (err) => {
+      if (!isRedisConnectionError(err)) logger.warn({ queue, err }, 'worker error');
+    });
     return w;
   });
-  const timers = periodic.map((p) => {
-    let running = false;
-    const t = setInterval(() => {
-      if (running) return;
-      running = true;
-      p.run(c)
-        .catch((err) => logger.warn({ task: p.name, err }, 'periodic task failed'))
-        .finally(() => {
-          running = false;
-        });
-    }, p.everyMs(c));
-    t.unref();
-    return t;
+  connection.on('end', () => {
+    if (!closing) opts.onFatal?.('the workers\' Redis connection ended and will not reconnect');
   });
+  const watchdog = setInterval(() => {
+    if (closing || connection.status !== 'ready') return;
+    for (const w of workers) {
+      // BullMQ's job loop ends if an error escapes it; a worker that takes no jobs must not look alive
+      if (w.isRunning() || w.closing) continue;
+      logger.warn({ queue: w.name }, 'job loop had stopped; restarting it');
+      w.run().catch((err) => logger.warn({ queue: w.name, err }, 'job loop ended'));
+    }
+  }, opts.watchdogMs ?? 1_000);
+  watchdog.unref();
+  const timers = periodic.map((p) => runPeriodically(c, p));
   logger.info({ queues: workers.map((w) => w.name) }, 'workers started');
   return {
     async close() {
+      closing = true;
+      clearInterval(watchdog);
       for (const t of timers) clearInterval(t);
       await Promise.all(workers.map((w) => w.close()));
     },
   };
+}
+
+/**
+ * Runs a periodic duty every `everyMs`, one run at a time. A run that has not settled after five
+ * periods (at least 30 s) no longer blocks the next one: a duty stuck on a dead connection must not
+ * silence the reconciler for good.
+ */
+function runPeriodically(c: Container, p: Periodic): NodeJS.Timeout {
+  const everyMs = p.everyMs(c);
+  const stuckAfterMs = Math.max(30_000, 5 * everyMs);
+  let startedAt = 0;
+  const t = setInterval(() => {
+    const now = Date.now();
+    if (startedAt && now - startedAt < stuckAfterMs) return;
+    if (startedAt) c.logger.warn({ task: p.name, ms: now - startedAt }, 'periodic task still running; starting another');
+    const mine = now;
+    startedAt = mine;
+    p.run(c)
+      .catch((err) => {
+        if (isRedisConnectionError(err)) c.logger.debug({ task: p.name }, 'periodic task skipped: Redis unavailable');
+        else c.logger.warn({ task: p.name, err }, 'periodic task failed');
+      })
+      .finally(() => {
+        if (startedAt === mine) startedAt = 0;
+      });
+  }, everyMs);
+  t.unref();
+  return t;
 }

@@ -1,6 +1,8 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
+import type { Logger } from '../shared/logger.js';
+import { isRedisConnectionError } from '../shared/redis-watch.js';
 import { type JobDef, QUEUES, type QueueName } from './define.js';
 
 /** Producers for every queue, on one connection (`enableOfflineQueue: false`: fail fast). */
@@ -14,8 +16,17 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-export function createQueues(connection: Redis, prefix: string): Queues {
-  const queues = new Map(QUEUES.map((q) => [q, new Queue(q, { connection, prefix })]));
+export function createQueues(connection: Redis, prefix: string, logger: Logger): Queues {
+  const queues = new Map(
+    QUEUES.map((q) => {
+      const queue = new Queue(q, { connection, prefix });
+      // an unhandled 'error' would reach console.error; outages are reported by the connection watcher
+      queue.on('error', (err) => {
+        if (!isRedisConnectionError(err)) logger.warn({ queue: q, err }, 'queue error');
+      });
+      return [q, queue];
+    }),
+  );
   const get = (name: QueueName) => queues.get(name) as Queue;
   return {
     async add(def, data, opts) {

@@ -82,6 +82,22 @@ export function stopOnSignals(lifecycle: Lifecycle, logger: Logger, started: Pro
   process.on('SIGINT', onSignal);
 }
 
+/**
+ * Ends a server process that cannot go on by itself: one log line saying why, an orderly stop, and
+ * exit code 1, so a supervisor (compose, systemd, Kubernetes) restarts it. Never a silent half-alive process.
+ */
+export function exitFatally(logger: Logger, lifecycle: Lifecycle, reason: string, err?: unknown): void {
+  logger.fatal({ reason, err }, 'exiting: cannot continue');
+  setTimeout(() => process.exit(1), 5_000).unref();
+  void lifecycle.stop().finally(() => process.exit(1));
+}
+
+/** Unhandled errors end a server process loudly (one fatal line, exit 1) instead of silently. */
+export function exitOnUnhandled(logger: Logger, lifecycle: Lifecycle): void {
+  process.on('unhandledRejection', (err) => exitFatally(logger, lifecycle, 'unhandled promise rejection', err));
+  process.on('uncaughtException', (err) => exitFatally(logger, lifecycle, 'uncaught exception', err));
+}
+
 const shownHost = (host: string) =>
   host === '0.0.0.0' || host === '::' || host === '' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
 
@@ -113,7 +129,7 @@ export async function startServer(config: Config, logger: Logger, lifecycle: Lif
   // Workers stop after the API on shutdown (in-flight jobs finish), so they are registered first.
   if (opts.workers) {
     const { startWorkers } = await import('../worker.js');
-    const w = startWorkers(c);
+    const w = startWorkers(c, undefined, undefined, { onFatal: (reason) => exitFatally(logger, lifecycle, reason) });
     lifecycle.defer('workers', () => w.close());
   }
   if (!opts.api) {

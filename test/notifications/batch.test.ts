@@ -54,6 +54,6 @@ describe('createManyInTx', () => {
 
 async function commitMany(items: Parameters<TestApp['container']['services']['notifications']['createManyInTx']>[2]) {
   const { createCommit } = await import('../../src/realtime/commit.js');
-  const commit = createCommit(app.container.database.db, app.container.hub);
+  const commit = createCommit(app.container.database.db, app.container.hub, app.container.logger);
   return commit((tx, events) => app.container.services.notifications.createManyInTx(tx, events, items));
 }

@@ -11,6 +11,7 @@ import type { IdentityService } from '../identity/service.js';
 import type { MessagingService } from '../messaging/service.js';
 import { PRESENCE_CHANGED, type PresenceView, presenceStream, toPresenceEvent, toPresenceRoot, toView } from './events.js';
 import { type OpInput, type OpResult, PRESENCE_STATUSES, type PresenceStatus, createPresenceStore } from './store.js';
+import { isRedisConnectionError } from '../../shared/redis-watch.js';
 
 /** Most users one query or subscription may name. */
 export const MAX_PRESENCE_USERS = 200;
@@ -93,7 +94,11 @@ export function createPresenceService(deps: PresenceDeps) {
   };
 
   const background = (what: string, p: Promise<unknown>) => {
-    const tracked = p.catch((err) => logger.warn({ err, task: what }, 'presence update failed'));
+    const tracked = p.catch((err) => {
+      // an outage is reported once by the connection watcher; the next sweep catches up
+      if (isRedisConnectionError(err)) logger.debug({ task: what }, 'presence update skipped: Redis unavailable');
+      else logger.warn({ err, task: what }, 'presence update failed');
+    });
     inflight.add(tracked);
     void tracked.finally(() => inflight.delete(tracked));
   };
