@@ -10,7 +10,9 @@ import type { Context } from './graphql/context.js';
 import { EXAMPLE_OPERATIONS } from './graphql/examples.js';
 import { buildSchema } from './graphql/schema.js';
 import { createHealth } from './http/health.js';
-import { attachWsServer, type WsServer } from './realtime/ws-server.js';
+import { attachWsServer, type WsServer } from './realtime/ws/adapter.js';
+import { type Enveloped, createProtocol } from './realtime/ws/protocol.js';
+import { createSharedRender } from './realtime/ws/shared-render.js';
 import { badInput, isCoded } from './shared/errors.js';
 import { safeError } from './shared/logger.js';
 import type { Viewer } from './shared/viewer.js';
@@ -165,16 +167,16 @@ export function createApi(c: Container): Api {
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;
 
-  const ws = attachWsServer(server, '/graphql', {
+  const protocol = createProtocol({
     config: config.ws,
-    logger,
     metrics: c.metrics,
-    fanout,
+    render: createSharedRender({ fanout, logger, maskError }),
     authenticate,
-    getEnveloped: (initial) => yoga.getEnveloped(initial) as unknown as ReturnType<Parameters<typeof attachWsServer>[2]['getEnveloped']>,
+    getEnveloped: (initial) => yoga.getEnveloped(initial) as unknown as Enveloped,
     maskError,
     onSocket: { opened: services.presence.socketOpened, closed: services.presence.socketClosed },
   });
+  const ws = attachWsServer(server, '/graphql', { config: config.ws, logger, metrics: c.metrics, protocol });
 
   return {
     ws,

@@ -1,5 +1,5 @@
 import type { Executor } from '../db/client.js';
-import type { StreamSpec } from '../graphql/stream-event.js';
+import type { StreamSpec } from './stream.js';
 import type { CursorCodec } from '../shared/cursor.js';
 import { forbidden } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -9,6 +9,8 @@ import { type LedgerEvent, readRange } from './ledger.js';
 /** Receives what a group rendered for each event (a serialized payload for sockets). */
 export interface Sink<R> {
   readonly userId: string;
+  /** The socket (device) the subscription lives on, for the spec's per-subscriber filter. */
+  readonly socketId?: string;
   deliver(rendered: R, publishedAt: number): void;
   /** The server ended the subscription (e.g. membership revoked). */
   end(error: Error): void;
@@ -120,6 +122,10 @@ export function createFanout(deps: {
         let n = 0;
         for (const s of [...g.subs]) {
           if (ev.position <= s.last || !g.subs.has(s)) continue;
+          if (g.spec.forSubscriber && !g.spec.forSubscriber(ev, s.sink)) {
+            if (!s.buffer) s.last = ev.position;
+            continue;
+          }
           if (s.buffer) s.buffer.push({ pos: ev.position, r, t });
           else {
             s.last = ev.position;
@@ -148,6 +154,7 @@ export function createFanout(deps: {
       if (r === undefined) continue;
       const t = Date.parse(ev.at);
       for (const s of g.subs) {
+        if (g.spec.forSubscriber && !g.spec.forSubscriber(ev, s.sink)) continue;
         if (s.buffer) s.buffer.push({ pos: undefined, r, t });
         else s.sink.deliver(r, t);
       }
@@ -200,7 +207,7 @@ export function createFanout(deps: {
       const batch = await readRange(db, g.spec.stream, g.spec.orgId, s.last, Number.MAX_SAFE_INTEGER, 500);
       for (const ev of batch) {
         if (!g.subs.has(s)) return;
-        if (!g.spec.match || g.spec.match(ev)) {
+        if ((!g.spec.match || g.spec.match(ev)) && (!g.spec.forSubscriber || g.spec.forSubscriber(ev, s.sink))) {
           const r = await renderSafe(g, g.spec.toRoot(ev, cursors.encode(ev.stream, ev.position)));
           if (r !== undefined) s.sink.deliver(r, Date.parse(ev.at));
         }

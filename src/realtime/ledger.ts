@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
+import { type SQL, and, asc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
 import { streamEvents, streamHeads } from './tables.js';
 
@@ -83,24 +83,57 @@ export async function insertEvents<P>(
   return items.map((i) => ({ stream: i.stream, orgId: i.orgId, type: i.type, payload: i.payload, position: i.position, at: at.toISOString() }));
 }
 
-/** Writes the event at a position taken by {@link nextPosition} in the same transaction. */
-export async function insertEvent<P>(tx: Executor, position: number, input: AppendInput<P>): Promise<LedgerEvent<P>> {
-  const at = new Date();
-  await tx.insert(streamEvents).values({
-    stream: input.stream,
-    position,
-    orgId: input.orgId,
-    type: input.type,
-    subject: input.subject ?? null,
-    payload: input.payload as Record<string, unknown>,
-    at,
-  });
-  return { stream: input.stream, orgId: input.orgId, type: input.type, payload: input.payload, position, at: at.toISOString() };
+/**
+ * The domain's own row of a {@link appendFused}: an `INSERT … SELECT … FROM head WHERE
+ * head.org_id = <org> … RETURNING <column> AS position`, where `head` (columns `position`,
+ * `org_id`) holds the stream position just taken. Returning no row (e.g. `ON CONFLICT DO
+ * NOTHING`) appends no event.
+ */
+export type FusedRow = SQL;
+
+/**
+ * Appends one event fused with the caller's row in ONE statement inside its transaction (the
+ * messaging send path): take the stream's next position (locking its head row until commit, so
+ * positions stay in commit order), insert the domain row at that position, and insert the event
+ * with the position also written into the payload at `positionAt`. Returns undefined when the row
+ * inserted nothing (the caller rolls back, which also returns the position).
+ */
+export async function appendFused<P>(
+  tx: Executor,
+  input: AppendInput<P>,
+  row: FusedRow,
+  at: Date,
+  positionAt?: readonly string[],
+): Promise<LedgerEvent<P> | undefined> {
+  const payload = JSON.stringify(input.payload);
+  const stored = positionAt
+    ? sql`jsonb_set(${payload}::jsonb, ${`{${positionAt.join(',')}}`}::text[], to_jsonb(r.position))`
+    : sql`${payload}::jsonb`;
+  const res = await tx.execute(sql`with head as (
+      insert into stream_heads (stream, org_id, position) values (${input.stream}, ${input.orgId}, 1)
+      on conflict (stream) do update set position = stream_heads.position + 1
+      returning position, org_id
+    ), r as (${row}), ev as (
+      insert into stream_events (stream, position, org_id, type, subject, payload, at)
+      select ${input.stream}, r.position, ${input.orgId}, ${input.type}, ${input.subject ?? null}, ${stored}, ${at.toISOString()}::timestamptz
+      from r
+      returning position
+    )
+    select position from r`);
+  const rows = (Array.isArray(res) ? res : ((res as { rows?: unknown[] }).rows ?? [])) as Array<{ position: string | number }>;
+  if (!rows[0]) return undefined;
+  const position = Number(rows[0].position);
+  let out: unknown = input.payload;
+  if (positionAt) out = withValueAt(input.payload, positionAt, position);
+  return { stream: input.stream, orgId: input.orgId, type: input.type, payload: out as P, position, at: at.toISOString() };
 }
 
-/** Appends one event inside the caller's transaction: {@link nextPosition} + {@link insertEvent}. */
-export async function append<P>(tx: Executor, input: AppendInput<P>): Promise<LedgerEvent<P>> {
-  return insertEvent(tx, await nextPosition(tx, input.stream, input.orgId), input);
+/** A copy of `obj` with `value` at `path` (objects along the path are copied, nothing mutated). */
+function withValueAt(obj: unknown, path: readonly string[], value: unknown): unknown {
+  const [head, ...rest] = path;
+  if (head === undefined) return value;
+  const o = (obj ?? {}) as Record<string, unknown>;
+  return { ...o, [head]: withValueAt(o[head], rest, value) };
 }
 
 /**

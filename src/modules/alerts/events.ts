@@ -1,13 +1,9 @@
 import { z } from 'zod';
-import type { StreamEventRoot } from '../../graphql/stream-event.js';
 import { defineJob } from '../../jobs/define.js';
-import type { EphemeralEvent } from '../../realtime/hub.js';
-import type { LedgerEvent } from '../../realtime/ledger.js';
+import { type EventOf, type StreamEventRoot, defineStream } from '../../realtime/stream.js';
 import type { Viewer } from '../../shared/viewer.js';
 import { ALERT_LEVELS, type AlertLevel, type Audience } from './tables.js';
 
-/** The ledger stream of one organisation's alerts (every alert event of the org, in commit order). */
-export const alertStream = (orgId: string) => `alerts:${orgId}`;
 
 /** An alert as events and queries carry it. */
 export interface AlertSnapshot {
@@ -50,6 +46,9 @@ export interface AlertEventPayloads {
 }
 export type AlertEventType = keyof AlertEventPayloads;
 
+/** The ledger stream of one organisation's alerts (every alert event of the org, in commit order), keyed by org id. */
+export const alertStream = defineStream<string, AlertEventPayloads>({ name: (orgId) => `alerts:${orgId}` });
+
 export type AlertEventRoot = StreamEventRoot &
   (
     | { kind: 'AlertRaised'; alert: AlertSnapshot }
@@ -58,13 +57,12 @@ export type AlertEventRoot = StreamEventRoot &
   );
 
 /** Root value of a durable alert event. An acknowledgement's `at` is the recorded ack time. */
-export function toAlertRoot(ev: LedgerEvent, cursor: string): AlertEventRoot {
-  const p = ev.payload as unknown as AlertEventPayloads[AlertEventType];
+export function toAlertRoot(ev: EventOf<AlertEventPayloads>, cursor: string): AlertEventRoot {
   if (ev.type === 'AlertAcknowledged') {
-    const a = p as AlertEventPayloads['AlertAcknowledged'];
+    const a = ev.payload;
     return { kind: 'AlertAcknowledged', cursor, at: a.at, alert: a.alert, alertId: a.alertId, user: a.user };
   }
-  return { kind: ev.type as 'AlertRaised' | 'AlertEscalated', cursor, at: ev.at, alert: p.alert };
+  return { kind: ev.type, cursor, at: ev.at, alert: ev.payload.alert };
 }
 
 /** A validated subscription / query filter. Every given criterion must hold (AND); lists are ORs. */
@@ -126,9 +124,8 @@ export const isExpired = (a: Pick<AlertSnapshot, 'expiresAt'>, now = Date.now())
  * expired at delivery time.
  */
 export function alertMatcher(viewer: Viewer, filter: AlertFilterSpec) {
-  return (ev: LedgerEvent | EphemeralEvent): boolean => {
-    const alert = (ev.payload as { alert?: AlertSnapshot }).alert;
-    if (!alert) return false;
+  return (ev: EventOf<AlertEventPayloads>): boolean => {
+    const { alert } = ev.payload;
     return isRecipient(alert, viewer) && matchesFilter(alert, filter) && !isExpired(alert);
   };
 }

@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
-import type { StreamSpec } from '../../graphql/stream-event.js';
+import type { StreamSpec } from '../../realtime/stream.js';
 import type { Queues } from '../../jobs/queues.js';
 import type { Commit } from '../../realtime/commit.js';
-import { append } from '../../realtime/ledger.js';
 import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
@@ -173,7 +172,6 @@ export function createAlertsService(deps: AlertsDeps) {
       if (v.expiresAt && v.expiresAt.getTime() <= Date.now()) throw badInput('expiresAt: must be in the future.', 'expiresAt');
       const createdAt = new Date();
       const escalateAt = ESCALATING.has(v.level) ? new Date(createdAt.getTime() + deps.config.escalationDelayMs) : null;
-      const stream = alertStream(viewer.orgId);
       let alert: AlertSnapshot;
       try {
         alert = await commit(async (tx, events) => {
@@ -189,7 +187,7 @@ export function createAlertsService(deps: AlertsDeps) {
           });
           if (!row) throw new DuplicateKey(); // rolls back the event too
           const snapshot = repo.toSnapshot(row);
-          events.push(await append(tx, { stream, orgId: viewer.orgId, type: 'AlertRaised', payload: { alert: snapshot }, subject: row.id }));
+          await alertStream.append(tx, events, { key: viewer.orgId, orgId: viewer.orgId, type: 'AlertRaised', payload: { alert: snapshot }, subject: row.id });
           return snapshot;
         });
       } catch (err) {
@@ -212,15 +210,13 @@ export function createAlertsService(deps: AlertsDeps) {
         if (row.escalateAt) await repo.clearEscalation(tx, viewer.orgId, id);
         const alert = repo.toSnapshot(row);
         const user = { id: viewer.userId, name: viewer.name, role: viewer.role };
-        events.push(
-          await append(tx, {
-            stream: alertStream(viewer.orgId),
-            orgId: viewer.orgId,
-            type: 'AlertAcknowledged',
-            payload: { alert, alertId: id, user, at: at.toISOString() },
-            subject: id,
-          }),
-        );
+        await alertStream.append(tx, events, {
+          key: viewer.orgId,
+          orgId: viewer.orgId,
+          type: 'AlertAcknowledged',
+          payload: { alert, alertId: id, user, at: at.toISOString() },
+          subject: id,
+        });
         return { row, added: true };
       });
       if (result.added && result.row.escalateAt) {
@@ -254,7 +250,7 @@ export function createAlertsService(deps: AlertsDeps) {
         const updated = await repo.markEscalated(tx, orgId, alertId, now);
         if (!updated) return 'skipped';
         const alert = repo.toSnapshot(updated);
-        events.push(await append(tx, { stream: alertStream(orgId), orgId, type: 'AlertEscalated', payload: { alert }, subject: alertId }));
+        await alertStream.append(tx, events, { key: orgId, orgId, type: 'AlertEscalated', payload: { alert }, subject: alertId });
         const minutes = Math.round(deps.config.escalationDelayMs / 60_000);
         for (const admin of admins) {
           await deps.notifications.createInTx(tx, events, {
@@ -308,19 +304,20 @@ export function createAlertsService(deps: AlertsDeps) {
     /** Authorises `alertRaised`: the org's alert stream, filtered per group by audience, filter and expiry. */
     async openEvents(viewer: Viewer, filterArg: unknown, after: string | null | undefined): Promise<StreamSpec> {
       const filter = parseFilter(filterArg);
-      const stream = alertStream(viewer.orgId);
-      return {
-        stream,
+      const match = alertMatcher(viewer, filter);
+      return alertStream.open(viewer.orgId, {
         orgId: viewer.orgId,
-        after: after ? deps.cursors.decodeNumber(stream, after) : undefined,
+        after,
+        cursors: deps.cursors,
         // the audience check depends on role and user id, so groups never mix them
         scope: `${viewer.orgId}:${viewer.role}:${viewer.userId}`,
         // ...but every recipient of a role sees the same payload (acknowledgedByMe is marked
         // viewer-dependent, which puts the user back into the render key when selected)
         renderScope: `${viewer.orgId}:${viewer.role}`,
-        match: alertMatcher(viewer, filter),
+        shares: ['orgId', 'role'],
+        match: (ev) => 'position' in ev && match(ev),
         toRoot: toAlertRoot,
-      };
+      });
     },
   };
   return service;

@@ -1,10 +1,5 @@
-import type { StreamEventRoot } from '../../graphql/stream-event.js';
-import type { EphemeralEvent } from '../../realtime/hub.js';
-import type { LedgerEvent } from '../../realtime/ledger.js';
+import { type EphemeralOf, type EventOf, type StreamEventRoot, defineStream } from '../../realtime/stream.js';
 import type { Attachment } from './tables.js';
-
-/** The ledger stream of one conversation. */
-export const conversationStream = (conversationId: string) => `conv:${conversationId}`;
 
 /** A message as events and queries carry it (sender name and role denormalised). */
 export interface MessageSnapshot {
@@ -40,6 +35,16 @@ export interface TypingPayload {
   typing: boolean;
 }
 
+/** Ephemeral event types of a conversation stream. */
+export interface ConversationEphemeralPayloads {
+  TypingIndicator: TypingPayload;
+}
+
+/** The ledger stream of one conversation (`conv:<id>`), keyed by conversation id. */
+export const conversationStream = defineStream<string, ConversationEventPayloads, ConversationEphemeralPayloads>({
+  name: (conversationId) => `conv:${conversationId}`,
+});
+
 export type MessageEventRoot = StreamEventRoot & {
   kind: 'MessageAdded' | 'MessageEdited' | 'MessageDeleted';
   message: MessageSnapshot;
@@ -50,29 +55,22 @@ export type ConversationEventRoot =
   | (StreamEventRoot & { kind: 'MembersChanged'; conversationId: string; added: string[]; removed: string[] })
   | { kind: 'TypingIndicator'; conversationId: string; userId: string; name: string; typing: boolean; at: string };
 
-export function toConversationRoot(ev: LedgerEvent, cursor: string): ConversationEventRoot {
+export function toConversationRoot(ev: EventOf<ConversationEventPayloads>, cursor: string): ConversationEventRoot {
   const base = { cursor, at: ev.at };
   const conversationId = ev.stream.slice('conv:'.length);
-  switch (ev.type as ConversationEventType) {
+  switch (ev.type) {
     case 'MessageAdded':
     case 'MessageEdited':
-    case 'MessageDeleted': {
-      const p = ev.payload as unknown as ConversationEventPayloads['MessageAdded'];
-      return { ...base, kind: ev.type as 'MessageAdded', message: p.message };
-    }
-    case 'ReadReceipt': {
-      const p = ev.payload as unknown as ConversationEventPayloads['ReadReceipt'];
-      return { ...base, kind: 'ReadReceipt', conversationId, userId: p.userId, messageId: p.messageId };
-    }
-    default: {
-      const p = ev.payload as unknown as ConversationEventPayloads['MembersChanged'];
-      return { ...base, kind: 'MembersChanged', conversationId, added: p.added, removed: p.removed };
-    }
+    case 'MessageDeleted':
+      return { ...base, kind: ev.type, message: ev.payload.message };
+    case 'ReadReceipt':
+      return { ...base, kind: 'ReadReceipt', conversationId, userId: ev.payload.userId, messageId: ev.payload.messageId };
+    case 'MembersChanged':
+      return { ...base, kind: 'MembersChanged', conversationId, added: ev.payload.added, removed: ev.payload.removed };
   }
 }
 
-export function toTypingRoot(ev: EphemeralEvent): ConversationEventRoot | undefined {
-  if (ev.type !== 'TypingIndicator') return undefined;
-  const p = ev.payload as unknown as TypingPayload;
+export function toTypingRoot(ev: EphemeralOf<ConversationEphemeralPayloads>): ConversationEventRoot {
+  const p = ev.payload;
   return { kind: 'TypingIndicator', conversationId: p.conversationId, userId: p.userId, name: p.name, typing: p.typing, at: ev.at };
 }

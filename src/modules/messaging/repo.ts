@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, lt, ne, isNull, sql } from 'drizzle-orm';
+import { type SQL, and, asc, desc, eq, gt, inArray, lt, ne, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { olderThanRow } from '../../db/keyset.js';
 import { users } from '../identity/tables.js';
@@ -264,51 +264,26 @@ export async function sendPrecheck(
 }
 
 /**
- * The send hot path in ONE statement inside the caller's transaction: take the conversation
- * stream's next position (locking its head row until commit, so positions stay in commit order),
- * insert the message at that seq, and append its MessageAdded event with the snapshot (seq filled
- * in). Returns the seq, or undefined when the idempotency key exists (the caller rolls back, which
- * also returns the position). This fuses the ledger append (realtime/ledger.ts) with the message
- * insert so the head row is locked for one statement and the commit.
+ * The message row of the send hot path, fused with its MessageAdded event by the ledger
+ * (`conversationStream.appendFused`): inserted at the conversation stream's next position
+ * (`head.position`, the message's seq), nothing when the sender's clientMessageId exists.
  */
-export async function insertMessageWithEvent(
-  tx: Executor,
-  m: {
-    id: string;
-    orgId: string;
-    conversationId: string;
-    stream: string;
-    senderId: string;
-    body: string | null;
-    clientMessageId: string | null;
-    attachments: Attachment[];
-    createdAt: Date;
-    /** MessageAdded payload; `message.seq` is set from the allocated position. */
-    payload: Record<string, unknown>;
-  },
-): Promise<number | undefined> {
-  const rows = rowsOf<{ seq: string | number }>(
-    await tx.execute(sql`with h as (
-        insert into stream_heads (stream, org_id, position) values (${m.stream}, ${m.orgId}, 1)
-        on conflict (stream) do update set position = stream_heads.position + 1
-        returning position, org_id
-      ), msg as (
-        insert into messages (id, org_id, conversation_id, seq, sender_id, body, client_message_id, attachments, created_at)
-        select ${m.id}, ${m.orgId}, ${m.conversationId}, h.position, ${m.senderId}, ${m.body}, ${m.clientMessageId},
-          ${JSON.stringify(m.attachments)}::jsonb, ${m.createdAt.toISOString()}::timestamptz
-        from h where h.org_id = ${m.orgId}
-        on conflict do nothing
-        returning seq
-      ), ev as (
-        insert into stream_events (stream, position, org_id, type, subject, payload, at)
-        select ${m.stream}, msg.seq, ${m.orgId}, 'MessageAdded', ${m.id},
-          jsonb_set(${JSON.stringify(m.payload)}::jsonb, '{message,seq}', to_jsonb(msg.seq)), ${m.createdAt.toISOString()}::timestamptz
-        from msg
-        returning position
-      )
-      select seq from msg`),
-  );
-  return rows[0] ? Number(rows[0].seq) : undefined;
+export function messageRow(m: {
+  id: string;
+  orgId: string;
+  conversationId: string;
+  senderId: string;
+  body: string | null;
+  clientMessageId: string | null;
+  attachments: Attachment[];
+  createdAt: Date;
+}): SQL {
+  return sql`insert into messages (id, org_id, conversation_id, seq, sender_id, body, client_message_id, attachments, created_at)
+    select ${m.id}, ${m.orgId}, ${m.conversationId}, head.position, ${m.senderId}, ${m.body}, ${m.clientMessageId},
+      ${JSON.stringify(m.attachments)}::jsonb, ${m.createdAt.toISOString()}::timestamptz
+    from head where head.org_id = ${m.orgId}
+    on conflict do nothing
+    returning seq as position`;
 }
 
 /** Rows of a raw `execute` on either driver (postgres.js returns an array, PGlite `{ rows }`). */

@@ -2,10 +2,10 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Db, Executor } from '../../db/client.js';
-import type { StreamSpec } from '../../graphql/stream-event.js';
 import type { Commit } from '../../realtime/commit.js';
 import type { Hub } from '../../realtime/hub.js';
-import { type LedgerEvent, append, redact } from '../../realtime/ledger.js';
+import type { EventSink } from '../../realtime/commit.js';
+import type { StreamSpec } from '../../realtime/stream.js';
 import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
@@ -66,19 +66,15 @@ export function createMessagingService(deps: MessagingDeps) {
   const { db, hub, commit } = deps;
 
 
-  const appendTo = async <K extends keyof ConversationEventPayloads>(
+  const appendTo = <K extends keyof ConversationEventPayloads>(
     tx: Executor,
-    events: LedgerEvent[],
+    events: EventSink,
     viewer: Viewer,
     conversationId: string,
     type: K,
     payload: ConversationEventPayloads[K],
     subject?: string,
-  ) => {
-    const ev = await append(tx, { stream: conversationStream(conversationId), orgId: viewer.orgId, type, payload, subject });
-    events.push(ev as LedgerEvent);
-    return ev;
-  };
+  ) => conversationStream.append(tx, events, { key: conversationId, orgId: viewer.orgId, type, payload, subject });
 
   /** The viewer's membership, or NOT_FOUND (missing, foreign and not-a-member look the same). */
   const requireMember = async (viewer: Viewer, conversationId: string): Promise<NonNullable<Member>> => {
@@ -189,7 +185,6 @@ export function createMessagingService(deps: MessagingDeps) {
         if (prior) return replayOf(prior);
       }
       const id = newId();
-      const stream = conversationStream(v.conversationId);
       const createdAt = new Date();
       const message: MessageSnapshot = {
         id,
@@ -206,22 +201,15 @@ export function createMessagingService(deps: MessagingDeps) {
         deletedAt: null,
       };
       return commit(async (tx, events) => {
-        const seq = await repo.insertMessageWithEvent(tx, {
-          id,
-          orgId: viewer.orgId,
-          conversationId: v.conversationId,
-          stream,
-          senderId: viewer.userId,
-          body,
-          clientMessageId: key,
-          attachments,
-          createdAt,
-          payload: { message },
-        });
+        const row = repo.messageRow({ id, orgId: viewer.orgId, conversationId: v.conversationId, senderId: viewer.userId, body, clientMessageId: key, attachments, createdAt });
+        const seq = await conversationStream.appendFused(
+          tx,
+          events,
+          { key: v.conversationId, orgId: viewer.orgId, type: 'MessageAdded', payload: { message }, subject: id },
+          { row, at: createdAt, positionAt: ['message', 'seq'] },
+        );
         if (seq === undefined) throw new DuplicateKey(); // rolls back the position too
-        message.seq = seq;
-        events.push({ stream, position: seq, orgId: viewer.orgId, type: 'MessageAdded', payload: { message }, at: message.createdAt });
-        return message;
+        return { ...message, seq };
       }).catch(async (err) => {
         if (!(err instanceof DuplicateKey)) throw err;
         const prior = await priorByKey();
@@ -249,12 +237,11 @@ export function createMessagingService(deps: MessagingDeps) {
       if (msg.deletedAt) return msg;
       const deletedAt = new Date();
       const message = { ...msg, body: null, attachments: [], deletedAt: deletedAt.toISOString() };
-      const stream = conversationStream(msg.conversationId);
       return commit(async (tx, events) => {
         await repo.updateMessage(tx, viewer.orgId, msg.id, { body: null, attachments: [], deletedAt });
         // the body must not come back through replay either
-        await redact(tx, stream, viewer.orgId, msg.id, ['message', 'body'], null);
-        await redact(tx, stream, viewer.orgId, msg.id, ['message', 'attachments'], []);
+        await conversationStream.redact(tx, msg.conversationId, viewer.orgId, msg.id, ['message', 'body'], null);
+        await conversationStream.redact(tx, msg.conversationId, viewer.orgId, msg.id, ['message', 'attachments'], []);
         await appendTo(tx, events, viewer, msg.conversationId, 'MessageDeleted', { message }, msg.id);
         return message;
       });
@@ -279,12 +266,11 @@ export function createMessagingService(deps: MessagingDeps) {
         const first = await deps.redis.set(key, '1', 'PX', deps.typingThrottleMs, 'NX');
         if (first !== 'OK') return true;
       } else await deps.redis.del(key);
-      await hub.publishEphemeral({
-        stream: conversationStream(conversationId),
-        orgId: viewer.orgId,
-        type: 'TypingIndicator',
-        payload: { conversationId, userId: viewer.userId, name: viewer.name, typing },
-        at: new Date().toISOString(),
+      await conversationStream.publish(hub, conversationId, viewer.orgId, 'TypingIndicator', {
+        conversationId,
+        userId: viewer.userId,
+        name: viewer.name,
+        typing,
       });
       return true;
     },
@@ -356,16 +342,16 @@ export function createMessagingService(deps: MessagingDeps) {
     /** Authorises a `conversationEvents` subscription and describes its stream. */
     async openEvents(viewer: Viewer, conversationId: string, after: string | null | undefined): Promise<StreamSpec> {
       await requireMember(viewer, conversationId);
-      const stream = conversationStream(conversationId);
-      return {
-        stream,
+      return conversationStream.open(conversationId, {
         orgId: viewer.orgId,
-        after: after ? deps.cursors.decodeNumber(stream, after) : undefined,
+        after,
+        cursors: deps.cursors,
         scope: `${viewer.orgId}:${viewer.role}`,
-        revokes: (ev) => (ev.type === 'MembersChanged' ? (ev.payload as { removed: string[] }).removed : undefined),
+        shares: ['orgId', 'role'],
+        revokes: (ev) => (ev.type === 'MembersChanged' ? ev.payload.removed : undefined),
         toRoot: toConversationRoot,
         toRootEphemeral: toTypingRoot,
-      };
+      });
     },
   };
 }

@@ -1,9 +1,5 @@
-import type { StreamEventRoot } from '../../graphql/stream-event.js';
-import type { LedgerEvent } from '../../realtime/ledger.js';
+import { type EventOf, type StreamEventRoot, defineStream } from '../../realtime/stream.js';
 import type { NotificationKind, Priority } from './tables.js';
-
-/** The ledger stream of one user's inbox. */
-export const inboxStream = (userId: string) => `inbox:${userId}`;
 
 export interface NotificationSnapshot {
   id: string;
@@ -25,6 +21,9 @@ export interface InboxEventPayloads {
 }
 export type InboxEventType = keyof InboxEventPayloads;
 
+/** The ledger stream of one user's inbox, keyed by user id. */
+export const inboxStream = defineStream<string, InboxEventPayloads>({ name: (userId) => `inbox:${userId}` });
+
 export type NotificationEventRoot = StreamEventRoot &
   (
     | { kind: 'NotificationAdded'; notification: NotificationSnapshot; unreadCount: number }
@@ -32,5 +31,14 @@ export type NotificationEventRoot = StreamEventRoot &
     | { kind: 'UnreadCountChanged'; unreadCount: number }
   );
 
-export const toNotificationRoot = (ev: LedgerEvent, cursor: string): NotificationEventRoot =>
-  ({ kind: ev.type, cursor, at: ev.at, ...ev.payload }) as NotificationEventRoot;
+export function toNotificationRoot(ev: EventOf<InboxEventPayloads>, cursor: string): NotificationEventRoot {
+  const base = { cursor, at: ev.at };
+  switch (ev.type) {
+    case 'NotificationAdded':
+      return { ...base, kind: ev.type, ...ev.payload };
+    case 'NotificationRead':
+      return { ...base, kind: ev.type, ...ev.payload };
+    case 'UnreadCountChanged':
+      return { ...base, kind: ev.type, ...ev.payload };
+  }
+}

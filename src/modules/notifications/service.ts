@@ -2,9 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Db, Executor } from '../../db/client.js';
-import type { StreamSpec } from '../../graphql/stream-event.js';
+import type { AppendOf, StreamSpec } from '../../realtime/stream.js';
 import { type Commit, type EventSink } from '../../realtime/commit.js';
-import { insertEvent, insertEvents, nextPosition, reservePositions } from '../../realtime/ledger.js';
 import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
@@ -76,10 +75,9 @@ export function createNotificationsService(deps: {
     type: K,
     payload: (unread: number) => InboxEventPayloads[K],
   ) => {
-    const stream = inboxStream(userId);
-    const position = await nextPosition(tx, stream, orgId);
+    const position = await inboxStream.nextPosition(tx, userId, orgId);
     const unread = await repo.unreadCount(tx, orgId, userId);
-    events.push(await insertEvent(tx, position, { stream, orgId, type, payload: payload(unread) }));
+    await inboxStream.insertAt(tx, events, [{ key: userId, orgId, position, type, payload: payload(unread) }]);
   };
 
   const service = {
@@ -113,14 +111,13 @@ export function createNotificationsService(deps: {
       const prefs = new Map<string, PreferencesRow>();
       for (const [orgId, users] of byOrg)
         for (const [u, p] of await repo.preferencesOf(tx, orgId, [...users])) prefs.set(`${orgId}\0${u}`, p);
-      const perStream = new Map<string, { stream: string; orgId: string; count: number }>();
+      const perUser = new Map<string, { key: string; orgId: string; count: number }>();
       for (const n of items) {
-        const stream = inboxStream(n.userId);
-        const e = perStream.get(stream) ?? { stream, orgId: n.orgId, count: 0 };
+        const e = perUser.get(n.userId) ?? { key: n.userId, orgId: n.orgId, count: 0 };
         e.count++;
-        perStream.set(stream, e);
+        perUser.set(n.userId, e);
       }
-      const first = await reservePositions(tx, [...perStream.values()]);
+      const first = await inboxStream.reserve(tx, [...perUser.values()]);
       const rows = items.map((n) => {
         const priority = n.priority ?? 'normal';
         return {
@@ -147,19 +144,18 @@ export function createNotificationsService(deps: {
       const next = new Map(first);
       const byId = new Map(inserted.map((r) => [r.id, r]));
       const snapshots = rows.map((r) => repo.toSnapshot(byId.get(r.id) as NonNullable<ReturnType<typeof byId.get>>));
-      const appended = rows.map((r, i) => {
-        const stream = inboxStream(r.userId);
-        const position = next.get(stream) as number;
-        next.set(stream, position + 1);
+      const appended = rows.map((r, i): AppendOf<string, InboxEventPayloads> & { position: number } => {
+        const position = next.get(r.userId) as number;
+        next.set(r.userId, position + 1);
         const left = (remaining.get(r.userId) as number) - 1;
         remaining.set(r.userId, left);
         const unreadCount = (unread.get(r.userId) ?? 0) - left;
         const notification = snapshots[i] as NotificationSnapshot;
         return r.pushed
-          ? { stream, orgId: r.orgId, position, type: 'NotificationAdded', payload: { notification, unreadCount } }
-          : { stream, orgId: r.orgId, position, type: 'UnreadCountChanged', payload: { unreadCount } };
+          ? { key: r.userId, orgId: r.orgId, position, type: 'NotificationAdded', payload: { notification, unreadCount } }
+          : { key: r.userId, orgId: r.orgId, position, type: 'UnreadCountChanged', payload: { unreadCount } };
       });
-      events.push(...(await insertEvents<Record<string, unknown>>(tx, appended)));
+      await inboxStream.insertAt(tx, events, appended);
       return snapshots;
     },
 
@@ -273,14 +269,15 @@ export function createNotificationsService(deps: {
 
     /** Authorises `notificationEvents`: a user only ever subscribes to their own inbox. */
     async openEvents(viewer: Viewer, after: string | null | undefined): Promise<StreamSpec> {
-      const stream = inboxStream(viewer.userId);
-      return {
-        stream,
+      return inboxStream.open(viewer.userId, {
         orgId: viewer.orgId,
-        after: after ? deps.cursors.decodeNumber(stream, after) : undefined,
+        after,
+        cursors: deps.cursors,
         scope: `${viewer.orgId}:${viewer.userId}`,
+        // one user's own inbox: everyone in a group is that user
+        shares: ['orgId', 'userId', 'role'],
         toRoot: toNotificationRoot,
-      };
+      });
     },
   };
   return service;

@@ -1,11 +1,5 @@
-import type { EphemeralEvent } from '../../realtime/hub.js';
+import { defineStream } from '../../realtime/stream.js';
 import type { OpResult, PresenceStatus } from './store.js';
-
-/** The ephemeral stream of one organisation's presence changes (never stored, never replayed). */
-export const presenceStream = (orgId: string) => `presence:${orgId}`;
-
-/** Event type of a published presence change. */
-export const PRESENCE_CHANGED = 'PresenceChanged';
 
 /** A user's presence as queries, the mutation and events carry it. */
 export interface PresenceView {
@@ -35,12 +29,12 @@ export function toView(userId: string, r: OpResult, fallbackUpdatedMs: number): 
   };
 }
 
-/** The ephemeral event that carries a change to the organisation's presence stream. */
-export function toPresenceEvent(orgId: string, view: PresenceView, at: number): EphemeralEvent {
-  return { stream: presenceStream(orgId), orgId, type: PRESENCE_CHANGED, payload: { ...view }, at: iso(at) };
+/** Ephemeral event types of the presence stream. */
+export interface PresenceEphemeralPayloads {
+  PresenceChanged: PresenceView;
 }
 
-/** Root value of a `presenceChanged` subscription for an ephemeral event. */
-export function toPresenceRoot(ev: EphemeralEvent): PresenceView | undefined {
-  return ev.type === PRESENCE_CHANGED ? (ev.payload as unknown as PresenceView) : undefined;
-}
+/** The ephemeral stream of one organisation's presence changes (never stored, never replayed), keyed by org id. */
+export const presenceStream = defineStream<string, Record<never, never>, PresenceEphemeralPayloads>({
+  name: (orgId) => `presence:${orgId}`,
+});

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
-import type { StreamSpec } from '../../graphql/stream-event.js';
+import type { StreamSpec } from '../../realtime/stream.js';
 import type { Hub } from '../../realtime/hub.js';
 import { badInput, forbidden, notFound } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -9,7 +9,7 @@ import { parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { IdentityService } from '../identity/service.js';
 import type { MessagingService } from '../messaging/service.js';
-import { PRESENCE_CHANGED, type PresenceView, presenceStream, toPresenceEvent, toPresenceRoot, toView } from './events.js';
+import { type PresenceView, presenceStream, toView } from './events.js';
 import { type OpInput, type OpResult, PRESENCE_STATUSES, type PresenceStatus, createPresenceStore } from './store.js';
 import { isRedisConnectionError } from '../../shared/redis-watch.js';
 
@@ -76,7 +76,7 @@ export function createPresenceService(deps: PresenceDeps) {
   let closed = false;
 
   const publish = (orgId: string, userId: string, r: OpResult) =>
-    hub.publishEphemeral(toPresenceEvent(orgId, toView(userId, r, r.now), r.now));
+    presenceStream.publish(hub, orgId, orgId, 'PresenceChanged', toView(userId, r, r.now), r.now);
 
   /** Publishes what a step marked published, or schedules the coalesced publish of a change. */
   const settle = async (step: OpInput, r: OpResult) => {
@@ -250,17 +250,14 @@ export function createPresenceService(deps: PresenceDeps) {
       const { ids, createdAt } = await authorize(viewer, userIds);
       const watched = new Set(ids);
       const orgId = viewer.orgId;
-      return {
-        stream: presenceStream(orgId),
+      return presenceStream.open(orgId, {
         orgId,
-        after: undefined,
         // what a user may see was checked above; the events themselves are the same for everyone
         scope: `presence:${orgId}`,
-        match: (ev) => !('position' in ev) && ev.type === PRESENCE_CHANGED && watched.has(String(ev.payload.userId)),
-        toRoot: () => undefined,
-        toRootEphemeral: toPresenceRoot,
+        match: (ev) => !('position' in ev) && watched.has(ev.payload.userId),
+        toRootEphemeral: (ev) => ev.payload,
         initial: () => read(orgId, ids, createdAt),
-      };
+      });
     },
 
     /** Sockets this instance keeps alive. */

@@ -176,7 +176,7 @@ export interface PresenceStoreOptions {
  */
 export function createPresenceStore(redis: Redis, opts: PresenceStoreOptions) {
   const p = opts.prefix;
-  if (!(redis as unknown as Partial<Scripted>).wlPresence) {
+  if (!(redis as Redis & Partial<Scripted>).wlPresence) {
     redis.defineCommand('wlPresence', { numberOfKeys: 2, lua: LUA });
     redis.defineCommand('wlClaim', { numberOfKeys: 1, lua: CLAIM });
     redis.defineCommand('wlRelease', { numberOfKeys: 1, lua: RELEASE });
@@ -186,7 +186,7 @@ export function createPresenceStore(redis: Redis, opts: PresenceStoreOptions) {
   const dueKey = `${p}:pr:due`;
   const pendingKey = `${p}:pr:pending`;
   const call = <T>(name: string, ...args: Array<string | number>) =>
-    (redis as unknown as Record<string, (...a: Array<string | number>) => Promise<T>>)[name]!(...args);
+    (redis as Redis & Record<string, (...a: Array<string | number>) => Promise<T>>)[name]!(...args);
 
   const parse = (r: Raw): OpResult => ({
     computed: r[0] === 1,

@@ -1,0 +1,164 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Config } from '../../config.js';
+import type { Metrics } from '../../http/metrics.js';
+import type { Logger } from '../../shared/logger.js';
+import { CloseCode, PROTOCOL } from './close-codes.js';
+
+/** One socket as the protocol sees it: no `ws` types cross this line. */
+export interface ProtocolSocket {
+  readonly id: string;
+  /** Writes a frame, unless the socket is closing; a consumer that stopped reading is closed with 1013. */
+  send(frame: string): void;
+  close(code: number, reason: string): void;
+  /** True once the socket is closing or closed: write nothing more. */
+  readonly closing: boolean;
+}
+
+/**
+ * What the protocol does with a socket: a message handler, and a close handler called once, as
+ * soon as the socket starts closing (by either side), so nothing more is produced for it.
+ */
+export interface Protocol {
+  opened(socket: ProtocolSocket): { message(data: string): Promise<void>; closed(): void };
+}
+
+/** One graphql-ws server on an HTTP server's upgrade path. */
+export interface WsServer {
+  /** Closes every socket with 1001 (clients reconnect elsewhere) and stops accepting. */
+  close(): Promise<void>;
+  socketCount(): number;
+}
+
+interface Conn extends ProtocolSocket {
+  ws: WebSocket;
+  alive: boolean;
+  closing: boolean;
+}
+
+/**
+ * The `ws` adapter (graphql-ws's `use/ws` counterpart): the upgrade on `path` with the Origin
+ * allow-list, the subprotocol, keepalive pings, back-pressure (slow consumers get 1013) and
+ * shutdown with 1001. Everything graphql-transport-ws is the protocol's.
+ */
+export function attachWsServer(
+  server: Server,
+  path: string,
+  deps: { config: Config['ws']; logger: Logger; metrics: Metrics; protocol: Protocol },
+): WsServer {
+  const { config, logger, metrics, protocol } = deps;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.maxPayloadBytes,
+    perMessageDeflate: false,
+    handleProtocols: (protocols) => (protocols.has(PROTOCOL) ? PROTOCOL : false),
+  });
+  const conns = new Set<Conn>();
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== path) return; // another upgrade handler may own it
+    const origin = req.headers.origin;
+    if (origin && config.allowedOrigins !== '*' && !config.allowedOrigins.includes(origin)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  };
+  server.on('upgrade', onUpgrade);
+
+  const connOf = (ws: WebSocket, onClosing: () => void): Conn => {
+    const c: Conn = {
+      id: randomUUID(),
+      ws,
+      alive: true,
+      closing: false,
+      send(frame) {
+        if (c.closing || ws.readyState !== WebSocket.OPEN) return;
+        if (ws.bufferedAmount > config.maxBufferedBytes) {
+          // A consumer that stopped reading: close with a code the client retries; it resumes by cursor.
+          metrics.slowConsumers.inc();
+          c.close(CloseCode.TryAgainLater, 'Try again later: consumer too slow');
+          setTimeout(() => ws.terminate(), 5_000).unref();
+          return;
+        }
+        ws.send(frame);
+      },
+      close(code, reason) {
+        if (c.closing) return;
+        c.closing = true;
+        onClosing();
+        ws.close(code, reason);
+      },
+    };
+    return c;
+  };
+
+  wss.on('connection', (ws) => {
+    if (ws.protocol !== PROTOCOL) {
+      ws.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
+      return;
+    }
+    let handlers: ReturnType<Protocol['opened']> | undefined;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      handlers?.closed();
+    };
+    const c = connOf(ws, end);
+    conns.add(c);
+    metrics.sockets.inc();
+    handlers = protocol.opened(c);
+    const h = handlers;
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return c.close(CloseCode.BadRequest, 'Invalid message received');
+      void h.message(data.toString()).catch((err) => logger.error({ err }, 'ws message handling failed'));
+    });
+    ws.on('pong', () => {
+      c.alive = true;
+    });
+    ws.on('error', (err) => logger.debug({ err }, 'ws socket error'));
+    ws.on('close', () => {
+      c.closing = true;
+      end();
+      conns.delete(c);
+      metrics.sockets.dec();
+    });
+  });
+
+  const keepAlive =
+    config.keepAliveMs > 0
+      ? setInterval(() => {
+          for (const c of conns) {
+            if (!c.alive) {
+              c.ws.terminate();
+              continue;
+            }
+            c.alive = false;
+            c.ws.ping();
+          }
+        }, config.keepAliveMs)
+      : undefined;
+  keepAlive?.unref();
+
+  return {
+    socketCount: () => conns.size,
+    async close() {
+      if (keepAlive) clearInterval(keepAlive);
+      server.off('upgrade', onUpgrade);
+      const closed = [...conns].map(
+        (c) => new Promise<void>((r) => (c.ws.readyState === WebSocket.CLOSED ? r() : c.ws.once('close', () => r()))),
+      );
+      for (const c of conns) c.close(CloseCode.GoingAway, 'Server shutting down');
+      const hard = setTimeout(() => {
+        for (const c of conns) c.ws.terminate();
+      }, 2_000);
+      await Promise.all(closed);
+      clearTimeout(hard);
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+  };
+}

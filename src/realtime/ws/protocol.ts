@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLError,
+  type GraphQLSchema,
+  getOperationAST,
+} from 'graphql';
+import type { Config } from '../../config.js';
+import type { Metrics } from '../../http/metrics.js';
+import { isCoded } from '../../shared/errors.js';
+import type { Viewer } from '../../shared/viewer.js';
+import type { Protocol, ProtocolSocket } from './adapter.js';
+import { CloseCode } from './close-codes.js';
+import type { SharedRender } from './shared-render.js';
+
+/** yoga's enveloped pipeline, as far as the protocol uses it. */
+export interface Enveloped {
+  schema: GraphQLSchema;
+  parse: (source: string) => DocumentNode;
+  validate: (schema: GraphQLSchema, doc: DocumentNode) => readonly GraphQLError[];
+  contextFactory: () => Promise<unknown> | unknown;
+  execute: (args: ExecutionArgs) => unknown;
+  subscribe: (args: ExecutionArgs) => unknown;
+}
+
+export interface ProtocolDeps {
+  config: Pick<Config['ws'], 'initTimeoutMs'>;
+  metrics: Metrics;
+  render: SharedRender;
+  /** Verifies `connectionParams.authorization` and provisions the user; undefined refuses. */
+  authenticate(authorization: unknown): Promise<Viewer | undefined>;
+  /** yoga.getEnveloped: the same plugin pipeline (limits, masking) as HTTP. */
+  getEnveloped(initial: Record<string, unknown>): Enveloped;
+  /** Masks an unexpected error into a client-safe one (yoga's masking). */
+  maskError(err: unknown): GraphQLError;
+  /** Told when an authenticated socket opens (after ack) and when it closes (presence). */
+  onSocket?: { opened(viewer: Viewer, socketId: string): void; closed(viewer: Viewer, socketId: string): void };
+}
+
+interface State {
+  socket: ProtocolSocket;
+  viewer: Viewer | undefined;
+  initReceived: boolean;
+  acked: boolean;
+  /** Active operations by client id; the value stops the operation. */
+  ops: Map<string, () => void>;
+  timers: NodeJS.Timeout[];
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The graphql-transport-ws protocol (the message switch), transport-agnostic like graphql-ws's
+ * `makeServer`. Stream subscriptions go to the shared render; everything else (queries, mutations,
+ * other subscriptions) runs through yoga's enveloped execute/subscribe. A protocol state machine:
+ * kept in one file on purpose, so every message type and close code is reviewed in one place.
+ */
+export function createProtocol(deps: ProtocolDeps): Protocol {
+  const { metrics, render } = deps;
+
+  const close = (c: State, code: number, reason: string) => c.socket.close(code, reason);
+
+  const stopAll = (c: State) => {
+    for (const stop of c.ops.values()) stop();
+    c.ops.clear();
+    for (const t of c.timers) clearTimeout(t);
+    c.timers = [];
+  };
+
+  const sendError = (c: State, id: string, errors: readonly unknown[]) => {
+    if (!c.ops.has(id)) return;
+    c.ops.delete(id);
+    const payload = errors.map((e) => (isCoded(e) ? e : deps.maskError(e)).toJSON());
+    c.socket.send(JSON.stringify({ id, type: 'error', payload }));
+  };
+
+  const complete = (c: State, id: string) => {
+    if (!c.ops.has(id)) return;
+    c.ops.delete(id);
+    c.socket.send(JSON.stringify({ id, type: 'complete' }));
+  };
+
+  /** Hands a stream subscription to the shared render; false when it is not one. */
+  const startStream = async (c: State, id: string, args: ExecutionArgs, op: ReturnType<typeof getOperationAST>, query: string) => {
+    if (!op) return false;
+    const started = await render.start({
+      id,
+      viewer: c.viewer,
+      socketId: c.socket.id,
+      args,
+      op,
+      query,
+      send: (frame) => c.socket.send(frame),
+      end: (err) => {
+        c.ops.get(id)?.();
+        sendError(c, id, [err]);
+      },
+    });
+    if (!started) return false;
+    if ('errors' in started) {
+      sendError(c, id, started.errors);
+      return true;
+    }
+    if (!c.ops.has(id)) {
+      started.stop(); // completed by the client meanwhile
+      return true;
+    }
+    metrics.subscriptions.inc();
+    c.ops.set(id, () => {
+      started.stop();
+      metrics.subscriptions.dec();
+    });
+    return true;
+  };
+
+  /** A subscription that is not a stream field: yoga's subscribe, one frame per result. */
+  const runSubscription = async (c: State, id: string, env: Enveloped, args: ExecutionArgs) => {
+    const result = (await env.subscribe(args)) as ExecutionResult | AsyncIterableIterator<ExecutionResult>;
+    if (!(Symbol.asyncIterator in result)) {
+      if (result.errors) return sendError(c, id, result.errors);
+      c.socket.send(JSON.stringify({ id, type: 'next', payload: result }));
+      return complete(c, id);
+    }
+    if (!c.ops.has(id)) return void result.return?.();
+    c.ops.set(id, () => void result.return?.());
+    for await (const r of result) {
+      if (!c.ops.has(id)) break;
+      c.socket.send(JSON.stringify({ id, type: 'next', payload: r }));
+    }
+    return complete(c, id);
+  };
+
+  const runOperation = async (c: State, id: string, payload: Record<string, unknown>) => {
+    const query = payload.query as string;
+    const env = deps.getEnveloped({ viewer: c.viewer, requestId: randomUUID(), transport: 'ws', socketId: c.socket.id });
+    let document: DocumentNode;
+    try {
+      document = env.parse(query);
+    } catch (err) {
+      return sendError(c, id, [err]);
+    }
+    const errors = env.validate(env.schema, document);
+    if (errors.length > 0) return sendError(c, id, errors);
+    const operationName = (payload.operationName as string | null | undefined) ?? undefined;
+    const op = getOperationAST(document, operationName);
+    if (!op) return sendError(c, id, [new Error('Unable to identify operation')]);
+    const args: ExecutionArgs = {
+      schema: env.schema,
+      document,
+      operationName,
+      variableValues: (payload.variables as Record<string, unknown> | null) ?? undefined,
+      contextValue: await env.contextFactory(),
+    };
+    if (op.operation === 'subscription') {
+      if (!(await startStream(c, id, args, op, query))) await runSubscription(c, id, env, args);
+      return;
+    }
+    const result = (await env.execute(args)) as ExecutionResult; // latency is measured in the shared pipeline
+    if (!c.ops.has(id)) return;
+    c.socket.send(JSON.stringify({ id, type: 'next', payload: result }));
+    complete(c, id);
+  };
+
+  const init = async (c: State, payload: unknown) => {
+    if (c.initReceived) return close(c, CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
+    c.initReceived = true;
+    const params = isObj(payload) ? payload : {};
+    const viewer = await deps.authenticate(params.authorization ?? params.Authorization).catch(() => undefined);
+    if (!viewer) return close(c, CloseCode.Forbidden, 'Forbidden');
+    if (c.socket.closing) return;
+    c.viewer = viewer;
+    c.acked = true;
+    for (const t of c.timers) clearTimeout(t);
+    c.timers = [];
+    if (viewer.exp !== undefined) {
+      const ms = Math.max(0, viewer.exp * 1000 - Date.now());
+      c.timers.push(setTimeout(() => close(c, CloseCode.Forbidden, 'Forbidden: token expired'), Math.min(ms, 2 ** 31 - 1)));
+    }
+    c.socket.send('{"type":"connection_ack"}');
+    deps.onSocket?.opened(viewer, c.socket.id);
+  };
+
+  const subscribe = async (c: State, msg: Record<string, unknown>) => {
+    const { id, payload } = msg;
+    if (typeof id !== 'string' || !id || !isObj(payload) || typeof payload.query !== 'string')
+      return close(c, CloseCode.BadRequest, 'Invalid message received');
+    if (!c.acked) return close(c, CloseCode.Unauthorized, 'Unauthorized');
+    if (c.ops.has(id)) return close(c, CloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`);
+    c.ops.set(id, () => {});
+    try {
+      await runOperation(c, id, payload);
+    } catch (err) {
+      sendError(c, id, [err]);
+    }
+  };
+
+  const onMessage = async (c: State, raw: string) => {
+    let msg: Record<string, unknown>;
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      if (!isObj(parsed) || typeof parsed.type !== 'string') throw new Error('bad');
+      msg = parsed;
+    } catch {
+      return close(c, CloseCode.BadRequest, 'Invalid message received');
+    }
+    switch (msg.type) {
+      case 'connection_init':
+        return init(c, msg.payload);
+      case 'ping':
+        return c.socket.send(msg.payload === undefined ? '{"type":"pong"}' : JSON.stringify({ type: 'pong', payload: msg.payload }));
+      case 'pong':
+        return;
+      case 'subscribe':
+        return subscribe(c, msg);
+      case 'complete': {
+        if (typeof msg.id !== 'string') return close(c, CloseCode.BadRequest, 'Invalid message received');
+        const stop = c.ops.get(msg.id);
+        c.ops.delete(msg.id);
+        stop?.();
+        return;
+      }
+      default:
+        return close(c, CloseCode.BadRequest, `Unexpected message of type ${msg.type} received`);
+    }
+  };
+
+  return {
+    opened(socket) {
+      const c: State = { socket, viewer: undefined, initReceived: false, acked: false, ops: new Map(), timers: [] };
+      c.timers.push(
+        setTimeout(() => {
+          if (!c.acked) close(c, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
+        }, deps.config.initTimeoutMs),
+      );
+      return {
+        message: (data) => onMessage(c, data),
+        closed() {
+          stopAll(c);
+          if (c.acked && c.viewer) deps.onSocket?.closed(c.viewer, socket.id);
+        },
+      };
+    },
+  };
+}
