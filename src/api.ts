@@ -29,16 +29,26 @@ export interface Api {
 }
 
 const withCode = (err: GraphQLError, code: string) =>
-  new GraphQLError(err.message, { nodes: err.nodes, source: err.source, positions: err.positions, path: err.path, extensions: { ...err.extensions, code } });
+  new GraphQLError(err.message, {
+    nodes: err.nodes,
+    source: err.source,
+    positions: err.positions,
+    path: err.path,
+    extensions: { ...err.extensions, code },
+  });
 
 /** Gives parse and validation errors (armor limits included) a catalog code. */
 const codeRequestErrors = (): Plugin => ({
-  onParse: () => ({ result, replaceParseResult }) => {
-    if (result instanceof GraphQLError && !result.extensions?.code) replaceParseResult(withCode(result, 'BAD_USER_INPUT'));
-  },
-  onValidate: () => ({ result, setResult }) => {
-    if (result.some((e) => !e.extensions?.code)) setResult(result.map((e) => (e.extensions?.code ? e : withCode(e, 'BAD_USER_INPUT'))));
-  },
+  onParse:
+    () =>
+    ({ result, replaceParseResult }) => {
+      if (result instanceof GraphQLError && !result.extensions?.code) replaceParseResult(withCode(result, 'BAD_USER_INPUT'));
+    },
+  onValidate:
+    () =>
+    ({ result, setResult }) => {
+      if (result.some((e) => !e.extensions?.code)) setResult(result.map((e) => (e.extensions?.code ? e : withCode(e, 'BAD_USER_INPUT'))));
+    },
 });
 
 /**
@@ -47,19 +57,21 @@ const codeRequestErrors = (): Plugin => ({
  * value through a variable is clamped. Clamping literals at parse time makes both behave alike.
  */
 const clampPageLiterals = (max: number): Plugin => ({
-  onParse: () => ({ result, replaceParseResult }) => {
-    if (!result || result instanceof Error) return;
-    let changed = false;
-    const doc = visit(result as DocumentNode, {
-      Argument(node) {
-        if ((node.name.value !== 'first' && node.name.value !== 'last') || node.value.kind !== Kind.INT) return undefined;
-        if (Number(node.value.value) <= max) return undefined;
-        changed = true;
-        return { ...node, value: { ...node.value, value: String(max) } };
-      },
-    });
-    if (changed) replaceParseResult(doc);
-  },
+  onParse:
+    () =>
+    ({ result, replaceParseResult }) => {
+      if (!result || result instanceof Error) return;
+      let changed = false;
+      const doc = visit(result as DocumentNode, {
+        Argument(node) {
+          if ((node.name.value !== 'first' && node.name.value !== 'last') || node.value.kind !== Kind.INT) return undefined;
+          if (Number(node.value.value) <= max) return undefined;
+          changed = true;
+          return { ...node, value: { ...node.value, value: String(max) } };
+        },
+      });
+      if (changed) replaceParseResult(doc);
+    },
 });
 
 /** Query and mutation latency, observed in the pipeline both transports share. */

@@ -86,7 +86,10 @@ const schema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL')
     .optional(),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
+    .optional(),
   DATA_DIR: z.string().min(1).default('.data'),
   REDIS_PREFIX: z
     .string()
@@ -146,9 +149,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
-    );
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   const e = parsed.data;
   const problems: string[] = [];
@@ -187,7 +188,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       defaultPageSize: e.DEFAULT_PAGE_SIZE,
     },
     ws: {
-      allowedOrigins: origins === '*' ? '*' : origins.split(',').map((o) => o.trim()).filter(Boolean),
+      allowedOrigins:
+        origins === '*'
+          ? '*'
+          : origins
+              .split(',')
+              .map((o) => o.trim())
+              .filter(Boolean),
       maxPayloadBytes: e.WS_MAX_PAYLOAD_BYTES,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
       initTimeoutMs: e.WS_INIT_TIMEOUT_MS,

@@ -75,7 +75,7 @@ export function startWorkers(
     return w;
   });
   connection.on('end', () => {
-    if (!closing) opts.onFatal?.('the workers\' Redis connection ended and will not reconnect');
+    if (!closing) opts.onFatal?.("the workers' Redis connection ended and will not reconnect");
   });
   const watchdog = setInterval(() => {
     if (closing || connection.status !== 'ready') return;

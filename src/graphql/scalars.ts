@@ -6,12 +6,14 @@ builder.scalarType('DateTime', {
   serialize: (v) => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString()),
   parseValue: (v) => {
     const d = typeof v === 'string' ? new Date(v) : undefined;
-    if (!d || Number.isNaN(d.getTime())) throw new GraphQLError('DateTime must be an ISO 8601 string.', { extensions: { code: 'BAD_USER_INPUT' } });
+    if (!d || Number.isNaN(d.getTime()))
+      throw new GraphQLError('DateTime must be an ISO 8601 string.', { extensions: { code: 'BAD_USER_INPUT' } });
     return d;
   },
   parseLiteral: (ast) => {
     const d = ast.kind === Kind.STRING ? new Date(ast.value) : undefined;
-    if (!d || Number.isNaN(d.getTime())) throw new GraphQLError('DateTime must be an ISO 8601 string.', { extensions: { code: 'BAD_USER_INPUT' } });
+    if (!d || Number.isNaN(d.getTime()))
+      throw new GraphQLError('DateTime must be an ISO 8601 string.', { extensions: { code: 'BAD_USER_INPUT' } });
     return d;
   },
 });

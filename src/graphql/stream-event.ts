@@ -19,7 +19,6 @@ export function streamResolvers<Root>(open: StreamOpener) {
   };
 }
 
-
 export const StreamEvent = builder.interfaceRef<StreamEventRoot>('StreamEvent').implement({
   description:
     'A durable event of a stream. Pass the last `cursor` you received as `after` when you resubscribe to get exactly what you missed, in order, then live events.',

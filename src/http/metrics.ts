@@ -73,8 +73,7 @@ export function registerQueueMetrics(metrics: Metrics, counts: () => Promise<Rec
     async collect() {
       this.reset();
       const all = await counts().catch(() => ({}) as Record<string, Record<string, number>>);
-      for (const [queue, states] of Object.entries(all))
-        for (const [state, n] of Object.entries(states)) this.set({ queue, state }, n);
+      for (const [queue, states] of Object.entries(all)) for (const [state, n] of Object.entries(states)) this.set({ queue, state }, n);
     },
   });
 }

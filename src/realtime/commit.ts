@@ -22,7 +22,8 @@ export function createCommit(db: Db, hub: Hub, logger: Logger): Commit {
     const result = await db.transaction(async (tx) => work(tx as unknown as Executor, events));
     if (events.length > 0) {
       await hub.publish(events).catch((err: unknown) => {
-        if (isRedisConnectionError(err)) logger.debug({ events: events.length }, 'publish skipped: Redis unavailable; subscribers catch up from the ledger');
+        if (isRedisConnectionError(err))
+          logger.debug({ events: events.length }, 'publish skipped: Redis unavailable; subscribers catch up from the ledger');
         else logger.warn({ err, events: events.length }, 'publish after commit failed; subscribers catch up from the ledger');
       });
     }

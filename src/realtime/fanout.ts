@@ -72,13 +72,7 @@ interface LocalStream {
 /** Deliveries between yields to the event loop within one event of one group. */
 const YIELD_EVERY = 512;
 
-export function createFanout(deps: {
-  hub: Hub;
-  db: Executor;
-  cursors: CursorCodec;
-  logger: Logger;
-  metrics?: FanoutMetrics;
-}): Fanout {
+export function createFanout(deps: { hub: Hub; db: Executor; cursors: CursorCodec; logger: Logger; metrics?: FanoutMetrics }): Fanout {
   const { hub, db, cursors, logger } = deps;
   const local = new Map<string, LocalStream>();
   let subscriptions = 0;

@@ -80,7 +80,14 @@ export async function insertEvents<P>(
       at,
     })),
   );
-  return items.map((i) => ({ stream: i.stream, orgId: i.orgId, type: i.type, payload: i.payload, position: i.position, at: at.toISOString() }));
+  return items.map((i) => ({
+    stream: i.stream,
+    orgId: i.orgId,
+    type: i.type,
+    payload: i.payload,
+    position: i.position,
+    at: at.toISOString(),
+  }));
 }
 
 /**

@@ -131,7 +131,11 @@ export interface StreamDef<K, E extends Payloads, P extends Payloads> {
   /** Reserves `count` consecutive positions on each stream in one statement; first position by key. */
   reserve(tx: Executor, reqs: ReadonlyArray<{ key: K; orgId: string; count: number }>): Promise<Map<K, number>>;
   /** Writes events at positions taken by {@link nextPosition} / {@link reserve}, in one statement. */
-  insertAt<T extends keyof E & string>(tx: Executor, sink: EventSink, evs: ReadonlyArray<Append<K, E, T> & { position: number }>): Promise<void>;
+  insertAt<T extends keyof E & string>(
+    tx: Executor,
+    sink: EventSink,
+    evs: ReadonlyArray<Append<K, E, T> & { position: number }>,
+  ): Promise<void>;
   /**
    * Appends one event fused with the domain's own row in ONE statement (the send hot path): see
    * ledger `appendFused`. Resolves with the position, or undefined when `row` inserted nothing.
@@ -179,11 +183,19 @@ export function defineStream<K, E extends Payloads, P extends Payloads = Record<
     },
     nextPosition: (tx, key, orgId) => nextPosition(tx, name(key), orgId),
     async reserve(tx, reqs) {
-      const first = await reservePositions(tx, reqs.map((r) => ({ stream: name(r.key), orgId: r.orgId, count: r.count })));
+      const first = await reservePositions(
+        tx,
+        reqs.map((r) => ({ stream: name(r.key), orgId: r.orgId, count: r.count })),
+      );
       return new Map(reqs.map((r) => [r.key, first.get(name(r.key)) as number]));
     },
     async insertAt(tx, sink, evs) {
-      sink.push(...(await insertEvents(tx, evs.map((e) => ({ ...input(e), position: e.position })))));
+      sink.push(
+        ...(await insertEvents(
+          tx,
+          evs.map((e) => ({ ...input(e), position: e.position })),
+        )),
+      );
     },
     async appendFused(tx, sink, ev, { row, at, positionAt }) {
       const stored = await appendFused(tx, input(ev), row, at, positionAt);
@@ -192,7 +204,13 @@ export function defineStream<K, E extends Payloads, P extends Payloads = Record<
     },
     redact: (tx, key, orgId, subject, path, value) => redact(tx, name(key), orgId, subject, path, value),
     publish: (hub, key, orgId, type, payload, atMs = Date.now()) =>
-      hub.publishEphemeral({ stream: name(key), orgId, type, payload: payload as Record<string, unknown>, at: new Date(atMs).toISOString() }),
+      hub.publishEphemeral({
+        stream: name(key),
+        orgId,
+        type,
+        payload: payload as Record<string, unknown>,
+        at: new Date(atMs).toISOString(),
+      }),
     open(key, o) {
       const stream = name(key);
       const either = (ev: LedgerEvent | EphemeralEvent) => ('position' in ev ? durable(ev) : ephemeral(ev));

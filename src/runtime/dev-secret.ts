@@ -3,8 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** True when the process needs a generated JWT secret: no JWT_SECRET or JWKS_URL, not production. */
-export const needsDevSecret = (env: NodeJS.ProcessEnv): boolean =>
-  !env.JWT_SECRET && !env.JWKS_URL && env.NODE_ENV !== 'production';
+export const needsDevSecret = (env: NodeJS.ProcessEnv): boolean => !env.JWT_SECRET && !env.JWKS_URL && env.NODE_ENV !== 'production';
 
 /**
  * The development JWT secret kept in `<dataDir>/dev-jwt-secret` (mode 0600), generated on first

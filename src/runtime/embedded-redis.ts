@@ -122,7 +122,7 @@ async function stopStale(stateFile: string, logger: Logger): Promise<void> {
     const { pid } = JSON.parse(readFileSync(stateFile, 'utf8')) as StateFile;
     const cmdline = readProcCmdline(pid);
     // only a live redis-server: the pid may have been reused by something else
-    if (cmdline !== undefined && cmdline.includes('redis-server')) {
+    if (cmdline?.includes('redis-server')) {
       logger.warn({ pid }, 'stopping a redis-server left behind by an earlier run');
       process.kill(pid, 'SIGTERM');
       const end = Date.now() + 5_000;

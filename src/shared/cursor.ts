@@ -14,8 +14,7 @@ export interface CursorCodec {
 }
 
 export function createCursorCodec(secret: string): CursorCodec {
-  const sign = (scope: string, pos: string) =>
-    createHmac('sha256', secret).update(scope).update('\0').update(pos).digest().subarray(0, 12);
+  const sign = (scope: string, pos: string) => createHmac('sha256', secret).update(scope).update('\0').update(pos).digest().subarray(0, 12);
   const invalid = () => badInput('Invalid cursor: pass a cursor this API returned for the same stream or list.', 'after');
   const codec: CursorCodec = {
     encode(scope, position) {

@@ -14,13 +14,11 @@ function coded(code: ErrorCode, message: string, extra: Record<string, unknown> 
   return new GraphQLError(message, { extensions: { code, ...extra } });
 }
 
-export const unauthenticated = (message = 'Authentication required: send a valid bearer token.') =>
-  coded('UNAUTHENTICATED', message);
+export const unauthenticated = (message = 'Authentication required: send a valid bearer token.') => coded('UNAUTHENTICATED', message);
 export const forbidden = (message = 'You are not allowed to do this.') => coded('FORBIDDEN', message);
 /** Another organisation's object is reported exactly like a missing one. */
 export const notFound = (kind: string) => coded('NOT_FOUND', `${kind} not found.`);
-export const badInput = (message: string, field?: string) =>
-  coded('BAD_USER_INPUT', message, field ? { field } : {});
+export const badInput = (message: string, field?: string) => coded('BAD_USER_INPUT', message, field ? { field } : {});
 export const conflict = (message: string) => coded('CONFLICT', message);
 export const rateLimited = (retryAfterSeconds: number) =>
   coded('RATE_LIMITED', `Too many requests; retry after ${retryAfterSeconds} s.`, { retryAfterSeconds });

@@ -37,6 +37,10 @@ export function safeError(err: unknown): Record<string, unknown> {
     code: (err as { code?: string }).code,
     cause: cause ? { type: cause.name, code: cause.code, message: clean(String(cause.message ?? '')) } : undefined,
     // only frames: the lines between the message and the frames can quote parameters too
-    stack: err.stack?.split('\n').filter((l) => l.startsWith('    at ')).slice(0, 8).join('\n'),
+    stack: err.stack
+      ?.split('\n')
+      .filter((l) => l.startsWith('    at '))
+      .slice(0, 8)
+      .join('\n'),
   };
 }

@@ -58,9 +58,17 @@ describe('alert escalation (real worker)', () => {
         data: { alertId: alert.id, level: 'critical', type: 'test' },
       },
     });
-    await settle([[providerFeed, 2], [adminFeed, 1]], 300);
+    await settle(
+      [
+        [providerFeed, 2],
+        [adminFeed, 1],
+      ],
+      300,
+    );
     expect(events(providerFeed).map((e) => e.__typename)).toEqual(['AlertRaised', 'AlertEscalated']);
-    expect(events(adminFeed)).toEqual([expect.objectContaining({ __typename: 'AlertEscalated', alert: expect.objectContaining({ id: alert.id }) })]);
+    expect(events(adminFeed)).toEqual([
+      expect.objectContaining({ __typename: 'AlertEscalated', alert: expect.objectContaining({ id: alert.id }) }),
+    ]);
     const at = await escalatedAt(org, alert.id);
     expect(Date.parse(at) - Date.parse(alert.createdAt as string)).toBeGreaterThanOrEqual(DELAY_MS - 50);
     expect(await unread({ ...org, admin: admin2 })).toBe(1);
@@ -107,7 +115,11 @@ describe('alert escalation (real worker)', () => {
 
   it('never escalates an alert that expired first, nor LOW-HIGH alerts', async () => {
     const org = await seedOrg(app);
-    const expiring = await raise(app, org.service, { level: 'CRITICAL', title: 'short', expiresAt: new Date(Date.now() + 600).toISOString() });
+    const expiring = await raise(app, org.service, {
+      level: 'CRITICAL',
+      title: 'short',
+      expiresAt: new Date(Date.now() + 600).toISOString(),
+    });
     const high = await raise(app, org.service, { level: 'HIGH', title: 'high' });
     expect(await app.container.queues.queue('alerts').getJob(escalationJobId(high.id))).toBeUndefined();
     await sleep(DELAY_MS * 2.5);

@@ -221,4 +221,3 @@ describe('alert tenancy', () => {
     expect(await listed(app, org.patient, undefined, true)).toEqual([]);
   });
 });
-

@@ -124,15 +124,33 @@ describe('acknowledgeAlert', () => {
     expect(first.data.acknowledgeAlert.acknowledgedByMe).toBe(true);
 
     const second = await gql(app, provider2.token, ACK, { id: alert.id });
-    expect(second.data.acknowledgeAlert.acknowledgements.map((a: { user: { id: string } }) => a.user.id)).toEqual([org.provider.id, provider2.id]);
-    const view = await gql(app, org.patient.token, `{ alerts { edges { node { id acknowledgedByMe acknowledgements { user { id } } } } } }`);
+    expect(second.data.acknowledgeAlert.acknowledgements.map((a: { user: { id: string } }) => a.user.id)).toEqual([
+      org.provider.id,
+      provider2.id,
+    ]);
+    const view = await gql(
+      app,
+      org.patient.token,
+      `{ alerts { edges { node { id acknowledgedByMe acknowledgements { user { id } } } } } }`,
+    );
     expect(view.data.alerts.edges[0].node).toMatchObject({ id: alert.id, acknowledgedByMe: false });
 
     // one AlertAcknowledged per new acknowledgement, to every recipient
-    await settle([[watchProvider, 3], [watchPatient, 3]], 300);
+    await settle(
+      [
+        [watchProvider, 3],
+        [watchPatient, 3],
+      ],
+      300,
+    );
     for (const sub of [watchProvider, watchPatient]) {
       expect(events(sub).map((e) => e.__typename)).toEqual(['AlertRaised', 'AlertAcknowledged', 'AlertAcknowledged']);
-      expect(events(sub)[1]).toMatchObject({ alertId: alert.id, userId: org.provider.id, user: { name: org.provider.name }, at: acks[0].at });
+      expect(events(sub)[1]).toMatchObject({
+        alertId: alert.id,
+        userId: org.provider.id,
+        user: { name: org.provider.name },
+        at: acks[0].at,
+      });
       expect(events(sub)[2]).toMatchObject({ alertId: alert.id, userId: provider2.id });
     }
   });

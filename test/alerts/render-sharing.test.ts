@@ -29,7 +29,8 @@ describe('shared rendering across filters', () => {
     await until(() => app.container.fanout.stats().subscriptions >= before + 3, 5_000, 'three live subscriptions');
     const alert = await raise(app, org.service, { level: 'HIGH', type: 'outbreak', title: 'Shared render' });
     await Promise.all([a.waitFor(1), b.waitFor(1), c.waitFor(1)]);
-    for (const s of [a, b, c]) expect(s.items[0].alertRaised).toEqual({ __typename: 'AlertRaised', alert: { id: alert.id, title: 'Shared render' } });
+    for (const s of [a, b, c])
+      expect(s.items[0].alertRaised).toEqual({ __typename: 'AlertRaised', alert: { id: alert.id, title: 'Shared render' } });
 
     const ack = await gql(app, org.provider.token, ACK, { id: alert.id });
     expect(ack.errors).toBeUndefined();

@@ -52,7 +52,16 @@ describe('authentication over HTTP', () => {
       .sign(new TextEncoder().encode(TEST_JWT_SECRET));
     const valid = await token({ id: claims.sub, orgId: claims.org, role: claims.role });
     const tampered = `${valid.slice(0, -4)}${valid.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
-    for (const auth of [undefined, 'Bearer', 'Bearer not-a-jwt', `Bearer ${expired}`, `Bearer ${wrongKey}`, `Bearer ${noExp}`, `Bearer ${badRole}`, `Bearer ${tampered}`]) {
+    for (const auth of [
+      undefined,
+      'Bearer',
+      'Bearer not-a-jwt',
+      `Bearer ${expired}`,
+      `Bearer ${wrongKey}`,
+      `Bearer ${noExp}`,
+      `Bearer ${badRole}`,
+      `Bearer ${tampered}`,
+    ]) {
       const r = await gql(app, auth, ME);
       expect(codeOf(r), String(auth).slice(0, 30)).toBe('UNAUTHENTICATED');
       expect(r.data ?? null).toBeNull();

@@ -43,9 +43,7 @@ describe('API contract (SPEC)', () => {
   for (const [root, fields] of Object.entries(CONTRACT)) {
     it(`${root} has the fixed fields with the fixed types`, () => {
       const type = schema.getType(root) as GraphQLObjectType;
-      const actual = Object.fromEntries(
-        Object.keys(fields).map((f) => [f, type.getFields()[f]?.type.toString() ?? 'missing']),
-      );
+      const actual = Object.fromEntries(Object.keys(fields).map((f) => [f, type.getFields()[f]?.type.toString() ?? 'missing']));
       expect(actual).toEqual(fields);
     });
   }
@@ -54,9 +52,20 @@ describe('API contract (SPEC)', () => {
     const iface = schema.getType('StreamEvent') as GraphQLObjectType;
     expect(iface.getFields().cursor?.type.toString()).toBe('String!');
     expect(iface.getFields().at?.type.toString()).toBe('DateTime!');
-    for (const name of ['MessageAdded', 'MessageEdited', 'MessageDeleted', 'ReadReceipt', 'NotificationAdded', 'NotificationRead', 'UnreadCountChanged']) {
+    for (const name of [
+      'MessageAdded',
+      'MessageEdited',
+      'MessageDeleted',
+      'ReadReceipt',
+      'NotificationAdded',
+      'NotificationRead',
+      'UnreadCountChanged',
+    ]) {
       const t = schema.getType(name) as GraphQLObjectType;
-      expect(t.getInterfaces().map((i) => i.name), name).toContain('StreamEvent');
+      expect(
+        t.getInterfaces().map((i) => i.name),
+        name,
+      ).toContain('StreamEvent');
     }
   });
 

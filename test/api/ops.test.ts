@@ -90,7 +90,8 @@ describe('/metrics', () => {
   });
 
   it('counts queries once whether they come over HTTP or WebSocket', async () => {
-    const count = async () => sample((await get(app, '/metrics')).text, 'wardline_operation_latency_seconds_count{operation_type="query"}') ?? 0;
+    const count = async () =>
+      sample((await get(app, '/metrics')).text, 'wardline_operation_latency_seconds_count{operation_type="query"}') ?? 0;
     const before = await count();
     await gql(app, org.patient.token, '{ me { id } }');
     const raw = await openRaw(app);

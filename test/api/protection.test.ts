@@ -11,10 +11,7 @@ let org: SeededOrg;
 let strictOrg: SeededOrg;
 const sockets: Raw[] = [];
 beforeAll(async () => {
-  [open, strict] = await Promise.all([
-    startApp(),
-    startApp({ env: { INTROSPECTION: 'false', GRAPHIQL: 'false', MAX_DEPTH: '5' } }),
-  ]);
+  [open, strict] = await Promise.all([startApp(), startApp({ env: { INTROSPECTION: 'false', GRAPHIQL: 'false', MAX_DEPTH: '5' } })]);
   [org, strictOrg] = await Promise.all([seedOrg(open), seedOrg(strict)]);
 });
 afterAll(stopAll);

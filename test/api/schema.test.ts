@@ -53,9 +53,15 @@ describe('schema.graphql', () => {
   });
 
   it('keeps the API contract names', () => {
-    const fields = (name: 'Query' | 'Mutation' | 'Subscription') => Object.keys(
-      (name === 'Query' ? schema.getQueryType() : name === 'Mutation' ? schema.getMutationType() : schema.getSubscriptionType())?.getFields() ?? {},
-    );
+    const fields = (name: 'Query' | 'Mutation' | 'Subscription') =>
+      Object.keys(
+        (name === 'Query'
+          ? schema.getQueryType()
+          : name === 'Mutation'
+            ? schema.getMutationType()
+            : schema.getSubscriptionType()
+        )?.getFields() ?? {},
+      );
     expect(fields('Query')).toEqual(expect.arrayContaining(['me', 'conversation', 'conversations']));
     expect(fields('Mutation')).toEqual(
       expect.arrayContaining(['createConversation', 'sendMessage', 'editMessage', 'deleteMessage', 'markConversationRead', 'setTyping']),

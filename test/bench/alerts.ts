@@ -123,7 +123,11 @@ async function loadgen() {
   let lastAt = 0;
   const sockets: WebSocket[] = [];
   const open = async (s: (typeof subs)[number]) => {
-    const token = await mintToken(SECRET, { sub: `${setup.orgId}:sub-${s.i}`, org: setup.orgId, role: 'provider', name: `Subscriber ${s.i}` }, 3600);
+    const token = await mintToken(
+      SECRET,
+      { sub: `${setup.orgId}:sub-${s.i}`, org: setup.orgId, role: 'provider', name: `Subscriber ${s.i}` },
+      3600,
+    );
     const ws = new WebSocket(setup.urls[s.i % setup.urls.length] as string, 'graphql-transport-ws', { perMessageDeflate: false });
     sockets.push(ws);
     await new Promise<void>((resolve, reject) => {
@@ -197,7 +201,15 @@ async function loadgen() {
 
 async function ensureDatabase() {
   const url = new URL(DATABASE_URL);
-  const admin = postgres({ host: url.hostname, port: Number(url.port || 5432), username: decodeURIComponent(url.username || 'postgres'), password: decodeURIComponent(url.password || ''), database: 'postgres', max: 1, onnotice: () => {} });
+  const admin = postgres({
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    username: decodeURIComponent(url.username || 'postgres'),
+    password: decodeURIComponent(url.password || ''),
+    database: 'postgres',
+    max: 1,
+    onnotice: () => {},
+  });
   const name = url.pathname.slice(1);
   const [exists] = await admin`select 1 from pg_database where datname = ${name}`;
   if (!exists) await admin.unsafe(`create database "${name}"`);
@@ -280,7 +292,9 @@ async function driver() {
           headers: { 'content-type': 'application/json', authorization: service },
           body: JSON.stringify({
             query: `mutation($i: RaiseAlertInput!){ raiseAlert(input: $i) { id } }`,
-            variables: { i: { level: 'MEDIUM', type: 'bench', title: `bench alert ${i}`, location: { lat, lng }, clientKey: `bench-${i}` } },
+            variables: {
+              i: { level: 'MEDIUM', type: 'bench', title: `bench alert ${i}`, location: { lat, lng }, clientKey: `bench-${i}` },
+            },
           }),
         });
         const body = (await res.json()) as { data?: { raiseAlert?: { id: string } } };
@@ -341,7 +355,10 @@ async function driver() {
     process.exitCode = report.missing + report.unexpected + report.duplicates + failures === 0 ? 0 : 1;
   } finally {
     for (const c of children) c.connected ? c.send({ t: 'stop' }) : c.kill();
-    await Promise.race([Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(0) : c.once('exit', r))))), sleep(10_000)]);
+    await Promise.race([
+      Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(0) : c.once('exit', r))))),
+      sleep(10_000),
+    ]);
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     clearTimeout(hardStop);
   }

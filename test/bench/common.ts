@@ -12,7 +12,7 @@ export class Histogram {
   max = 0;
 
   add(ms: number): void {
-    const v = ms < 0 ? 0 : ms;
+    const v = Math.max(ms , 0);
     let b = Math.floor(v / Histogram.BIN_MS);
     if (b >= Histogram.BINS) b = Histogram.BINS - 1;
     this.bins[b]!++;
@@ -163,7 +163,11 @@ export const fmtInt = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocal
 export function table(headers: string[], rows: Array<Array<string | number>>, leftAlign = false): string {
   const cells = rows.map((r) => r.map(String));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 || leftAlign ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === 0 || leftAlign ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 

@@ -647,7 +647,8 @@ serveRpc(
   {
     async init(a: { secret: string; users: Array<{ id: string; orgId: string; name: string; role: 'patient' | 'provider' | 'admin' }> }) {
       tokens = [];
-      for (const u of a.users) tokens.push(`Bearer ${await mintToken(a.secret, { sub: u.id, org: u.orgId, role: u.role, name: u.name }, 3600)}`);
+      for (const u of a.users)
+        tokens.push(`Bearer ${await mintToken(a.secret, { sub: u.id, org: u.orgId, role: u.role, name: u.name }, 3600)}`);
       return { tokens: tokens.length };
     },
     connect,

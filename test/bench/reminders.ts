@@ -57,7 +57,11 @@ interface LoadStats {
 
 const self = fileURLToPath(import.meta.url);
 const child = (role: string, extraEnv: Record<string, string> = {}, execArgv: string[] = []) =>
-  fork(self, [role], { execArgv: [...execArgv, '--import', 'tsx'], env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  fork(self, [role], {
+    execArgv: [...execArgv, '--import', 'tsx'],
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
 const next = <T extends Msg['t']>(p: ChildProcess, t: T, ms: number) =>
   new Promise<Extract<Msg, { t: T }>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${t} not received within ${ms} ms`)), ms);
@@ -151,7 +155,9 @@ async function loadgen() {
   await pool(setup.userIds, 100, (u) => open(u).catch(() => void failed++));
   process.send?.({ t: 'subscribed', n: setup.userIds.length - failed, failed } satisfies Msg);
   const progress = setInterval(() => process.send?.({ t: 'progress', received } satisfies Msg), 250);
-  const expected = await new Promise<string[]>((r) => process.on('message', (m: { t?: string; ids?: string[] }) => m.t === 'finish' && r(m.ids ?? [])));
+  const expected = await new Promise<string[]>((r) =>
+    process.on('message', (m: { t?: string; ids?: string[] }) => m.t === 'finish' && r(m.ids ?? [])),
+  );
   clearInterval(progress);
   const want = new Set(expected);
   let missing = 0;
@@ -162,7 +168,18 @@ async function loadgen() {
     duplicates += Math.max(0, n - 1);
   }
   const unexpected = [...got.keys()].filter((id) => !want.has(id)).length;
-  const stats: LoadStats = { received, unique: got.size, missing, duplicates, unexpected, errors, closed, firstAt, lastAt, latency: latency.summary() };
+  const stats: LoadStats = {
+    received,
+    unique: got.size,
+    missing,
+    duplicates,
+    unexpected,
+    errors,
+    closed,
+    firstAt,
+    lastAt,
+    latency: latency.summary(),
+  };
   process.send?.({ t: 'result', stats } satisfies Msg);
   for (const ws of sockets) ws.terminate();
   setTimeout(() => process.exit(0), 100);
@@ -247,7 +264,15 @@ async function driver() {
   hardStop.unref();
   const prefix = `bench-${randomUUID().slice(0, 8)}`;
   const orgId = `bench-${randomUUID()}`;
-  const runEnv = { NODE_ENV: 'production', DATABASE_URL, REDIS_URL, REDIS_PREFIX: prefix, JWT_SECRET: SECRET, LOG_LEVEL: 'warn', WS_KEEPALIVE_MS: '0' };
+  const runEnv = {
+    NODE_ENV: 'production',
+    DATABASE_URL,
+    REDIS_URL,
+    REDIS_PREFIX: prefix,
+    JWT_SECRET: SECRET,
+    LOG_LEVEL: 'warn',
+    WS_KEEPALIVE_MS: '0',
+  };
   let container: Awaited<ReturnType<typeof import('../../src/container.js')['createContainer']>> | undefined;
   try {
     await ensureDatabase();
@@ -291,16 +316,20 @@ async function driver() {
     const due = new Date(Math.ceil((tCreate + LEAD_MS) / 1000) * 1000);
     const ids: string[] = [];
     let createFailures = 0;
-    await pool(Array.from({ length: N }, (_, i) => i), 64, async (i) => {
-      const userId = userIds[i % USERS] as string;
-      const viewer = { userId, orgId, role: 'patient' as const, name: 'Bench patient' };
-      try {
-        const r = await services.reminders.create(viewer, { kind: 'medication', title: `Dose ${i}`, at: due, clientKey: `bench-${i}` });
-        ids.push(r.id);
-      } catch {
-        createFailures++;
-      }
-    });
+    await pool(
+      Array.from({ length: N }, (_, i) => i),
+      64,
+      async (i) => {
+        const userId = userIds[i % USERS] as string;
+        const viewer = { userId, orgId, role: 'patient' as const, name: 'Bench patient' };
+        try {
+          const r = await services.reminders.create(viewer, { kind: 'medication', title: `Dose ${i}`, at: due, clientKey: `bench-${i}` });
+          ids.push(r.id);
+        } catch {
+          createFailures++;
+        }
+      },
+    );
     const createMs = Date.now() - tCreate;
     const slackMs = due.getTime() - Date.now();
     if (slackMs < 500) console.warn(`reminders bench: creation ended ${-slackMs} ms after the due instant; raise BENCH_LEAD_MS`);
@@ -369,7 +398,8 @@ async function driver() {
       jobs,
       wallMs: Date.now() - started,
     };
-    const exact = report.missing + report.duplicates + report.unexpected === 0 && db.notifications === ids.length && db.distinctKeys === ids.length;
+    const exact =
+      report.missing + report.duplicates + report.unexpected === 0 && db.notifications === ids.length && db.distinctKeys === ids.length;
     const ok = exact && createFailures === 0;
     console.log(
       [
@@ -389,7 +419,10 @@ async function driver() {
   } finally {
     await container?.close().catch(() => {});
     for (const c of children) c.connected ? c.send({ t: 'stop' }) : c.kill();
-    await Promise.race([Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(0) : c.once('exit', r))))), sleep(10_000)]);
+    await Promise.race([
+      Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(0) : c.once('exit', r))))),
+      sleep(10_000),
+    ]);
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await cleanup(orgId, prefix).catch((err) => console.warn('reminders bench: cleanup failed:', err instanceof Error ? err.message : err));
     clearTimeout(hardStop);

@@ -87,7 +87,10 @@ const opts = {
   steps5: list(env.BENCH_STEPS5, '50,100,200,400'),
   concurrency: list(env.BENCH_CONCURRENCY, '8,32,64').map(Math.floor),
   seconds: Math.max(1, Number(env.BENCH_SECONDS ?? 8)),
-  scenarios: (env.BENCH_SCENARIOS ?? 'fanout1,fanout5,send').split(',').map((s) => s.trim()).filter(Boolean),
+  scenarios: (env.BENCH_SCENARIOS ?? 'fanout1,fanout5,send')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   sendConvs: Math.max(1, Math.floor(Number(env.BENCH_SEND_CONVS ?? 100))),
   profileDir: env.BENCH_PROFILE || undefined,
   cpuProfDir: env.BENCH_CPU_PROF || undefined,
@@ -235,7 +238,12 @@ async function setup(c: Container): Promise<Setup> {
   let t = performance.now();
   await identity.createOrg(orgId, 'Benchmark org');
   const n = opts.subscribers;
-  const users: BenchUser[] = Array.from({ length: n }, (_, i) => ({ id: `${orgId}:u${i}`, orgId, name: `User ${i}`, role: 'patient' as const }));
+  const users: BenchUser[] = Array.from({ length: n }, (_, i) => ({
+    id: `${orgId}:u${i}`,
+    orgId,
+    name: `User ${i}`,
+    role: 'patient' as const,
+  }));
   const admin: BenchUser = { id: `${orgId}:admin`, orgId, name: 'Bench admin', role: 'admin' };
   await pool([...users, admin], 8, (u) => identity.upsertUser(u));
   ms.users = performance.now() - t;
@@ -245,7 +253,11 @@ async function setup(c: Container): Promise<Setup> {
   let convA: string | undefined;
   if (has('fanout1')) {
     const ids = users.map((u) => u.id);
-    const conv = await messaging.createConversation(viewer, { kind: 'group', title: 'Fan-out (one conversation)', memberIds: ids.slice(0, 200) });
+    const conv = await messaging.createConversation(viewer, {
+      kind: 'group',
+      title: 'Fan-out (one conversation)',
+      memberIds: ids.slice(0, 200),
+    });
     for (let i = 200; i < ids.length; i += 200) await messaging.addMembers(viewer, conv.id, ids.slice(i, i + 200));
     convA = conv.id;
   }
@@ -259,7 +271,11 @@ async function setup(c: Container): Promise<Setup> {
     8,
     async (j) => {
       const members = [...new Set([0, 1, 2, 3, 4].map((r) => (5 * j + r) % n))];
-      const conv = await messaging.createConversation(viewer, { kind: 'group', title: `Group ${j}`, memberIds: members.map((i) => users[i]!.id) });
+      const conv = await messaging.createConversation(viewer, {
+        kind: 'group',
+        title: `Group ${j}`,
+        memberIds: members.map((i) => users[i]!.id),
+      });
       convsB[j] = { id: conv.id, members };
     },
   );
@@ -329,7 +345,9 @@ async function runFanout(
     { name, ports: servers.map((s) => s.port), convs, maxMsgs, concurrency: 100, timeoutMs: 90_000 },
     120_000,
   );
-  log(`${name}: ${connect.sockets - connect.failed}/${connect.sockets} sockets acknowledged in ${fmtInt(connect.ms)} ms${connect.failed ? ` (first failure: ${connect.firstFailure})` : ''}`);
+  log(
+    `${name}: ${connect.sockets - connect.failed}/${connect.sockets} sockets acknowledged in ${fmtInt(connect.ms)} ms${connect.failed ? ` (first failure: ${connect.firstFailure})` : ''}`,
+  );
   const subStart = performance.now();
   const want = connect.sockets - connect.failed;
   await waitFor(
@@ -344,7 +362,9 @@ async function runFanout(
     { timeoutMs: 30_000, perConv: name === 'fanout1' ? 2 : 1 },
     60_000,
   );
-  log(`${name}: warm-up ${warmup.received}/${warmup.expected} deliveries in ${fmtInt(warmup.ms)} ms${warmup.errors ? ` (${warmup.errors} send errors: ${warmup.firstError})` : ''}`);
+  log(
+    `${name}: warm-up ${warmup.received}/${warmup.expected} deliveries in ${fmtInt(warmup.ms)} ms${warmup.errors ? ` (${warmup.errors} send errors: ${warmup.firstError})` : ''}`,
+  );
   await sleep(500);
   await gcAll();
   await sleep(300);
@@ -359,7 +379,8 @@ async function runFanout(
       rssBeforeMiB: b.mem.rss / 2 ** 20,
       rssAfterMiB: a.mem.rss / 2 ** 20,
       kibPerSocketRss: (a.mem.rss - b.mem.rss) / 1024 / sockets,
-      kibPerSocketHeap: (a.mem.heapUsed + a.mem.external + a.mem.arrayBuffers - b.mem.heapUsed - b.mem.external - b.mem.arrayBuffers) / 1024 / sockets,
+      kibPerSocketHeap:
+        (a.mem.heapUsed + a.mem.external + a.mem.arrayBuffers - b.mem.heapUsed - b.mem.external - b.mem.arrayBuffers) / 1024 / sockets,
     };
   });
 
@@ -386,8 +407,11 @@ async function runFanout(
     }
     const serverCpu = servers.map((_, i) => cpuPercent(s0[i]!, s1[i]!));
     const system = systemCpu(y0, y1, cpus().length);
-    const mine = serverCpu.reduce((a, b) => a + b, 0) + r.loadgenCpu + ((me.user + me.system) / 10 / (y1.atMs - y0.atMs));
-    const serverCpuMs = servers.reduce((n, _, i) => n + (s1[i]!.cpu.user + s1[i]!.cpu.system - s0[i]!.cpu.user - s0[i]!.cpu.system) / 1000, 0);
+    const mine = serverCpu.reduce((a, b) => a + b, 0) + r.loadgenCpu + (me.user + me.system) / 10 / (y1.atMs - y0.atMs);
+    const serverCpuMs = servers.reduce(
+      (n, _, i) => n + (s1[i]!.cpu.user + s1[i]!.cpu.system - s0[i]!.cpu.user - s0[i]!.cpu.system) / 1000,
+      0,
+    );
     steps.push({
       ...r,
       serverCpu,
@@ -403,12 +427,30 @@ async function runFanout(
   // final accounting: late deliveries are credited to their step
   for (const [i, st] of report.steps.entries()) {
     const cur = steps[i]!;
-    steps[i] = { ...cur, ...st, deliveredPerSec: cur.deliveredPerSec, loadgenCpu: cur.loadgenCpu, drainMs: cur.drainMs, deliveredAtDrain: cur.deliveredAtDrain };
+    steps[i] = {
+      ...cur,
+      ...st,
+      deliveredPerSec: cur.deliveredPerSec,
+      loadgenCpu: cur.loadgenCpu,
+      drainMs: cur.drainMs,
+      deliveredAtDrain: cur.deliveredAtDrain,
+    };
   }
   const { steps: _omit, ...rest } = report;
   await rpc(loadgen, 'disconnect', { timeoutMs: 15_000 }, 30_000);
   await waitFor('sockets to close on the servers', async () => (await statsAll()).every((s, i) => s.sockets <= before[i]!.sockets), 20_000);
-  return { scenario: name, subscribers: total, conversations: convs.length, connect, subscribedMs, warmup, memory, steps, report: rest, profile };
+  return {
+    scenario: name,
+    subscribers: total,
+    conversations: convs.length,
+    connect,
+    subscribedMs,
+    warmup,
+    memory,
+    steps,
+    report: rest,
+    profile,
+  };
 }
 
 interface SendRow extends SendResult {
@@ -420,14 +462,21 @@ interface SendRow extends SendResult {
 async function runSend(convs: Array<{ id: string; senders: number[] }>): Promise<SendRow[]> {
   const rows: SendRow[] = [];
   const a = servers[0]!;
-  log(`send: closed-loop sendMessage against instance A, concurrency ${opts.concurrency.join(', ')} × ${opts.seconds} s over ${convs.length} conversations`);
+  log(
+    `send: closed-loop sendMessage against instance A, concurrency ${opts.concurrency.join(', ')} × ${opts.seconds} s over ${convs.length} conversations`,
+  );
   for (const [ci, concurrency] of opts.concurrency.entries()) {
     const profileThis = opts.profileDir && ci === opts.concurrency.length - 1;
     if (profileThis) await rpc(a.child, 'profStart', undefined, 10_000);
     const s0 = await statsAll();
     const y0 = sampleSystem();
     const me0 = process.cpuUsage();
-    const r = await rpc<SendResult>(loadgen, 'sendStep', { port: a.port, concurrency, seconds: opts.seconds, convs }, opts.seconds * 1000 + 90_000);
+    const r = await rpc<SendResult>(
+      loadgen,
+      'sendStep',
+      { port: a.port, concurrency, seconds: opts.seconds, convs },
+      opts.seconds * 1000 + 90_000,
+    );
     const me = process.cpuUsage(me0);
     const y1 = sampleSystem();
     const s1 = await statsAll();
@@ -436,11 +485,23 @@ async function runSend(convs: Array<{ id: string; senders: number[] }>): Promise
     const mine = serverCpu.reduce((x, y) => x + y, 0) + r.loadgenCpu + (me.user + me.system) / 10 / (y1.atMs - y0.atMs);
     let profile: string | undefined;
     if (profileThis) {
-      profile = await rpc<string>(a.child, 'profStop', { file: resolve(opts.profileDir!, `send-A-c${concurrency}-${stamp}.cpuprofile`) }, 60_000);
+      profile = await rpc<string>(
+        a.child,
+        'profStop',
+        { file: resolve(opts.profileDir!, `send-A-c${concurrency}-${stamp}.cpuprofile`) },
+        60_000,
+      );
       log(`send: CPU profile of instance A written to ${profile}`);
     }
-    rows.push({ ...r, serverCpu: serverCpu[0]!, profile, system: { ...system, others: system.machine - mine - system.postgres - system.redis } });
-    log(`send c=${concurrency}: ${fmtInt(r.perSec)} mutations/s, p99 ${fmt(r.latency.p99)} ms, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}`);
+    rows.push({
+      ...r,
+      serverCpu: serverCpu[0]!,
+      profile,
+      system: { ...system, others: system.machine - mine - system.postgres - system.redis },
+    });
+    log(
+      `send c=${concurrency}: ${fmtInt(r.perSec)} mutations/s, p99 ${fmt(r.latency.p99)} ms, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}`,
+    );
   }
   return rows;
 }
@@ -457,7 +518,23 @@ function printFanout(f: FanoutResult) {
   );
   console.log(
     table(
-      ['msgs/s', 'sent/s', 'offered dlv/s', 'delivered/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'sent', 'lost', 'dup', 'cursor gap/dup', 'send err', 'send p50/p99 ms', 'at→recv p50/p99 ms'],
+      [
+        'msgs/s',
+        'sent/s',
+        'offered dlv/s',
+        'delivered/s',
+        'p50 ms',
+        'p95 ms',
+        'p99 ms',
+        'max ms',
+        'sent',
+        'lost',
+        'dup',
+        'cursor gap/dup',
+        'send err',
+        'send p50/p99 ms',
+        'at→recv p50/p99 ms',
+      ],
       f.steps.map((s) => [
         s.rate,
         fmt(s.publishRate, 1),
@@ -483,7 +560,19 @@ function printFanout(f: FanoutResult) {
   console.log('CPU per step (% of one core) and CPU time per delivery (server: both instances, mutations included):');
   console.log(
     table(
-      ['msgs/s', 'CPU A %', 'CPU B %', 'loadgen %', 'PG %', 'Redis %', 'others %', 'machine %', 'server µs/dlv', 'loadgen µs/dlv', 'RSS A/B MiB'],
+      [
+        'msgs/s',
+        'CPU A %',
+        'CPU B %',
+        'loadgen %',
+        'PG %',
+        'Redis %',
+        'others %',
+        'machine %',
+        'server µs/dlv',
+        'loadgen µs/dlv',
+        'RSS A/B MiB',
+      ],
       f.steps.map((s) => [
         s.rate,
         fmt(s.serverCpu[0] ?? Number.NaN, 0),
@@ -502,11 +591,20 @@ function printFanout(f: FanoutResult) {
   console.log(
     table(
       ['instance', 'sockets', 'RSS before MiB', 'RSS after MiB', 'KiB/socket (RSS)', 'KiB/socket (heap+ext)'],
-      f.memory.map((m) => [m.instance, fmtInt(m.sockets), fmt(m.rssBeforeMiB), fmt(m.rssAfterMiB), fmt(m.kibPerSocketRss), fmt(m.kibPerSocketHeap)]),
+      f.memory.map((m) => [
+        m.instance,
+        fmtInt(m.sockets),
+        fmt(m.rssBeforeMiB),
+        fmt(m.rssAfterMiB),
+        fmt(m.kibPerSocketRss),
+        fmt(m.kibPerSocketHeap),
+      ]),
     ),
   );
   const r = f.report;
-  const closes = Object.entries(r.closes).map(([c, n]) => `${c}×${n}`).join(', ');
+  const closes = Object.entries(r.closes)
+    .map(([c, n]) => `${c}×${n}`)
+    .join(', ');
   console.log(
     `frames: ${r.errorFrames} error, ${r.otherFrames} other; sockets open at end ${r.openSockets}${closes ? `; closes ${closes}` : ''}; ` +
       `HTTP retries so far (reset keep-alive socket, same clientMessageId): ${r.httpRetries}` +
@@ -518,7 +616,22 @@ function printSend(rows: SendRow[]) {
   console.log('\n== send: sendMessage over HTTP with persistence, one instance ==');
   console.log(
     table(
-      ['clients', 'mutations/s', 'ok', 'errors', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'CPU A %', 'loadgen %', 'PG %', 'Redis %', 'others %', 'machine %'],
+      [
+        'clients',
+        'mutations/s',
+        'ok',
+        'errors',
+        'p50 ms',
+        'p95 ms',
+        'p99 ms',
+        'max ms',
+        'CPU A %',
+        'loadgen %',
+        'PG %',
+        'Redis %',
+        'others %',
+        'machine %',
+      ],
       rows.map((r) => [
         r.concurrency,
         fmtInt(r.perSec),
@@ -541,7 +654,9 @@ function printSend(rows: SendRow[]) {
 
 /** A step is "sustained" when deliveries kept up with the offer, p99 < target and nothing was lost or duplicated. */
 const sustained = (s: FanoutResult['steps'][number]) => {
-  return s.deliveredPerSec >= 0.95 * s.offeredPerSec && s.latency.p99 < TARGET.p99FanoutMs && s.lost === 0 && s.dup === 0 && s.sendErrors === 0;
+  return (
+    s.deliveredPerSec >= 0.95 * s.offeredPerSec && s.latency.p99 < TARGET.p99FanoutMs && s.lost === 0 && s.dup === 0 && s.sendErrors === 0
+  );
 };
 
 function summary(f1: FanoutResult | undefined, f5: FanoutResult | undefined, send: SendRow[] | undefined) {
@@ -553,8 +668,13 @@ function summary(f1: FanoutResult | undefined, f5: FanoutResult | undefined, sen
     rows.push([
       `fan-out, ${fmtInt(f1.subscribers)} subscribers, 1 conversation`,
       `>= ${fmtInt(TARGET.deliveries)} deliveries/s, p99 < ${TARGET.p99FanoutMs} ms, 0 lost`,
-      `${fmtInt(best)} deliveries/s sustained` + (top ? ` (top step: ${fmtInt(top.deliveredPerSec)}/s, p99 ${ms(top.latency.p99)} ms, lost ${top.lost})` : ''),
-      best >= TARGET.deliveries && f1.subscribers >= TARGET.subscribers ? 'MET' : f1.subscribers < TARGET.subscribers ? 'n/a (fewer subscribers)' : 'MISSED',
+      `${fmtInt(best)} deliveries/s sustained` +
+        (top ? ` (top step: ${fmtInt(top.deliveredPerSec)}/s, p99 ${ms(top.latency.p99)} ms, lost ${top.lost})` : ''),
+      best >= TARGET.deliveries && f1.subscribers >= TARGET.subscribers
+        ? 'MET'
+        : f1.subscribers < TARGET.subscribers
+          ? 'n/a (fewer subscribers)'
+          : 'MISSED',
     ]);
     const kib = Math.max(...f1.memory.map((m) => m.kibPerSocketRss));
     rows.push([
@@ -564,13 +684,23 @@ function summary(f1: FanoutResult | undefined, f5: FanoutResult | undefined, sen
       kib <= TARGET.kibPerSocket ? 'MET' : 'MISSED',
     ]);
     const lost = f1.steps.reduce((n, s) => n + s.lost + s.dup, 0);
-    rows.push(['fan-out exactly-once (all fanout1 steps)', '0 lost, 0 duplicated', `${f1.steps.reduce((n, s) => n + s.lost, 0)} lost, ${f1.steps.reduce((n, s) => n + s.dup, 0)} dup`, lost === 0 ? 'MET' : 'MISSED']);
+    rows.push([
+      'fan-out exactly-once (all fanout1 steps)',
+      '0 lost, 0 duplicated',
+      `${f1.steps.reduce((n, s) => n + s.lost, 0)} lost, ${f1.steps.reduce((n, s) => n + s.dup, 0)} dup`,
+      lost === 0 ? 'MET' : 'MISSED',
+    ]);
   }
   if (f5) {
     const best = f5.steps.filter(sustained).reduce((m, s) => Math.max(m, s.deliveredPerSec), 0);
     const lost = f5.steps.reduce((n, s) => n + s.lost, 0);
     const dup = f5.steps.reduce((n, s) => n + s.dup, 0);
-    rows.push([`fan-out, ${fmtInt(f5.subscribers)} subscribers, conversations of 5`, '(no target) 0 lost', `${fmtInt(best)} deliveries/s sustained; ${lost} lost, ${dup} dup`, lost + dup === 0 ? 'exactly-once' : 'LOSS/DUP']);
+    rows.push([
+      `fan-out, ${fmtInt(f5.subscribers)} subscribers, conversations of 5`,
+      '(no target) 0 lost',
+      `${fmtInt(best)} deliveries/s sustained; ${lost} lost, ${dup} dup`,
+      lost + dup === 0 ? 'exactly-once' : 'LOSS/DUP',
+    ]);
   }
   if (send) {
     const ok = send.filter((r) => r.latency.p99 < TARGET.p99SendMs && r.errors === 0);
@@ -625,16 +755,24 @@ async function cleanupData(c: Container) {
 // ---- main -------------------------------------------------------------------------------------
 
 async function main() {
-  log(`run ${runId}: ${opts.subscribers} subscribers, scenarios ${opts.scenarios.join(', ')}, ${opts.seconds} s per step; ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(
+    `run ${runId}: ${opts.subscribers} subscribers, scenarios ${opts.scenarios.join(', ')}, ${opts.seconds} s per step; ${cpus().length} cores, load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   // the loadgen holds one descriptor per socket (children inherit this shell's limit)
   const nofile = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim());
   if (Number.isFinite(nofile) && nofile < opts.subscribers + 1_000)
-    log(`WARNING: ulimit -n is ${nofile}; ${opts.subscribers} sockets need about ${opts.subscribers + 1_000}: raise it (ulimit -n 65536) before npm run bench`);
+    log(
+      `WARNING: ulimit -n is ${nofile}; ${opts.subscribers} sockets need about ${opts.subscribers + 1_000}: raise it (ulimit -n 65536) before npm run bench`,
+    );
   // how busy the machine is before we start: anything here competes with the bench for 2 cores
   const q0 = sampleSystem();
   await sleep(2_000);
   const background = systemCpu(q0, sampleSystem(), cpus().length);
-  log(`machine before start: ${fmt(background.machine, 0)}% busy (of ${cpus().length * 100}%), PostgreSQL ${fmt(background.postgres, 0)}%, Redis ${fmt(background.redis, 0)}%`);
+  log(
+    `machine before start: ${fmt(background.machine, 0)}% busy (of ${cpus().length * 100}%), PostgreSQL ${fmt(background.postgres, 0)}%, Redis ${fmt(background.redis, 0)}%`,
+  );
   if (background.machine > 30) log('WARNING: other processes are using the CPU; results will be lower than on an idle machine');
   const config = loadConfig({ ...env, ...baseEnv });
   const container = await createContainer(config, { logger: createLogger('warn') });
@@ -644,7 +782,9 @@ async function main() {
   const loadBefore = loadavg();
   try {
     const s = await setup(container);
-    log(`setup: ${s.users.length} users in ${fmtInt(s.ms.users!)} ms, conversation A in ${fmtInt(s.ms.convA!)} ms, ${s.convsB.length} conversations of 5 in ${fmtInt(s.ms.convsB!)} ms`);
+    log(
+      `setup: ${s.users.length} users in ${fmtInt(s.ms.users!)} ms, conversation A in ${fmtInt(s.ms.convA!)} ms, ${s.convsB.length} conversations of 5 in ${fmtInt(s.ms.convsB!)} ms`,
+    );
     servers = [
       await startServer('A', opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.cpuProfDir)}`] : []),
       await startServer('B', []),
@@ -676,7 +816,9 @@ async function main() {
 
   console.log(
     `\nWardline bench ${runId}: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}; ${opts.subscribers} subscribers, ${opts.seconds} s per step; ` +
-      `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
+      `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}; ` +
       `machine ${fmt(background.machine, 0)}% busy before start` +
       `\n(CPU columns: % of one core; "others %" = machine busy − servers − loadgen − orchestrator − PostgreSQL − Redis, i.e. anything else running on the machine)`,
   );
@@ -696,7 +838,15 @@ async function main() {
         runId,
         startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
         durationS: (performance.now() - t0) / 1000,
-        machine: { cores: cpus().length, cpu: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, node: process.version, loadBefore, loadAfter: loadavg(), busyBeforeStart: background },
+        machine: {
+          cores: cpus().length,
+          cpu: cpus()[0]?.model,
+          memGiB: totalmem() / 2 ** 30,
+          node: process.version,
+          loadBefore,
+          loadAfter: loadavg(),
+          busyBeforeStart: background,
+        },
         options: opts,
         serverEnv: { ...baseEnv, JWT_SECRET: '(random)' },
         targets: TARGET,

@@ -87,10 +87,20 @@ describe('messages history', () => {
   it('clamps page sizes to MAX_PAGE_SIZE (100), inline and through variables', async () => {
     expect((await page({ first: 1000 })).ids).toEqual(ids.slice(0, 100));
     expect((await page({ last: 1000 })).ids).toEqual(ids.slice(-100));
-    const inline = await gql(app, org.patient.token, `query($c:ID!){ conversation(id:$c){ messages(first:1000){ edges { node { id } } } } }`, { c });
+    const inline = await gql(
+      app,
+      org.patient.token,
+      `query($c:ID!){ conversation(id:$c){ messages(first:1000){ edges { node { id } } } } }`,
+      { c },
+    );
     expect(inline.errors).toBeUndefined();
     expect(inline.data.conversation.messages.edges).toHaveLength(100);
-    const again = await gql(app, org.patient.token, `query($c:ID!){ conversation(id:$c){ messages(first:1000){ edges { node { id } } } } }`, { c });
+    const again = await gql(
+      app,
+      org.patient.token,
+      `query($c:ID!){ conversation(id:$c){ messages(first:1000){ edges { node { id } } } } }`,
+      { c },
+    );
     expect(again.data.conversation.messages.edges).toHaveLength(100); // also from yoga's parse cache
     expect((await page({ first: 0 })).ids).toEqual([]);
   });
@@ -98,7 +108,12 @@ describe('messages history', () => {
   it('rejects negative sizes and mixed directions with BAD_USER_INPUT', async () => {
     expect(await code({ first: -1 })).toBe('BAD_USER_INPUT');
     expect(await code({ last: -5 })).toBe('BAD_USER_INPUT');
-    const inline = await gql(app, org.patient.token, `query($c:ID!){ conversation(id:$c){ messages(first:-1){ edges { node { id } } } } }`, { c });
+    const inline = await gql(
+      app,
+      org.patient.token,
+      `query($c:ID!){ conversation(id:$c){ messages(first:-1){ edges { node { id } } } } }`,
+      { c },
+    );
     expect(inline.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(await code({ first: 2, last: 2 })).toBe('BAD_USER_INPUT');
   });

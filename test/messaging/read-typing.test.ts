@@ -54,7 +54,7 @@ describe('markConversationRead', () => {
     expect(await unread(c)).toBe(1);
   });
 
-  it("answers NOT_FOUND for a message of another conversation", async () => {
+  it('answers NOT_FOUND for a message of another conversation', async () => {
     const c = await conversation(app, org.provider, [org.patient]);
     const elsewhere = await conversation(app, org.provider, [org.patient]);
     const m = await send(app, org.provider, elsewhere, 'elsewhere');

@@ -21,13 +21,21 @@ describe('createManyInTx', () => {
     const a = await org.user('patient');
     const b = await org.user('patient');
     await gql(app, b.token, `mutation{ setNotificationPreferences(input:{mutedKinds:[REMINDER]}){ timeZone } }`);
-    await gql(app, org.service.token, `mutation($u:ID!){ sendNotification(input:{userId:$u, kind:SYSTEM, title:"before"}){ id } }`, { u: a.id });
+    await gql(app, org.service.token, `mutation($u:ID!){ sendNotification(input:{userId:$u, kind:SYSTEM, title:"before"}){ id } }`, {
+      u: a.id,
+    });
     const ca = wsClient(app, a.token);
     const cb = wsClient(app, b.token);
     const sa = collect(ca, EVENTS);
     const sb = collect(cb, EVENTS);
     await sleep(300);
-    const n = (userId: string, title: string) => ({ orgId: org.orgId, userId, kind: 'reminder' as const, title, clientKey: `batch:${userId}:${title}` });
+    const n = (userId: string, title: string) => ({
+      orgId: org.orgId,
+      userId,
+      kind: 'reminder' as const,
+      title,
+      clientKey: `batch:${userId}:${title}`,
+    });
     await commitMany([n(a.id, 'a1'), n(b.id, 'b1'), n(a.id, 'a2'), n(a.id, 'a3'), n(b.id, 'b2')]);
     await sa.waitFor(3);
     await sb.waitFor(2);

@@ -98,7 +98,11 @@ describe('notifications', () => {
     await gql(app, org.service.token, NOTIFY, { u: user.id, t: 'low', kind: 'MESSAGE', p: 'LOW' });
     await gql(app, org.service.token, NOTIFY, { u: user.id, t: 'pushed', kind: 'MESSAGE' });
     await sub.waitFor(3);
-    expect(sub.items.map((i) => i.notificationEvents.__typename)).toEqual(['UnreadCountChanged', 'UnreadCountChanged', 'NotificationAdded']);
+    expect(sub.items.map((i) => i.notificationEvents.__typename)).toEqual([
+      'UnreadCountChanged',
+      'UnreadCountChanged',
+      'NotificationAdded',
+    ]);
     expect(sub.items[2].notificationEvents).toMatchObject({ notification: { title: 'pushed' }, unreadCount: 3 });
     const list = await gql(app, user.token, `{ notifications(first: 10, unreadOnly: true) { edges { node { title } } } }`);
     expect(list.data.notifications.edges.map((e: any) => e.node.title)).toEqual(['pushed', 'low', 'muted']);
@@ -112,10 +116,15 @@ describe('notifications', () => {
     const hh = (d: Date) => `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
     const start = hh(new Date(now.getTime() - 60 * 60_000));
     const end = hh(new Date(now.getTime() + 60 * 60_000));
-    await gql(app, user.token, `mutation($s:String,$e:String){ setNotificationPreferences(input:{quietStart:$s, quietEnd:$e, timeZone:"UTC"}){ quietStart } }`, {
-      s: start,
-      e: end,
-    });
+    await gql(
+      app,
+      user.token,
+      `mutation($s:String,$e:String){ setNotificationPreferences(input:{quietStart:$s, quietEnd:$e, timeZone:"UTC"}){ quietStart } }`,
+      {
+        s: start,
+        e: end,
+      },
+    );
     const client = wsClient(app, user.token);
     const sub = collect(client, EVENTS);
     await sleep(300);

@@ -86,12 +86,7 @@ describe('bad input', () => {
     expect((await subscriptionError(nurse.token, tooMany)).error?.extensions?.code).toBe('BAD_USER_INPUT');
     expect((await subscriptionError(nurse.token, [])).error?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(await query(a, nurse, [])).toEqual([]);
-    for (const variables of [
-      { s: 'AWAY', t: 'x'.repeat(141) },
-      { s: 'AWAY', t: 'line\nbreak' },
-      { s: 'SLEEPING' },
-      { s: null },
-    ]) {
+    for (const variables of [{ s: 'AWAY', t: 'x'.repeat(141) }, { s: 'AWAY', t: 'line\nbreak' }, { s: 'SLEEPING' }, { s: null }]) {
       const r = await gql(a, nurse.token, SET, variables);
       expect(code(r), JSON.stringify(variables).slice(0, 60)).toBe('BAD_USER_INPUT');
     }

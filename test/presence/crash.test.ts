@@ -76,7 +76,11 @@ describe('an instance killed without shutdown', () => {
     expect(doctorNow.status).toBe('ONLINE');
     // initial state, online, then one offline event (published by whichever instance swept first)
     await new Promise((r) => setTimeout(r, 500));
-    expect(changes(sub).filter((c) => c.userId === nurse.id).map((c) => c.status)).toEqual(['OFFLINE', 'ONLINE', 'OFFLINE']);
+    expect(
+      changes(sub)
+        .filter((c) => c.userId === nurse.id)
+        .map((c) => c.status),
+    ).toEqual(['OFFLINE', 'ONLINE', 'OFFLINE']);
     await Promise.all([nursePhone.dispose(), doctorPhone.dispose(), doctorDesktop.dispose(), watcher.dispose()]);
   });
 });

@@ -88,7 +88,11 @@ describe('subscription errors', () => {
     r.send({ id: 's2', type: 'subscribe', payload: { query: EVENTS, variables: { c: randomUUID() } } });
     const e1 = await r.next((f) => f.id === 's1');
     const e2 = await r.next((f) => f.id === 's2');
-    expect(e1).toEqual({ id: 's1', type: 'error', payload: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'NOT_FOUND' }) })] });
+    expect(e1).toEqual({
+      id: 's1',
+      type: 'error',
+      payload: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'NOT_FOUND' }) })],
+    });
     expect(e2.payload).toEqual(e1.payload); // not a member looks exactly like missing
     expect(r.ws.readyState).toBe(r.ws.OPEN); // the socket stays usable
   });

@@ -69,7 +69,8 @@ afterAll(stopAll);
 
 /** Subscribes `viewer` through the shared render and collects the frames it is sent. */
 async function subscribe(render: ReturnType<typeof createSharedRender>, viewer: Viewer, query: string) {
-  const frames: Array<{ payload: { data?: { ticks: Record<string, unknown> | null }; errors?: Array<{ extensions: { code: string } }> } }> = [];
+  const frames: Array<{ payload: { data?: { ticks: Record<string, unknown> | null }; errors?: Array<{ extensions: { code: string } }> } }> =
+    [];
   const document = parse(query);
   const args: ExecutionArgs = { schema, document, contextValue: { viewer, transport: 'ws' } as Context };
   const started = await render.start({
@@ -94,7 +95,7 @@ async function tick(n: number) {
 const viewer = (name: string): Viewer => ({ userId: `${orgId}:${name}`, orgId, role: 'provider', name });
 
 describe('the shared render', () => {
-  it('fails loudly when an unmarked field reads the viewer: no subscriber gets another user\'s view', async () => {
+  it("fails loudly when an unmarked field reads the viewer: no subscriber gets another user's view", async () => {
     key = randomUUID();
     masked.length = 0;
     const render = createSharedRender({ fanout: app.container.fanout, logger: app.container.logger, maskError });

@@ -39,9 +39,7 @@ describe('slow consumers', () => {
     let sent = 0;
     while ((await slowCloses()) === before) {
       expect(sent, 'the server never gave up on the paused socket').toBeLessThan(400);
-      await Promise.all(
-        Array.from({ length: 5 }, () => gql(app, org.provider.token, SEND, { c, b: 'x'.repeat(10_000), a: attachments })),
-      );
+      await Promise.all(Array.from({ length: 5 }, () => gql(app, org.provider.token, SEND, { c, b: 'x'.repeat(10_000), a: attachments })));
       sent += 5;
     }
     (raw.ws as unknown as { _socket: Socket })._socket.resume();

@@ -129,7 +129,10 @@ describe('reminder access', () => {
     expect(list.data.reminders).toEqual([expect.objectContaining({ id: own.id, status: 'ACTIVE', snoozedUntil: null })]);
     // every job in the queue belongs to a stored reminder: refused inputs enqueued nothing
     const jobs = await app.container.queues.queue('reminders').getJobs(['delayed', 'waiting', 'active', 'completed']);
-    const rows = await app.container.database.db.select({ id: reminders.id }).from(reminders).where(inArray(reminders.orgId, [a.orgId, b.orgId]));
+    const rows = await app.container.database.db
+      .select({ id: reminders.id })
+      .from(reminders)
+      .where(inArray(reminders.orgId, [a.orgId, b.orgId]));
     const known = new Set(rows.map((r) => r.id));
     expect(jobs.length).toBeGreaterThan(0);
     expect(jobs.filter((j) => !known.has(j.data.reminderId))).toEqual([]);

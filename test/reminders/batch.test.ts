@@ -68,7 +68,10 @@ describe('batched reminder delivery', () => {
       { orgId: org.orgId, id: r1.id, occurrenceMs: occ(r1) },
       { orgId: org.orgId, id: r2.id, occurrenceMs: occ(r2) },
     ]);
-    expect(out).toEqual([{ outcome: 'skipped', reason: 'already-delivered' }, { outcome: 'delivered', notificationId: expect.any(String) }]);
+    expect(out).toEqual([
+      { outcome: 'skipped', reason: 'already-delivered' },
+      { outcome: 'delivered', notificationId: expect.any(String) },
+    ]);
     expect(await stored(app, org.orgId, r1.id)).toEqual({ notifications: 1, occurrences: [occ(r1)] });
     expect(await stored(app, org.orgId, r2.id)).toEqual({ notifications: 1, occurrences: [occ(r2)] });
     const count = await gql(app, u.token, `{ unreadNotificationCount reminders { status } }`);
@@ -88,7 +91,9 @@ describe('batched reminder delivery', () => {
     const list = await gql(app, u.token, `query($s:[ReminderStatus!]){ reminders(status:$s) { id nextAt } }`, { s: ['ACTIVE'] });
     expect(list.data.reminders).toHaveLength(1);
     expect(new Date(list.data.reminders[0].nextAt).getTime() - occ(daily)).toBe(86_400_000);
-    const job = await app.container.queues.queue('reminders').getJob(occurrenceKey(daily.id, new Date(list.data.reminders[0].nextAt).getTime()));
+    const job = await app.container.queues
+      .queue('reminders')
+      .getJob(occurrenceKey(daily.id, new Date(list.data.reminders[0].nextAt).getTime()));
     expect(await job?.getState()).toBe('delayed');
     await gql(app, u.token, CANCEL, { id: daily.id });
   });

@@ -32,7 +32,13 @@ describe('reminder delivery', () => {
     expect(Date.now()).toBeGreaterThanOrEqual(new Date(due).getTime());
     expect(ev.notificationEvents).toMatchObject({
       __typename: 'NotificationAdded',
-      notification: { kind: 'REMINDER', priority: 'HIGH', title: 'Take 5 mg', body: 'with water', data: { reminderId: r.id, occurrenceAt: due } },
+      notification: {
+        kind: 'REMINDER',
+        priority: 'HIGH',
+        title: 'Take 5 mg',
+        body: 'with water',
+        data: { reminderId: r.id, occurrenceAt: due },
+      },
       unreadCount: 1,
     });
     await sleep(1_500);
@@ -54,7 +60,8 @@ describe('reminder delivery', () => {
     const got = deliveriesOf(sub, r.id).map((e) => e.notification.data.occurrenceAt as string);
     expect(new Set(got).size).toBe(got.length);
     for (const at of got) expect(new Date(at).getUTCSeconds() % 2).toBe(0);
-    for (let i = 1; i < got.length; i++) expect(new Date(got[i] as string).getTime() - new Date(got[i - 1] as string).getTime()).toBe(2_000);
+    for (let i = 1; i < got.length; i++)
+      expect(new Date(got[i] as string).getTime() - new Date(got[i - 1] as string).getTime()).toBe(2_000);
     const s = await stored(app, org.orgId, r.id);
     expect(s.notifications).toBe(got.length);
     expect(s.occurrences).toEqual(got.map((g) => new Date(g).getTime()));
@@ -93,7 +100,11 @@ describe('reminder delivery', () => {
       { reminderId: r.id, orgId: org.orgId, occurrenceMs },
       { jobId: `replay-${r.id}` },
     );
-    await until(async () => (await app.container.queues.queue('reminders').getJob(`replay-${r.id}`))?.returnvalue?.outcome === 'skipped', 5_000, 'the replay');
+    await until(
+      async () => (await app.container.queues.queue('reminders').getJob(`replay-${r.id}`))?.returnvalue?.outcome === 'skipped',
+      5_000,
+      'the replay',
+    );
     await sleep(500);
     expect(deliveriesOf(sub, r.id)).toHaveLength(1);
     expect((await stored(app, org.orgId, r.id)).notifications).toBe(1);

@@ -42,9 +42,7 @@ export async function inbox(app: TestApp, user: SeededUser): Promise<{ client: C
 
 /** The NotificationAdded events of a collector that come from reminder `id`. */
 export const deliveriesOf = (sub: Collector, id: string) =>
-  sub.items
-    .map((i) => i.notificationEvents)
-    .filter((e) => e.__typename === 'NotificationAdded' && e.notification.data?.reminderId === id);
+  sub.items.map((i) => i.notificationEvents).filter((e) => e.__typename === 'NotificationAdded' && e.notification.data?.reminderId === id);
 
 /** A real worker on the app's container (its queue prefix), with the reconciler scoped to `orgIds`. */
 export function worker(app: TestApp, orgIds: () => string[]): Workers {

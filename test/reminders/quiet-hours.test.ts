@@ -30,10 +30,15 @@ describe('reminders in quiet hours', () => {
     if (60 - new Date().getUTCSeconds() < 8) await sleep((61 - new Date().getUTCSeconds()) * 1000);
     const now = new Date();
     const end = new Date(Math.ceil(now.getTime() / 60_000) * 60_000);
-    const prefs = await gql(app, user.token, `mutation($s:String,$e:String){ setNotificationPreferences(input:{quietStart:$s, quietEnd:$e, timeZone:"UTC"}){ quietEnd } }`, {
-      s: hhmm(now),
-      e: hhmm(end),
-    });
+    const prefs = await gql(
+      app,
+      user.token,
+      `mutation($s:String,$e:String){ setNotificationPreferences(input:{quietStart:$s, quietEnd:$e, timeZone:"UTC"}){ quietEnd } }`,
+      {
+        s: hhmm(now),
+        e: hhmm(end),
+      },
+    );
     expect(prefs.errors).toBeUndefined();
     const { sub } = await inbox(app, user);
     const due = inSeconds(1);
@@ -55,5 +60,4 @@ describe('reminders in quiet hours', () => {
     expect(deliveriesOf(sub, urgent.id)).toHaveLength(1);
     expect(sub.items).toHaveLength(2);
   }, 90_000);
-
 });

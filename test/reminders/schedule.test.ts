@@ -15,7 +15,7 @@ function localTimes(s: Schedule & { type: 'cron' }, from: string, n: number): st
   let at = new Date(from);
   for (let i = 0; i < n; i++) {
     at = nextOccurrence(s, at) as Date;
-    out.push(DateTime.fromJSDate(at, { zone: s.timeZone }).toFormat("yyyy-MM-dd HH:mm ZZ"));
+    out.push(DateTime.fromJSDate(at, { zone: s.timeZone }).toFormat('yyyy-MM-dd HH:mm ZZ'));
   }
   return out;
 }

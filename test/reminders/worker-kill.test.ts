@@ -85,9 +85,7 @@ describe('a worker killed mid-job', () => {
       // the second worker finds the stalled job once the dead worker's lock expired, and re-runs it
       await until(async () => (await (await jobOf(app, r.id, occurrenceMs))?.getState()) === 'completed', 20_000, 'the re-run');
       const job = await jobOf(app, r.id, occurrenceMs);
-      expect(job?.returnvalue).toMatchObject(
-        phase === 'before-commit' ? { outcome: 'delivered' } : { outcome: 'skipped' },
-      );
+      expect(job?.returnvalue).toMatchObject(phase === 'before-commit' ? { outcome: 'delivered' } : { outcome: 'skipped' });
       await sub.waitFor(1, 5_000);
       await sleep(1_500);
       expect(deliveriesOf(sub, r.id)).toHaveLength(1);

@@ -75,8 +75,14 @@ describe('tenant and membership isolation', () => {
     await sleep(300);
     expect(messageIds(member)).toEqual(sent);
     for (const [who, p] of probes) {
-      expect(p.raw.frames.filter((f) => f.type === 'next'), who).toEqual([]);
-      expect(p.raw.frames.map((f) => f.type), who).toEqual(['connection_ack', 'error']);
+      expect(
+        p.raw.frames.filter((f) => f.type === 'next'),
+        who,
+      ).toEqual([]);
+      expect(
+        p.raw.frames.map((f) => f.type),
+        who,
+      ).toEqual(['connection_ack', 'error']);
       p.raw.ws.close(1000);
     }
     missing.raw.ws.close(1000);
@@ -105,7 +111,13 @@ describe('tenant and membership isolation', () => {
     for (const s of [kept, keptOnB]) {
       await waitForMessages(s, 4);
       await sleep(200);
-      expect(events(s).map((e) => e.__typename)).toEqual(['MessageAdded', 'MembersChanged', 'MessageAdded', 'MessageAdded', 'MessageAdded']);
+      expect(events(s).map((e) => e.__typename)).toEqual([
+        'MessageAdded',
+        'MembersChanged',
+        'MessageAdded',
+        'MessageAdded',
+        'MessageAdded',
+      ]);
       expect(messageIds(s)).toEqual([first, ...later]);
       expectContiguous(a, c, events(s));
     }

@@ -122,7 +122,7 @@ async function outage(org: SeededOrg, outageMs: number, data: 'keep' | 'lose') {
   expect(await escalations(org.orgId, alert.id)).toBe(1); // one admin: escalated once
   expect(worker.exitCode).toBeNull();
   expect(worker.pid).toBe(pid);
-  if (process.env.OUTAGE_DEBUG) console.log(`recovered in ${tookMs} ms\n${workerLog.join("\n")}`);
+  if (process.env.OUTAGE_DEBUG) console.log(`recovered in ${tookMs} ms\n${workerLog.join('\n')}`);
   return tookMs;
 }
 

@@ -4,7 +4,6 @@ import { type EventOf, type StreamEventRoot, defineStream } from '../../realtime
 import type { Viewer } from '../../shared/viewer.js';
 import { ALERT_LEVELS, type AlertLevel, type Audience } from './tables.js';
 
-
 /** An alert as events and queries carry it. */
 export interface AlertSnapshot {
   id: string;

@@ -41,17 +41,22 @@ const Audience = builder.objectRef<AlertSnapshot['audience']>('AlertAudience').i
       description: 'The roles addressed (empty unless kind is ROLES).',
       resolve: (a) => (a.kind === 'roles' ? (a.roles as Array<'patient'>) : []),
     }),
-    userIds: t.idList({ description: 'The users addressed (empty unless kind is USERS).', resolve: (a) => (a.kind === 'users' ? a.userIds : []) }),
+    userIds: t.idList({
+      description: 'The users addressed (empty unless kind is USERS).',
+      resolve: (a) => (a.kind === 'users' ? a.userIds : []),
+    }),
   }),
 });
 
-const Acknowledgement = builder.objectRef<{ user: { id: string; name: string; role: string }; at: Date | string }>('AlertAcknowledgement').implement({
-  description: 'One recipient’s acknowledgement of an alert.',
-  fields: (t) => ({
-    user: t.field({ type: User, description: 'Who acknowledged.', resolve: (a) => a.user }),
-    at: t.field({ type: 'DateTime', description: 'When they acknowledged.', resolve: (a) => a.at }),
-  }),
-});
+const Acknowledgement = builder
+  .objectRef<{ user: { id: string; name: string; role: string }; at: Date | string }>('AlertAcknowledgement')
+  .implement({
+    description: 'One recipient’s acknowledgement of an alert.',
+    fields: (t) => ({
+      user: t.field({ type: User, description: 'Who acknowledged.', resolve: (a) => a.user }),
+      at: t.field({ type: 'DateTime', description: 'When they acknowledged.', resolve: (a) => a.at }),
+    }),
+  });
 
 export const Alert = builder.objectRef<AlertSnapshot>('Alert').implement({
   description: 'An org-wide or targeted alert (outbreak, device alarm, risk threshold...).',
@@ -71,7 +76,12 @@ export const Alert = builder.objectRef<AlertSnapshot>('Alert').implement({
     riskScore: t.exposeFloat('riskScore', { nullable: true, description: 'Risk score from 0 to 1, if any.' }),
     actionRequired: t.exposeBoolean('actionRequired', { description: 'Whether recipients must act.' }),
     actionUrl: t.exposeString('actionUrl', { nullable: true, description: 'Where to act (http or https URL), if any.' }),
-    expiresAt: t.field({ type: 'DateTime', nullable: true, description: 'After this instant the alert is no longer delivered.', resolve: (a) => a.expiresAt }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'After this instant the alert is no longer delivered.',
+      resolve: (a) => a.expiresAt,
+    }),
     audience: t.field({ type: Audience, description: 'Who it is addressed to.', resolve: (a) => a.audience }),
     raisedById: t.exposeID('raisedBy', { description: 'Id of the user or service account that raised it.' }),
     createdAt: t.field({ type: 'DateTime', description: 'When it was raised.', resolve: (a) => a.createdAt }),
@@ -143,11 +153,16 @@ const RaiseInput = builder.inputType('RaiseAlertInput', {
     riskScore: t.float({ required: false, description: 'Risk score from 0 to 1.' }),
     actionRequired: t.boolean({ required: false, description: 'Whether recipients must act (default false).' }),
     actionUrl: t.string({ required: false, description: 'Where to act: an http or https URL.' }),
-    expiresAt: t.field({ type: 'DateTime', required: false, description: 'A future instant after which the alert is no longer delivered.' }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      required: false,
+      description: 'A future instant after which the alert is no longer delivered.',
+    }),
     audience: t.field({ type: AudienceInput, required: false, description: 'Who receives it (default: the whole organisation).' }),
     clientKey: t.string({
       required: false,
-      description: 'Idempotency key (up to 128 characters): repeating it returns the same alert; reusing it for a different alert is a CONFLICT.',
+      description:
+        'Idempotency key (up to 128 characters): repeating it returns the same alert; reusing it for a different alert is a CONFLICT.',
     }),
   }),
 });
@@ -219,8 +234,7 @@ const AlertEvent = builder.unionType('AlertEvent', {
   types: [AlertRaised, AlertAcknowledged, AlertEscalated],
 });
 
-const open: StreamOpener = (args, ctx) =>
-  ctx.services.alerts.openEvents(requireViewer(ctx), args.filter, args.after as string | null);
+const open: StreamOpener = (args, ctx) => ctx.services.alerts.openEvents(requireViewer(ctx), args.filter, args.after as string | null);
 
 builder.subscriptionField('alertRaised', (t) =>
   t.field({

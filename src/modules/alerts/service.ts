@@ -59,7 +59,12 @@ const raiseInput = z.object({
   regionCode: regionCode.nullish(),
   riskScore: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').nullish(),
   actionRequired: z.boolean().nullish(),
-  actionUrl: z.string().max(2_048).url().regex(/^https?:\/\//i, 'must be an http(s) URL').nullish(),
+  actionUrl: z
+    .string()
+    .max(2_048)
+    .url()
+    .regex(/^https?:\/\//i, 'must be an http(s) URL')
+    .nullish(),
   expiresAt: z.date().nullish(),
   audience: z
     .object({
@@ -75,9 +80,7 @@ const filterInput = z
   .object({
     minLevel: z.enum(ALERT_LEVELS).nullish(),
     types: z.array(typeName).max(50).nullish(),
-    near: z
-      .object({ lat, lng, radiusKm: z.number().positive('must be positive').max(20_038, 'at most 20038 km') })
-      .nullish(),
+    near: z.object({ lat, lng, radiusKm: z.number().positive('must be positive').max(20_038, 'at most 20038 km') }).nullish(),
     regions: z.array(regionCode).max(50).nullish(),
     minRisk: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').nullish(),
   })
@@ -95,7 +98,20 @@ export const escalationReconcileMs = (c: Config['alerts']) => Math.min(30_000, M
 
 /** The fields that make two raises "the same alert" for idempotency. */
 const content = (a: Omit<AlertSnapshot, 'id' | 'orgId' | 'raisedBy' | 'clientKey' | 'createdAt' | 'escalatedAt'>) =>
-  JSON.stringify([a.level, a.type, a.title, a.body, a.lat, a.lng, a.regionCode, a.riskScore, a.actionRequired, a.actionUrl, a.expiresAt, a.audience]);
+  JSON.stringify([
+    a.level,
+    a.type,
+    a.title,
+    a.body,
+    a.lat,
+    a.lng,
+    a.regionCode,
+    a.riskScore,
+    a.actionRequired,
+    a.actionUrl,
+    a.expiresAt,
+    a.audience,
+  ]);
 
 /** The stored attributes of a validated raise, in snapshot form. */
 const normalise = (v: z.output<typeof raiseInput>, audience: Audience) => ({
@@ -187,7 +203,13 @@ export function createAlertsService(deps: AlertsDeps) {
           });
           if (!row) throw new DuplicateKey(); // rolls back the event too
           const snapshot = repo.toSnapshot(row);
-          await alertStream.append(tx, events, { key: viewer.orgId, orgId: viewer.orgId, type: 'AlertRaised', payload: { alert: snapshot }, subject: row.id });
+          await alertStream.append(tx, events, {
+            key: viewer.orgId,
+            orgId: viewer.orgId,
+            type: 'AlertRaised',
+            payload: { alert: snapshot },
+            subject: row.id,
+          });
           return snapshot;
         });
       } catch (err) {
@@ -287,7 +309,11 @@ export function createAlertsService(deps: AlertsDeps) {
       const filter = parseFilter(args.filter);
       const scope = `alerts-page:${viewer.userId}`;
       const page = forwardPage(args, deps.limits, deps.cursors, scope, 'alerts');
-      const rows = await repo.pageAlerts(db, viewer, filter, { limit: page.limit + 1, afterId: page.afterId, includeExpired: Boolean(args.includeExpired) });
+      const rows = await repo.pageAlerts(db, viewer, filter, {
+        limit: page.limit + 1,
+        afterId: page.afterId,
+        includeExpired: Boolean(args.includeExpired),
+      });
       return forwardConnection(rows, page, deps.cursors, scope, repo.toSnapshot);
     },
 

@@ -105,24 +105,12 @@ export async function listMembers(db: Executor, orgId: string, conversationId: s
  * read from the row of `afterId` because PostgreSQL keeps microseconds and a JS Date does not:
  * a millisecond key would skip conversations created in the same millisecond.
  */
-export async function listConversationsOf(
-  db: Executor,
-  orgId: string,
-  userId: string,
-  limit: number,
-  afterId?: string,
-) {
+export async function listConversationsOf(db: Executor, orgId: string, userId: string, limit: number, afterId?: string) {
   const rows = await db
     .select({ c: conversations })
     .from(conversationMembers)
     .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
-    .where(
-      and(
-        eq(conversationMembers.orgId, orgId),
-        eq(conversationMembers.userId, userId),
-        olderThanRow(conversations, orgId, afterId),
-      ),
-    )
+    .where(and(eq(conversationMembers.orgId, orgId), eq(conversationMembers.userId, userId), olderThanRow(conversations, orgId, afterId)))
     .orderBy(desc(conversations.createdAt), desc(conversations.id))
     .limit(limit);
   return rows.map((r) => r.c);
@@ -142,9 +130,7 @@ export async function findMessageByClientKey(db: Executor, orgId: string, sender
     .select(snapshotColumns)
     .from(messages)
     .leftJoin(users, eq(users.id, messages.senderId))
-    .where(
-      and(eq(messages.orgId, orgId), eq(messages.senderId, senderId), eq(messages.clientMessageId, clientMessageId)),
-    );
+    .where(and(eq(messages.orgId, orgId), eq(messages.senderId, senderId), eq(messages.clientMessageId, clientMessageId)));
   return r ? toSnapshot(r) : undefined;
 }
 
@@ -257,8 +243,12 @@ export async function sendPrecheck(
     await db.execute(sql`select
       exists(select 1 from ${conversationMembers} where ${conversationMembers.orgId} = ${orgId}
         and ${conversationMembers.conversationId} = ${conversationId} and ${conversationMembers.userId} = ${userId}) as member,
-      ${clientMessageId === null ? sql`null::uuid` : sql`(select ${messages.id} from ${messages} where ${messages.orgId} = ${orgId}
-        and ${messages.senderId} = ${userId} and ${messages.clientMessageId} = ${clientMessageId})`} as prior_id`),
+      ${
+        clientMessageId === null
+          ? sql`null::uuid`
+          : sql`(select ${messages.id} from ${messages} where ${messages.orgId} = ${orgId}
+        and ${messages.senderId} = ${userId} and ${messages.clientMessageId} = ${clientMessageId})`
+      } as prior_id`),
   );
   return { member: Boolean(rows[0]?.member), priorId: rows[0]?.prior_id ?? null };
 }

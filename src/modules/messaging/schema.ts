@@ -134,7 +134,8 @@ const SendMessageInput = builder.inputType('SendMessageInput', {
     body: t.string({ required: false, description: 'Text, up to 10,000 characters.' }),
     clientMessageId: t.string({
       required: false,
-      description: 'Idempotency key chosen by the client: the same key returns the same message; reused with different content it is a CONFLICT.',
+      description:
+        'Idempotency key chosen by the client: the same key returns the same message; reused with different content it is a CONFLICT.',
     }),
     attachments: t.field({ type: [AttachmentInput], required: false, description: 'Up to 10 attachments.' }),
   }),
@@ -154,8 +155,7 @@ builder.mutationFields((t) => ({
       conversationId: t.arg.id({ description: 'Conversation id.' }),
       userIds: t.arg.idList({ description: 'Users to add.' }),
     },
-    resolve: (_r, a, ctx) =>
-      ctx.services.messaging.addMembers(requireViewer(ctx), String(a.conversationId), a.userIds.map(String)),
+    resolve: (_r, a, ctx) => ctx.services.messaging.addMembers(requireViewer(ctx), String(a.conversationId), a.userIds.map(String)),
   }),
   removeConversationMember: t.field({
     type: Conversation,
@@ -164,8 +164,7 @@ builder.mutationFields((t) => ({
       conversationId: t.arg.id({ description: 'Conversation id.' }),
       userId: t.arg.id({ description: 'User to remove.' }),
     },
-    resolve: (_r, a, ctx) =>
-      ctx.services.messaging.removeMember(requireViewer(ctx), String(a.conversationId), String(a.userId)),
+    resolve: (_r, a, ctx) => ctx.services.messaging.removeMember(requireViewer(ctx), String(a.conversationId), String(a.userId)),
   }),
   sendMessage: t.field({
     type: Message,
@@ -192,8 +191,7 @@ builder.mutationFields((t) => ({
       conversationId: t.arg.id({ description: 'Conversation id.' }),
       messageId: t.arg.id({ description: 'The newest message you have read.' }),
     },
-    resolve: (_r, a, ctx) =>
-      ctx.services.messaging.markConversationRead(requireViewer(ctx), String(a.conversationId), String(a.messageId)),
+    resolve: (_r, a, ctx) => ctx.services.messaging.markConversationRead(requireViewer(ctx), String(a.conversationId), String(a.messageId)),
   }),
   setTyping: t.boolean({
     description: 'Shows or hides your typing indicator. Ephemeral (never replayed) and throttled per conversation.',

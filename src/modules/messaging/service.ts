@@ -12,13 +12,7 @@ import { isUuid, newId } from '../../shared/ids.js';
 import { type PageArgs, clampPage, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { IdentityService } from '../identity/service.js';
-import {
-  type ConversationEventPayloads,
-  type MessageSnapshot,
-  conversationStream,
-  toConversationRoot,
-  toTypingRoot,
-} from './events.js';
+import { type ConversationEventPayloads, type MessageSnapshot, conversationStream, toConversationRoot, toTypingRoot } from './events.js';
 import * as repo from './repo.js';
 import type { ConversationRow } from './tables.js';
 
@@ -36,10 +30,22 @@ export interface MessagingDeps {
 }
 
 const attachment = z.object({
-  url: z.string().url().max(2048).regex(/^https?:\/\//, 'must be an http(s) URL'),
+  url: z
+    .string()
+    .url()
+    .max(2048)
+    .regex(/^https?:\/\//, 'must be an http(s) URL'),
   contentType: z.string().min(1).max(255),
-  size: z.number().int().min(0).max(2 ** 31),
-  name: z.string().max(255).nullish().transform((v) => v ?? null),
+  size: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31),
+  name: z
+    .string()
+    .max(255)
+    .nullish()
+    .transform((v) => v ?? null),
 });
 const sendInput = z
   .object({
@@ -64,7 +70,6 @@ type Member = Awaited<ReturnType<typeof repo.findMembership>>;
 /** Messaging use cases; each authorises first, then writes and appends events in one transaction. */
 export function createMessagingService(deps: MessagingDeps) {
   const { db, hub, commit } = deps;
-
 
   const appendTo = <K extends keyof ConversationEventPayloads>(
     tx: Executor,
@@ -97,9 +102,7 @@ export function createMessagingService(deps: MessagingDeps) {
   };
 
   const sameMessage = (m: MessageSnapshot, conversationId: string, body: string | null, attachments: unknown[]) =>
-    m.conversationId === conversationId &&
-    (m.body ?? null) === body &&
-    JSON.stringify(m.attachments) === JSON.stringify(attachments);
+    m.conversationId === conversationId && (m.body ?? null) === body && JSON.stringify(m.attachments) === JSON.stringify(attachments);
 
   const canManageMembers = (viewer: Viewer, conv: ConversationRow, isMember: boolean) =>
     viewer.role === 'admin' || (isMember && (viewer.role === 'provider' || conv.createdBy === viewer.userId));
@@ -201,7 +204,16 @@ export function createMessagingService(deps: MessagingDeps) {
         deletedAt: null,
       };
       return commit(async (tx, events) => {
-        const row = repo.messageRow({ id, orgId: viewer.orgId, conversationId: v.conversationId, senderId: viewer.userId, body, clientMessageId: key, attachments, createdAt });
+        const row = repo.messageRow({
+          id,
+          orgId: viewer.orgId,
+          conversationId: v.conversationId,
+          senderId: viewer.userId,
+          body,
+          clientMessageId: key,
+          attachments,
+          createdAt,
+        });
         const seq = await conversationStream.appendFused(
           tx,
           events,

@@ -44,7 +44,11 @@ export const Notification = builder.objectRef<NotificationSnapshot>('Notificatio
 const Preferences = builder.objectRef<PreferencesRow>('NotificationPreferences').implement({
   description: 'How your notifications are delivered. Muted or quiet-hours items are stored (and counted) but not pushed.',
   fields: (t) => ({
-    mutedKinds: t.field({ type: [NotificationKindEnum], description: 'Kinds never pushed.', resolve: (p) => p.mutedKinds as NotificationSnapshot['kind'][] }),
+    mutedKinds: t.field({
+      type: [NotificationKindEnum],
+      description: 'Kinds never pushed.',
+      resolve: (p) => p.mutedKinds as NotificationSnapshot['kind'][],
+    }),
     minPriority: t.field({ type: PriorityEnum, description: 'Lower priorities are not pushed.', resolve: (p) => p.minPriority }),
     quietStart: t.exposeString('quietStart', { nullable: true, description: 'Start of quiet hours, HH:MM local time.' }),
     quietEnd: t.exposeString('quietEnd', { nullable: true, description: 'End of quiet hours, HH:MM local time.' }),
@@ -157,8 +161,7 @@ const NotificationEvent = builder.unionType('NotificationEvent', {
   types: [NotificationAdded, NotificationRead, UnreadCountChanged],
 });
 
-const open: StreamOpener = (args, ctx) =>
-  ctx.services.notifications.openEvents(requireViewer(ctx), args.after as string | null);
+const open: StreamOpener = (args, ctx) => ctx.services.notifications.openEvents(requireViewer(ctx), args.after as string | null);
 
 builder.subscriptionField('notificationEvents', (t) =>
   t.field({

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Db, Executor } from '../../db/client.js';
 import type { AppendOf, StreamSpec } from '../../realtime/stream.js';
-import { type Commit, type EventSink } from '../../realtime/commit.js';
+import type { Commit, EventSink } from '../../realtime/commit.js';
 import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';

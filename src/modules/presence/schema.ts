@@ -23,7 +23,11 @@ const Presence = builder.objectRef<PresenceView>('Presence').implement({
     "A user's presence, derived from their connected devices (each graphql-ws connection is one) and the status they set. A device that stops being refreshed (its server crashed) is dropped within PRESENCE_TTL_MS (default 60 s).",
   fields: (t) => ({
     userId: t.exposeID('userId', { description: 'The user.' }),
-    status: t.field({ type: PresenceStatusEnum, description: 'Highest status of any connected device; OFFLINE with none.', resolve: (p) => p.status }),
+    status: t.field({
+      type: PresenceStatusEnum,
+      description: 'Highest status of any connected device; OFFLINE with none.',
+      resolve: (p) => p.status,
+    }),
     statusText: t.exposeString('statusText', { nullable: true, description: 'Custom status text the user set, if any.' }),
     lastSeenAt: t.field({
       type: 'DateTime',
@@ -70,8 +74,7 @@ builder.mutationField('setPresence', (t) =>
   }),
 );
 
-const open: StreamOpener = (args, ctx) =>
-  ctx.services.presence.openChanges(requireViewer(ctx), (args.userIds as unknown[]).map(String));
+const open: StreamOpener = (args, ctx) => ctx.services.presence.openChanges(requireViewer(ctx), (args.userIds as unknown[]).map(String));
 
 builder.subscriptionField('presenceChanged', (t) =>
   t.field({

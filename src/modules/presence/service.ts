@@ -61,7 +61,10 @@ export function createPresenceService(deps: PresenceDeps) {
   const { config, logger, hub } = deps;
   const timings = presenceTimings(config);
   if (timings.boundMs > config.ttlMs)
-    logger.warn({ boundMs: timings.boundMs }, 'PRESENCE_COALESCE_MS is large for PRESENCE_TTL_MS: crashed instances’ users go offline later than the TTL');
+    logger.warn(
+      { boundMs: timings.boundMs },
+      'PRESENCE_COALESCE_MS is large for PRESENCE_TTL_MS: crashed instances’ users go offline later than the TTL',
+    );
   const store = createPresenceStore(deps.redis, {
     prefix: deps.keyPrefix,
     leaseMs: timings.leaseMs,
@@ -131,7 +134,10 @@ export function createPresenceService(deps: PresenceDeps) {
           if (users.length === 0) break;
           const results = await store.run(users.map((u) => ({ orgId: u.orgId, userId: u.userId, op: 'flush' as const })));
           await Promise.all(results.map((r, i) => (r.published ? publish(users[i]!.orgId, users[i]!.userId, r) : undefined)));
-          await store.releasePending(lease, users.map((u) => u.member));
+          await store.releasePending(
+            lease,
+            users.map((u) => u.member),
+          );
           if (users.length < BATCH) break;
         }
         const next = await store.nextPendingIn();
@@ -173,7 +179,10 @@ export function createPresenceService(deps: PresenceDeps) {
     const t = setInterval(() => {
       if (running || stopping) return;
       running = true;
-      background(what, task().finally(() => (running = false)));
+      background(
+        what,
+        task().finally(() => (running = false)),
+      );
     }, ms);
     t.unref();
     return t;
@@ -209,7 +218,7 @@ export function createPresenceService(deps: PresenceDeps) {
       background('open', apply([{ ...s, op: 'open', device: socketId }]));
     },
 
-    socketClosed(viewer: Viewer, socketId: string): void {
+    socketClosed(_viewer: Viewer, socketId: string): void {
       const s = sockets.get(socketId);
       if (!s) return;
       sockets.delete(socketId);

@@ -217,8 +217,20 @@ export function createPresenceStore(redis: Redis, opts: PresenceStoreOptions) {
       for (const s of steps) {
         const k = userKey(s.orgId, s.userId);
         const text = s.text === undefined ? ['k', ''] : ['s', s.text ?? ''];
-        pipe.wlPresence(k, `${k}:dev`, s.op, s.device ?? '', s.status ?? '', text[0]!, text[1]!, opts.leaseMs, opts.retentionMs, opts.immediate ? 1 : 0);
-        if (s.device && (s.op === 'open' || s.op === 'refresh' || s.op === 'set')) pipe.zadd(dueKey, hintAt, JSON.stringify([s.orgId, s.userId, s.device]));
+        pipe.wlPresence(
+          k,
+          `${k}:dev`,
+          s.op,
+          s.device ?? '',
+          s.status ?? '',
+          text[0]!,
+          text[1]!,
+          opts.leaseMs,
+          opts.retentionMs,
+          opts.immediate ? 1 : 0,
+        );
+        if (s.device && (s.op === 'open' || s.op === 'refresh' || s.op === 'set'))
+          pipe.zadd(dueKey, hintAt, JSON.stringify([s.orgId, s.userId, s.device]));
         if (s.device && s.op === 'close') pipe.zrem(dueKey, JSON.stringify([s.orgId, s.userId, s.device]));
       }
       const replies = (await pipe.exec()) ?? [];
@@ -256,7 +268,10 @@ export function createPresenceStore(redis: Redis, opts: PresenceStoreOptions) {
     },
 
     /** Claims due publishes for `leaseMs`; if this instance dies, another claims them after that. */
-    async claimPending(limit: number, leaseMs: number): Promise<{ lease: number; users: Array<{ member: string; orgId: string; userId: string }> }> {
+    async claimPending(
+      limit: number,
+      leaseMs: number,
+    ): Promise<{ lease: number; users: Array<{ member: string; orgId: string; userId: string }> }> {
       const [lease, members] = await call<[number, string[]]>('wlClaim', pendingKey, limit, leaseMs);
       const users = members.flatMap((member) => {
         const v = safeJson(member);

@@ -10,10 +10,7 @@ export interface Batcher<I, O> {
  * themselves, which is what amortises a transaction over many reminder deliveries. A failing
  * batch rejects all of its items (their jobs retry).
  */
-export function createBatcher<I, O>(
-  run: (items: I[]) => Promise<O[]>,
-  opts: { maxBatch: number; maxInFlight: number },
-): Batcher<I, O> {
+export function createBatcher<I, O>(run: (items: I[]) => Promise<O[]>, opts: { maxBatch: number; maxInFlight: number }): Batcher<I, O> {
   const queue: Array<{ item: I; resolve: (o: O) => void; reject: (e: unknown) => void }> = [];
   let inFlight = 0;
   let scheduled = false;

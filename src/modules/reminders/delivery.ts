@@ -128,7 +128,8 @@ export function createDelivery(deps: DeliveryDeps) {
     try {
       [after, outcome] = await commit(async (tx, events) => {
         const r = await repo.lockReminder(tx, orgId, id);
-        if (!r || !isPending(r, occ)) return [undefined, { outcome: 'skipped', reason: r?.status === 'active' ? 'not-pending' : 'inactive' }] as const;
+        if (!r || !isPending(r, occ))
+          return [undefined, { outcome: 'skipped', reason: r?.status === 'active' ? 'not-pending' : 'inactive' }] as const;
         const { notification } = await deps.notifications.createInTx(tx, events, notificationOf(r, occurrenceMs));
         const recorded = await repo.insertOccurrence(tx, { reminderId: id, orgId, occurrenceAt: occ, notificationId: notification.id });
         if (!recorded) throw new OccurrenceRecorded();
@@ -178,7 +179,8 @@ export function createDelivery(deps: DeliveryDeps) {
         if (!isPending(r, new Date(it.occurrenceMs))) return { outcome: 'skipped', reason: 'not-pending' };
         if (priorityOf(r) === 'critical') return undefined;
         const key = `${r.orgId}\0${r.userId}`;
-        if (!prefs.has(key)) prefs.set(key, deps.notifications.preferences({ userId: r.userId, orgId: r.orgId, role: 'system', name: 'System' }));
+        if (!prefs.has(key))
+          prefs.set(key, deps.notifications.preferences({ userId: r.userId, orgId: r.orgId, role: 'system', name: 'System' }));
         const p = await prefs.get(key);
         const until = p && quietUntil(now, p.timeZone, p.quietStart, p.quietEnd);
         return until ? { outcome: 'deferred', until } : undefined;
@@ -203,7 +205,9 @@ export function createDelivery(deps: DeliveryDeps) {
     try {
       changed = await commit(async (tx, events) => {
         const locked = new Map((await repo.lockReminders(tx, todo)).map((r) => [r.id, r]));
-        const order = [...todo].sort((x, y) => cmp(locked.get(x.id)?.userId, locked.get(y.id)?.userId) || x.occurrenceMs - y.occurrenceMs || cmp(x.id, y.id));
+        const order = [...todo].sort(
+          (x, y) => cmp(locked.get(x.id)?.userId, locked.get(y.id)?.userId) || x.occurrenceMs - y.occurrenceMs || cmp(x.id, y.id),
+        );
         const after = new Map<string, ReminderRow>();
         const owed: Array<{ it: (typeof order)[number]; r: ReminderRow }> = [];
         for (const it of order) {

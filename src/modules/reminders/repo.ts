@@ -22,7 +22,10 @@ export async function findByClientKey(db: Executor, orgId: string, createdBy: st
 }
 
 export async function findReminder(db: Executor, orgId: string, id: string): Promise<ReminderRow | undefined> {
-  const [r] = await db.select().from(reminders).where(and(eq(reminders.orgId, orgId), eq(reminders.id, id)));
+  const [r] = await db
+    .select()
+    .from(reminders)
+    .where(and(eq(reminders.orgId, orgId), eq(reminders.id, id)));
   return r;
 }
 
@@ -127,15 +130,25 @@ export async function lockReminders(tx: Executor, refs: readonly OrgRef[]): Prom
 /** Records delivered occurrences; returns how many were new (fewer means one was recorded before). */
 export async function insertOccurrences(tx: Executor, rows: Array<typeof reminderOccurrences.$inferInsert>): Promise<number> {
   if (rows.length === 0) return 0;
-  const inserted = await tx.insert(reminderOccurrences).values(rows).onConflictDoNothing().returning({ id: reminderOccurrences.reminderId });
+  const inserted = await tx
+    .insert(reminderOccurrences)
+    .values(rows)
+    .onConflictDoNothing()
+    .returning({ id: reminderOccurrences.reminderId });
   return inserted.length;
 }
 
 /** Applies each row's status, nextAt and snoozedUntil in one statement. */
-export async function updateReminders(tx: Executor, rows: ReadonlyArray<Pick<ReminderRow, 'orgId' | 'id' | 'status' | 'nextAt' | 'snoozedUntil'>>) {
+export async function updateReminders(
+  tx: Executor,
+  rows: ReadonlyArray<Pick<ReminderRow, 'orgId' | 'id' | 'status' | 'nextAt' | 'snoozedUntil'>>,
+) {
   if (rows.length === 0) return;
   const values = sql.join(
-    rows.map((r) => sql`(${r.orgId}, ${r.id}::uuid, ${r.status}, ${r.nextAt?.toISOString() ?? null}::timestamptz, ${r.snoozedUntil?.toISOString() ?? null}::timestamptz)`),
+    rows.map(
+      (r) =>
+        sql`(${r.orgId}, ${r.id}::uuid, ${r.status}, ${r.nextAt?.toISOString() ?? null}::timestamptz, ${r.snoozedUntil?.toISOString() ?? null}::timestamptz)`,
+    ),
     sql`, `,
   );
   await tx.execute(sql`update ${reminders} set status = v.status, next_at = v.next_at, snoozed_until = v.snoozed_until, updated_at = now()

@@ -52,15 +52,27 @@ const Reminder = builder.objectRef<ReminderRow>('Reminder').implement({
     at: t.field({ type: 'DateTime', nullable: true, description: 'When a one-off reminder fires.', resolve: (r) => r.at }),
     cron: t.exposeString('cron', { nullable: true, description: 'Cron expression of a recurring reminder, evaluated in `timeZone`.' }),
     timeZone: t.exposeString('timeZone', { description: 'IANA time zone of the cron schedule (08:00 stays 08:00 local across DST).' }),
-    appointmentAt: t.field({ type: 'DateTime', nullable: true, description: 'The appointment of an appointment reminder.', resolve: (r) => r.appointmentAt }),
-    offsetsMinutes: t.exposeIntList('offsetsMinutes', { description: 'Minutes before the appointment at which it fires (empty for other kinds).' }),
+    appointmentAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'The appointment of an appointment reminder.',
+      resolve: (r) => r.appointmentAt,
+    }),
+    offsetsMinutes: t.exposeIntList('offsetsMinutes', {
+      description: 'Minutes before the appointment at which it fires (empty for other kinds).',
+    }),
     nextAt: t.field({
       type: 'DateTime',
       nullable: true,
       description: 'The next delivery due (regular occurrence or snooze); null when nothing is pending. Quiet hours may delay it.',
       resolve: (r) => (r.status === 'active' ? (pendingTimes(r).sort((a, b) => a.getTime() - b.getTime())[0] ?? null) : null),
     }),
-    snoozedUntil: t.field({ type: 'DateTime', nullable: true, description: 'When a pending snooze fires, if any.', resolve: (r) => r.snoozedUntil }),
+    snoozedUntil: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a pending snooze fires, if any.',
+      resolve: (r) => r.snoozedUntil,
+    }),
     createdAt: t.field({ type: 'DateTime', description: 'When it was created.', resolve: (r) => r.createdAt }),
     updatedAt: t.field({ type: 'DateTime', description: 'Last change of status or schedule.', resolve: (r) => r.updatedAt }),
   }),
@@ -69,7 +81,10 @@ const Reminder = builder.objectRef<ReminderRow>('Reminder').implement({
 const CreateReminderInput = builder.inputType('CreateReminderInput', {
   description: 'A new reminder. Give exactly one of `at`, `cron` (with `timeZone`) or `appointmentAt`.',
   fields: (t) => ({
-    userId: t.id({ required: false, description: 'Who to remind: yourself (default), or for providers and services a patient of your organisation.' }),
+    userId: t.id({
+      required: false,
+      description: 'Who to remind: yourself (default), or for providers and services a patient of your organisation.',
+    }),
     kind: t.field({ type: ReminderKindEnum, description: 'What it is for.' }),
     title: t.string({ description: 'Short title (1-200 characters).' }),
     body: t.string({ required: false, description: 'Longer text (up to 4,000 characters).' }),
@@ -77,13 +92,15 @@ const CreateReminderInput = builder.inputType('CreateReminderInput', {
     at: t.field({ type: 'DateTime', required: false, description: 'One-off: when to fire (in the future, within 5 years).' }),
     cron: t.string({
       required: false,
-      description: 'Recurring: 5-field cron (minute hour day month weekday), or 6 fields with leading seconds; occurrences at least REMINDER_MIN_INTERVAL_MS apart (default 1 minute).',
+      description:
+        'Recurring: 5-field cron (minute hour day month weekday), or 6 fields with leading seconds; occurrences at least REMINDER_MIN_INTERVAL_MS apart (default 1 minute).',
     }),
     timeZone: t.string({ required: false, description: 'IANA time zone, e.g. Europe/London; required with `cron`.' }),
     appointmentAt: t.field({ type: 'DateTime', required: false, description: 'Appointment: when the appointment is (in the future).' }),
     offsetsMinutes: t.intList({
       required: false,
-      description: 'Appointment: minutes before it to fire (default REMINDER_DEFAULT_OFFSETS_MINUTES, i.e. 24 h and 1 h). Times already past are skipped.',
+      description:
+        'Appointment: minutes before it to fire (default REMINDER_DEFAULT_OFFSETS_MINUTES, i.e. 24 h and 1 h). Times already past are skipped.',
     }),
     clientKey: t.string({ required: false, description: 'Idempotency key: repeating it returns the same reminder.' }),
   }),
@@ -94,10 +111,11 @@ builder.queryFields((t) => ({
     type: [Reminder],
     description: `Your reminders (or, for providers and services, a patient's), active first, at most ${MAX_LISTED}.`,
     args: {
-      userId: t.arg.id({ required: false, description: "A patient of your organisation (providers and services); default yourself." }),
+      userId: t.arg.id({ required: false, description: 'A patient of your organisation (providers and services); default yourself.' }),
       status: t.arg({ type: [ReminderStatusEnum], required: false, description: 'Only reminders in these states.' }),
     },
-    resolve: (_r, a, ctx) => ctx.services.reminders.list(requireViewer(ctx), { userId: a.userId == null ? null : String(a.userId), status: a.status }),
+    resolve: (_r, a, ctx) =>
+      ctx.services.reminders.list(requireViewer(ctx), { userId: a.userId == null ? null : String(a.userId), status: a.status }),
   }),
 }));
 

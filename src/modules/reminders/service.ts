@@ -86,7 +86,8 @@ export function createRemindersService(deps: RemindersDeps) {
   function planSchedule(v: CreateInput, now: Date): { schedule: Schedule; first: Date } {
     const given = [v.at, v.cron, v.appointmentAt].filter((x) => x != null).length;
     if (given !== 1) throw badInput('Give exactly one of at (one-off), cron (recurring) or appointmentAt.', 'at');
-    if (v.timeZone != null && !isTimeZone(v.timeZone)) throw badInput('timeZone: expected an IANA time zone such as Europe/London.', 'timeZone');
+    if (v.timeZone != null && !isTimeZone(v.timeZone))
+      throw badInput('timeZone: expected an IANA time zone such as Europe/London.', 'timeZone');
     if (v.offsetsMinutes && !v.appointmentAt) throw badInput('offsetsMinutes only applies to appointment reminders.', 'offsetsMinutes');
     const ahead = (d: Date, field: string) => {
       if (d.getTime() <= now.getTime()) throw badInput(`${field}: must be in the future.`, field);
@@ -129,7 +130,9 @@ export function createRemindersService(deps: RemindersDeps) {
       const change = apply(r, new Date());
       return [r, change ? await repo.updateReminder(tx, viewer.orgId, id, change) : r] as const;
     });
-    const gone = pendingTimes(before).filter((t) => after.status !== 'active' || !pendingTimes(after).some((a) => a.getTime() === t.getTime()));
+    const gone = pendingTimes(before).filter(
+      (t) => after.status !== 'active' || !pendingTimes(after).some((a) => a.getTime() === t.getTime()),
+    );
     if (gone.length) await delivery.removeJobs(id, gone);
     if (after !== before) await delivery.enqueueAfterCommit(after);
     return after;
@@ -153,8 +156,7 @@ export function createRemindersService(deps: RemindersDeps) {
         r.timeZone === (v.timeZone ?? 'UTC') &&
         ms(r.at) === ms(v.at) &&
         ms(r.appointmentAt) === ms(v.appointmentAt) &&
-        (v.offsetsMinutes == null ||
-          [...new Set(v.offsetsMinutes)].sort().join() === [...r.offsetsMinutes].sort().join());
+        (v.offsetsMinutes == null || [...new Set(v.offsetsMinutes)].sort().join() === [...r.offsetsMinutes].sort().join());
       const existing = v.clientKey ? await repo.findByClientKey(db, viewer.orgId, viewer.userId, v.clientKey) : undefined;
       if (existing) {
         if (!same(existing)) throw conflict('This clientKey was already used for a different reminder.');

@@ -133,8 +133,7 @@ export function createSharedRender(deps: SharedRenderDeps) {
 
   // Serialized once per render. Frames stay strings: for a string `ws` writes header and payload
   // as one buffer, for a Buffer it writes two chunks (measured slower, see README Benchmarks).
-  const serialize = (r: ExecutionResult): string =>
-    JSON.stringify(r.errors ? { ...r, errors: r.errors.map((e) => deps.maskError(e)) } : r);
+  const serialize = (r: ExecutionResult): string => JSON.stringify(r.errors ? { ...r, errors: r.errors.map((e) => deps.maskError(e)) } : r);
 
   /** The keys of a subscription's group and render group. */
   const keysOf = (req: StreamRequest, spec: StreamSpec, shape: QueryShape, vars: Record<string, unknown>) => {
