@@ -1,7 +1,8 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { Container } from './container.js';
-import { type JobImpl, QUEUES } from './jobs/define.js';
-import { JOB_IMPLS, PERIODIC, type Periodic } from './jobs/registry.js';
+import { type Duties, type JobImpl, type Periodic, QUEUE_SETTINGS, QUEUES } from './jobs/define.js';
+import { workerDuties } from './jobs/registry.js';
+import type { Logger } from './shared/logger.js';
 import { isRedisConnectionError } from './shared/redis-watch.js';
 
 export interface Workers {
@@ -25,13 +26,9 @@ export interface WorkerOptions {
  * connection). Handlers validate their payload and are idempotent, so a retried or re-run
  * (stalled) job never does its work twice.
  */
-export function startWorkers(
-  c: Container,
-  impls: JobImpl[] = JOB_IMPLS,
-  periodic: Periodic[] = PERIODIC,
-  opts: WorkerOptions = {},
-): Workers {
+export function startWorkers(c: Container, duties: Duties = workerDuties(c), opts: WorkerOptions = {}): Workers {
   const { logger, config } = c;
+  const { jobs: impls, periodic } = duties;
   let closing = false;
   const byQueue = new Map<string, Map<string, JobImpl>>();
   for (const impl of impls) {
@@ -42,6 +39,7 @@ export function startWorkers(
   const connection = c.redisConnection('worker');
   const workers = QUEUES.filter((q) => byQueue.has(q)).map((queue) => {
     const handlers = byQueue.get(queue) as Map<string, JobImpl>;
+    const settings = QUEUE_SETTINGS[queue](config.worker);
     const w = new Worker(
       queue,
       async (job, token) => {
@@ -49,7 +47,7 @@ export function startWorkers(
         if (!impl) throw new UnrecoverableError(`no handler for job ${job.name}`);
         const started = performance.now();
         try {
-          return await impl.handle(job.data, { container: c, attempt: job.attemptsMade + 1, jobId: job.id ?? '', job, token });
+          return await impl.handle(job.data, { attempt: job.attemptsMade + 1, jobId: job.id ?? '', job, token });
         } finally {
           c.metrics.jobDuration.observe({ queue, name: job.name }, (performance.now() - started) / 1000);
         }
@@ -57,9 +55,9 @@ export function startWorkers(
       {
         connection,
         prefix: `${config.redisPrefix}:bull`,
-        concurrency: config.worker.concurrency,
-        lockDuration: config.worker.lockMs,
-        stalledInterval: config.worker.lockMs,
+        concurrency: settings.concurrency,
+        lockDuration: settings.lockMs,
+        stalledInterval: settings.lockMs,
         maxStalledCount: 5,
         autorun: true,
       },
@@ -87,7 +85,7 @@ export function startWorkers(
     }
   }, opts.watchdogMs ?? 1_000);
   watchdog.unref();
-  const timers = periodic.map((p) => runPeriodically(c, p));
+  const timers = periodic.map((p) => runPeriodically(logger, p));
   logger.info({ queues: workers.map((w) => w.name) }, 'workers started');
   return {
     async close() {
@@ -104,20 +102,20 @@ export function startWorkers(
  * periods (at least 30 s) no longer blocks the next one: a duty stuck on a dead connection must not
  * silence the reconciler for good.
  */
-function runPeriodically(c: Container, p: Periodic): NodeJS.Timeout {
-  const everyMs = p.everyMs(c);
+function runPeriodically(logger: Logger, p: Periodic): NodeJS.Timeout {
+  const { everyMs } = p;
   const stuckAfterMs = Math.max(30_000, 5 * everyMs);
   let startedAt = 0;
   const t = setInterval(() => {
     const now = Date.now();
     if (startedAt && now - startedAt < stuckAfterMs) return;
-    if (startedAt) c.logger.warn({ task: p.name, ms: now - startedAt }, 'periodic task still running; starting another');
+    if (startedAt) logger.warn({ task: p.name, ms: now - startedAt }, 'periodic task still running; starting another');
     const mine = now;
     startedAt = mine;
-    p.run(c)
+    p.run()
       .catch((err) => {
-        if (isRedisConnectionError(err)) c.logger.debug({ task: p.name }, 'periodic task skipped: Redis unavailable');
-        else c.logger.warn({ task: p.name, err }, 'periodic task failed');
+        if (isRedisConnectionError(err)) logger.debug({ task: p.name }, 'periodic task skipped: Redis unavailable');
+        else logger.warn({ task: p.name, err }, 'periodic task failed');
       })
       .finally(() => {
         if (startedAt === mine) startedAt = 0;

@@ -1,10 +1,28 @@
 import type { Job, JobsOptions } from 'bullmq';
 import type { z } from 'zod';
-import type { Container } from '../container.js';
+import type { Config } from '../config.js';
 
 /** The queues Wardline runs. One BullMQ Worker per queue dispatches by job name. */
 export const QUEUES = ['reminders', 'alerts'] as const;
 export type QueueName = (typeof QUEUES)[number];
+
+/** How a worker runs one queue. */
+export interface QueueSettings {
+  /** Jobs of this queue in flight at once in one worker process. */
+  concurrency: number;
+  /** BullMQ lock duration; a job of a killed worker is re-run after about this long. */
+  lockMs: number;
+}
+
+/**
+ * Each queue's own settings, from the configuration. Reminders run at WORKER_CONCURRENCY (their
+ * deliveries batch into shared transactions, so concurrency is throughput); escalations are rare
+ * and each is a transaction of its own, so a few at a time are plenty.
+ */
+export const QUEUE_SETTINGS: Record<QueueName, (w: Config['worker']) => QueueSettings> = {
+  reminders: (w) => ({ concurrency: w.concurrency, lockMs: w.lockMs }),
+  alerts: (w) => ({ concurrency: Math.min(w.concurrency, 20), lockMs: w.lockMs }),
+};
 
 /**
  * A job contract shared by producer and consumer (Hive's kit): the payload schema is checked on
@@ -22,11 +40,11 @@ export interface JobDef<S extends z.ZodType> {
 export const defineJob = <S extends z.ZodType>(def: JobDef<S>): JobDef<S> => def;
 
 /**
- * What a handler gets besides its payload. `job` and `token` let it re-delay itself
- * (`job.moveToDelayed(ts, token)` then `throw new DelayedError()`, BullMQ's pattern).
+ * What a handler gets besides its payload: the job, never the container (a handler's
+ * dependencies are bound when its module builds its duties). `job` and `token` let it re-delay
+ * itself (`job.moveToDelayed(ts, token)` then `throw new DelayedError()`, BullMQ's pattern).
  */
 export interface JobContext {
-  container: Container;
   attempt: number;
   jobId: string;
   job: Job;
@@ -43,3 +61,16 @@ export const implementJob = <S extends z.ZodType>(
   def: JobDef<S>,
   handle: (data: z.output<S>, ctx: JobContext) => Promise<unknown>,
 ): JobImpl => ({ def: def as JobDef<z.ZodType>, handle: (data, ctx) => handle(def.schema.parse(data), ctx) });
+
+/** A periodic duty of the worker process (e.g. a reconciler), its dependencies bound. */
+export interface Periodic {
+  name: string;
+  everyMs: number;
+  run(): Promise<void>;
+}
+
+/** What a module asks of the worker process: job handlers and periodic duties. */
+export interface Duties {
+  jobs: JobImpl[];
+  periodic: Periodic[];
+}

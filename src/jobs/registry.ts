@@ -1,18 +1,16 @@
 import type { Container } from '../container.js';
-import { alertEscalationJob, alertEscalationReconciler } from '../modules/alerts/jobs.js';
-import { REMINDER_JOBS, reminderReconciler } from '../modules/reminders/jobs.js';
-import type { JobImpl } from './define.js';
-
-/** A periodic duty of the worker process (e.g. the reminder reconciler). */
-export interface Periodic {
-  name: string;
-  everyMs(container: Container): number;
-  run(container: Container): Promise<void>;
-}
+import { alertDuties } from '../modules/alerts/jobs.js';
+import { reminderDuties } from '../modules/reminders/jobs.js';
+import type { Duties } from './define.js';
 
 /**
- * Every job implementation and periodic duty, by module. Only worker.ts imports this file, so
- * the API process never loads job handlers. Modules add their `jobs.ts` exports here.
+ * Every module's worker duties, bound to one container. Only worker.ts imports this file, so the
+ * API process never loads job handlers. A module with a `jobs.ts` adds its duties here.
  */
-export const JOB_IMPLS: JobImpl[] = [alertEscalationJob, ...REMINDER_JOBS];
-export const PERIODIC: Periodic[] = [alertEscalationReconciler, reminderReconciler()];
+export function workerDuties(c: Container): Duties {
+  const all = [
+    alertDuties({ alerts: c.services.alerts, config: c.config.alerts, logger: c.logger }),
+    reminderDuties(c.services.reminders, c.config.reminders.reconcileMs),
+  ];
+  return { jobs: all.flatMap((d) => d.jobs), periodic: all.flatMap((d) => d.periodic) };
+}

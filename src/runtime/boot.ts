@@ -129,7 +129,7 @@ export async function startServer(config: Config, logger: Logger, lifecycle: Lif
   // Workers stop after the API on shutdown (in-flight jobs finish), so they are registered first.
   if (opts.workers) {
     const { startWorkers } = await import('../worker.js');
-    const w = startWorkers(c, undefined, undefined, { onFatal: (reason) => exitFatally(logger, lifecycle, reason) });
+    const w = startWorkers(c, undefined, { onFatal: (reason) => exitFatally(logger, lifecycle, reason) });
     lifecycle.defer('workers', () => w.close());
   }
   if (!opts.api) {

@@ -2,7 +2,7 @@
 import { and, eq, like, sql } from 'drizzle-orm';
 import type { Client } from 'graphql-ws';
 import { expect } from 'vitest';
-import { reminderReconciler } from '../../src/modules/reminders/jobs.js';
+import { reminderJob, reminderReconciler } from '../../src/modules/reminders/jobs.js';
 import { notifications } from '../../src/modules/notifications/tables.js';
 import { reminderOccurrences } from '../../src/modules/reminders/tables.js';
 import { startWorkers, type Workers } from '../../src/worker.js';
@@ -46,7 +46,11 @@ export const deliveriesOf = (sub: Collector, id: string) =>
 
 /** A real worker on the app's container (its queue prefix), with the reconciler scoped to `orgIds`. */
 export function worker(app: TestApp, orgIds: () => string[]): Workers {
-  return startWorkers(app.container, undefined, [reminderReconciler({ orgIds })]);
+  const reminders = app.container.services.reminders;
+  return startWorkers(app.container, {
+    jobs: [reminderJob(reminders)],
+    periodic: [reminderReconciler(reminders, app.config.reminders.reconcileMs, { orgIds })],
+  });
 }
 
 /** Stored notifications and occurrence rows of a reminder: the ground truth behind "exactly once". */

@@ -97,12 +97,12 @@ describe('a worker killed mid-job', () => {
     const user = await org.user('patient');
     const { sub } = await inbox(app, user);
     let failures = 0;
-    const flaky = reminderJob({
+    const flaky = reminderJob(app.container.services.reminders, {
       afterCommit: async () => {
         if (failures++ === 0) throw new Error('lost the connection before acknowledging');
       },
     });
-    const workers = startWorkers(app.container, [flaky], []);
+    const workers = startWorkers(app.container, { jobs: [flaky], periodic: [] });
     try {
       const due = inSeconds(1);
       const r = await createReminder(app, user, { at: due });
