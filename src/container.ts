@@ -12,7 +12,7 @@ import { createMessagingService, type MessagingService } from './modules/messagi
 import { createPresenceService, type PresenceService } from './modules/presence/service.js';
 import { createRemindersService, type RemindersService } from './modules/reminders/service.js';
 import { createFanout, type Fanout } from './realtime/fanout.js';
-import { createHub, type Hub } from './realtime/hub.js';
+import { createHub, createPublisher, type Hub, type Publisher } from './realtime/hub.js';
 import { createQueues, type Queues } from './jobs/queues.js';
 import { createCursorCodec, type CursorCodec } from './shared/cursor.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -28,17 +28,17 @@ export interface Services {
   reminders: RemindersService;
 }
 
-export interface Container {
+/** What every process builds: storage, Redis for commands, publishing and queues, the services. */
+export interface CoreContainer {
   config: Config;
   logger: Logger;
   database: Database;
-  redis: { commands: Redis; pub: Redis; sub: Redis; queue: Redis };
+  redis: { commands: Redis; pub: Redis; queue: Redis };
   /** A new connection for a role that needs its own (BullMQ workers: `maxRetriesPerRequest: null`). */
   redisConnection(role: 'worker'): Redis;
   queues: Queues;
-  pubsub: RedisPubSub;
-  hub: Hub;
-  fanout: Fanout;
+  /** Publishes committed and ephemeral events (the hub where there is one). */
+  publisher: Publisher;
   cursors: CursorCodec;
   metrics: Metrics;
   auth: Authenticator;
@@ -47,10 +47,23 @@ export interface Container {
   close(): Promise<void>;
 }
 
+/** An API-serving process (`serve`, `all`): also receives events (hub) and delivers them (fan-out). */
+export interface Container extends CoreContainer {
+  redis: CoreContainer['redis'] & { sub: Redis };
+  pubsub: RedisPubSub;
+  hub: Hub;
+  fanout: Fanout;
+}
+
+/** Which process the container is for: a `worker` builds no subscriber, hub or fan-out. */
+export type ContainerRole = 'serve' | 'worker' | 'all';
+
 export interface ContainerOptions {
   logger?: Logger;
   /** Apply migrations on start (default true). */
   migrate?: boolean;
+  /** Default `all`. */
+  role?: ContainerRole;
 }
 
 /**
@@ -91,7 +104,10 @@ const whenReady = (r: Redis, ms = 10_000) =>
  * The composition root: builds every dependency once and passes it down. Nothing else in the
  * code base opens connections, so a second instance is just a second call.
  */
-export async function createContainer(config: Config, opts: ContainerOptions = {}): Promise<Container> {
+export async function createContainer(config: Config, opts: ContainerOptions & { role: 'worker' }): Promise<CoreContainer>;
+export async function createContainer(config: Config, opts?: ContainerOptions): Promise<Container>;
+export async function createContainer(config: Config, opts: ContainerOptions = {}): Promise<CoreContainer | Container> {
+  const receives = opts.role !== 'worker';
   const logger = opts.logger ?? createLogger(config.logLevel);
   const closers: Array<() => Promise<unknown>> = [];
   try {
@@ -106,43 +122,26 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       closers.push(() => r.quit().catch(() => r.disconnect()));
       return r;
     };
-    const redis = { commands: mk('commands'), pub: mk('pub'), sub: mk('sub'), queue: mk('queue') };
+    const redis = { commands: mk('commands'), pub: mk('pub'), queue: mk('queue') };
     // the commands connection fails when Redis is unreachable at start (a clear error, not a hang)
     await redis.commands.ping();
-    await Promise.all([redis.pub, redis.sub, redis.queue].map((r) => whenReady(r)));
+    await Promise.all([redis.pub, redis.queue].map((r) => whenReady(r)));
     const queues = createQueues(redis.queue, `${config.redisPrefix}:bull`, logger);
     closers.push(() => queues.close());
-    const pubsub = new RedisPubSub({ publisher: redis.pub, subscriber: redis.sub });
 
     const metrics = createMetrics();
     registerQueueMetrics(metrics, () => queues.counts());
     const cursors = createCursorCodec(config.cursorSecret);
-    const hub = createHub({
-      pubsub,
-      db: database.db,
-      logger,
-      channelPrefix: config.redisPrefix,
-      pollMs: config.realtime.pollMs,
-    });
-    closers.push(() => hub.close());
-    const fanout = createFanout({
-      hub,
-      db: database.db,
-      cursors,
-      logger,
-      metrics: {
-        delivered: (n, ms) => {
-          metrics.deliveries.inc(n);
-          metrics.deliveryLatency.observe(ms / 1000);
-        },
-      },
-    });
+    const realtime = receives
+      ? await createRealtime(config, { mk, pub: redis.pub, db: database.db, logger, metrics, cursors, closers })
+      : undefined;
+    const publisher: Publisher = realtime?.hub ?? createPublisher(redis.pub, config.redisPrefix);
 
     const identity = createIdentityService({ db: database.db });
-    const commit = createCommit(database.db, hub, logger);
+    const commit = createCommit(database.db, publisher, logger);
     const messaging = createMessagingService({
       db: database.db,
-      hub,
+      publisher,
       commit,
       redis: redis.commands,
       cursors,
@@ -155,7 +154,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     const notifications = createNotificationsService({ db: database.db, commit, cursors, identity, limits: config.limits });
     const presence = createPresenceService({
       redis: redis.commands,
-      hub,
+      publisher,
       identity,
       messaging,
       config: config.presence,
@@ -184,16 +183,14 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       limits: config.limits,
     });
 
-    return {
+    const core: CoreContainer = {
       config,
       logger,
       database,
       redis,
       redisConnection: (role) => mk(role),
       queues,
-      pubsub,
-      hub,
-      fanout,
+      publisher,
       cursors,
       metrics,
       auth: createAuthenticator(config.auth),
@@ -202,8 +199,42 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
         for (const c of closers.reverse()) await c().catch((err) => logger.warn({ err }, 'close failed'));
       },
     };
+    return realtime ? { ...core, redis: { ...redis, sub: realtime.sub }, ...realtime } : core;
   } catch (err) {
     for (const c of closers.reverse()) await c().catch(() => {});
     throw err;
   }
+}
+
+/** The receiving half of an API process: the subscriber connection, the hub and the fan-out. */
+async function createRealtime(
+  config: Config,
+  d: {
+    mk: (role: string) => Redis;
+    pub: Redis;
+    db: Database['db'];
+    logger: Logger;
+    metrics: Metrics;
+    cursors: CursorCodec;
+    closers: Array<() => Promise<unknown>>;
+  },
+) {
+  const sub = d.mk('sub');
+  await whenReady(sub);
+  const pubsub = new RedisPubSub({ publisher: d.pub, subscriber: sub });
+  const hub = createHub({ pubsub, db: d.db, logger: d.logger, channelPrefix: config.redisPrefix, pollMs: config.realtime.pollMs });
+  d.closers.push(() => hub.close());
+  const fanout = createFanout({
+    hub,
+    db: d.db,
+    cursors: d.cursors,
+    logger: d.logger,
+    metrics: {
+      delivered: (n, ms) => {
+        d.metrics.deliveries.inc(n);
+        d.metrics.deliveryLatency.observe(ms / 1000);
+      },
+    },
+  });
+  return { sub, pubsub, hub, fanout };
 }

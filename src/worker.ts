@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker } from 'bullmq';
-import type { Container } from './container.js';
+import type { CoreContainer } from './container.js';
 import { type Duties, type JobImpl, type Periodic, QUEUE_SETTINGS, QUEUES } from './jobs/define.js';
 import { workerDuties } from './jobs/registry.js';
 import type { Logger } from './shared/logger.js';
@@ -26,7 +26,7 @@ export interface WorkerOptions {
  * connection). Handlers validate their payload and are idempotent, so a retried or re-run
  * (stalled) job never does its work twice.
  */
-export function startWorkers(c: Container, duties: Duties = workerDuties(c), opts: WorkerOptions = {}): Workers {
+export function startWorkers(c: CoreContainer, duties: Duties = workerDuties(c), opts: WorkerOptions = {}): Workers {
   const { logger, config } = c;
   const { jobs: impls, periodic } = duties;
   let closing = false;

@@ -1,4 +1,4 @@
-import type { Container } from '../container.js';
+import type { CoreContainer } from '../container.js';
 import { alertDuties } from '../modules/alerts/jobs.js';
 import { reminderDuties } from '../modules/reminders/jobs.js';
 import type { Duties } from './define.js';
@@ -7,7 +7,7 @@ import type { Duties } from './define.js';
  * Every module's worker duties, bound to one container. Only worker.ts imports this file, so the
  * API process never loads job handlers. A module with a `jobs.ts` adds its duties here.
  */
-export function workerDuties(c: Container): Duties {
+export function workerDuties(c: CoreContainer): Duties {
   const all = [
     alertDuties({ alerts: c.services.alerts, config: c.config.alerts, logger: c.logger }),
     reminderDuties(c.services.reminders, c.config.reminders.reconcileMs),

@@ -1,7 +1,7 @@
 import type { Db, Executor } from '../db/client.js';
 import type { Logger } from '../shared/logger.js';
 import { isRedisConnectionError } from '../shared/redis-watch.js';
-import type { Hub } from './hub.js';
+import type { Publisher } from './hub.js';
 import type { LedgerEvent } from './ledger.js';
 
 /** Collects the ledger events a transaction appends, to publish them once it has committed. */
@@ -16,12 +16,12 @@ export type Commit = <T>(work: (tx: Executor, events: EventSink) => Promise<T>) 
  * A failed publish (Redis away) is therefore not the caller's failure: the change is committed,
  * the caller gets its answer, and subscribers get the events from the ledger.
  */
-export function createCommit(db: Db, hub: Hub, logger: Logger): Commit {
+export function createCommit(db: Db, publisher: Publisher, logger: Logger): Commit {
   return async (work) => {
     const events: EventSink = [];
     const result = await db.transaction(async (tx) => work(tx as unknown as Executor, events));
     if (events.length > 0) {
-      await hub.publish(events).catch((err: unknown) => {
+      await publisher.publish(events).catch((err: unknown) => {
         if (isRedisConnectionError(err))
           logger.debug({ events: events.length }, 'publish skipped: Redis unavailable; subscribers catch up from the ledger');
         else logger.warn({ err, events: events.length }, 'publish after commit failed; subscribers catch up from the ledger');

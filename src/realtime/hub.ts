@@ -1,4 +1,5 @@
 import type { RedisPubSub } from 'graphql-redis-subscriptions';
+import type { Redis } from 'ioredis';
 import type { Executor } from '../db/client.js';
 import type { Logger } from '../shared/logger.js';
 import { type LedgerEvent, readHeads, readRange } from './ledger.js';
@@ -21,10 +22,33 @@ export interface StreamListener {
 /** Wire format on Redis: `d` durable, `e` ephemeral; `t` is the publish time (ms) for latency. */
 type Wire = { d: LedgerEvent; t: number } | { e: EphemeralEvent; t: number };
 
-export interface Hub {
+/** The sending half of fan-out: what services and commits need (a `worker` process has only this). */
+export interface Publisher {
   /** Publishes committed events (call only after the transaction committed). */
   publish(events: readonly LedgerEvent[]): Promise<void>;
   publishEphemeral(event: EphemeralEvent): Promise<void>;
+}
+
+/** The Redis channel of a stream. */
+const streamChannel = (prefix: string, stream: string) => `${prefix}:s:${stream}`;
+
+/**
+ * Publishes on the stream channels with a plain connection (no subscriber needed): the same wire
+ * format as the hub's, JSON as graphql-redis-subscriptions writes it.
+ */
+export function createPublisher(redis: Redis, channelPrefix: string): Publisher {
+  return {
+    async publish(events) {
+      const t = Date.now();
+      await Promise.all(events.map((d) => redis.publish(streamChannel(channelPrefix, d.stream), JSON.stringify({ d, t } satisfies Wire))));
+    },
+    async publishEphemeral(e) {
+      await redis.publish(streamChannel(channelPrefix, e.stream), JSON.stringify({ e, t: Date.now() } satisfies Wire));
+    },
+  };
+}
+
+export interface Hub extends Publisher {
   /**
    * Starts receiving `stream` on this instance. Resolves once the Redis channel is subscribed and
    * the baseline position is known; the listener then gets every event after `baseline`.
@@ -69,7 +93,7 @@ class StreamState {
 export function createHub(deps: HubDeps): Hub {
   const { pubsub, db, logger } = deps;
   const streams = new Map<string, StreamState>();
-  const channel = (stream: string) => `${deps.channelPrefix}:s:${stream}`;
+  const channel = (stream: string) => streamChannel(deps.channelPrefix, stream);
 
   const dispatch = (s: StreamState, ev: LedgerEvent, t: number) => {
     s.last = ev.position;

@@ -2,7 +2,7 @@ import type { Executor } from '../db/client.js';
 import type { CursorCodec } from '../shared/cursor.js';
 import type { Viewer } from '../shared/viewer.js';
 import type { EventSink } from './commit.js';
-import type { EphemeralEvent, Hub } from './hub.js';
+import type { EphemeralEvent, Publisher } from './hub.js';
 import {
   type AppendInput,
   type FusedRow,
@@ -152,7 +152,7 @@ export interface StreamDef<K, E extends Payloads, P extends Payloads> {
    */
   redact(tx: Executor, key: K, orgId: string, subject: string, path: string[], value: unknown): Promise<void>;
   /** Publishes an ephemeral event (never stored, never replayed). */
-  publish<T extends keyof P & string>(hub: Hub, key: K, orgId: string, type: T, payload: P[T], atMs?: number): Promise<void>;
+  publish<T extends keyof P & string>(publisher: Publisher, key: K, orgId: string, type: T, payload: P[T], atMs?: number): Promise<void>;
   /** Describes a subscription to `key`'s stream for the fan-out, with typed hooks. */
   open(key: K, opts: OpenOptions<E, P>): StreamSpec;
 }
@@ -203,8 +203,8 @@ export function defineStream<K, E extends Payloads, P extends Payloads = Record<
       return stored?.position;
     },
     redact: (tx, key, orgId, subject, path, value) => redact(tx, name(key), orgId, subject, path, value),
-    publish: (hub, key, orgId, type, payload, atMs = Date.now()) =>
-      hub.publishEphemeral({
+    publish: (publisher, key, orgId, type, payload, atMs = Date.now()) =>
+      publisher.publishEphemeral({
         stream: name(key),
         orgId,
         type,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createApi } from '../api.js';
 import { type Config, loadConfig } from '../config.js';
-import { createContainer } from '../container.js';
+import { type CoreContainer, createContainer } from '../container.js';
 import { openDatabase } from '../db/client.js';
 import { mintToken, type TokenClaims } from '../http/auth.js';
 import type { Logger } from '../shared/logger.js';
@@ -121,21 +121,20 @@ export async function startServer(config: Config, logger: Logger, lifecycle: Lif
   lifecycle.defer('redis-server', () => redis.stop());
   const cfg: Config = { ...config, redisUrl: redis.url };
 
-  const c = await createContainer(cfg, { logger });
-  lifecycle.defer('container', () => c.close());
-  // only a process that serves the API seeds (and prints the tokens a developer needs)
-  const seeded = opts.api && cfg.seedOnEmpty && (await c.services.identity.isEmpty()) ? await seedDemo(c.services) : undefined;
-
-  // Workers stop after the API on shutdown (in-flight jobs finish), so they are registered first.
-  if (opts.workers) {
-    const { startWorkers } = await import('../worker.js');
-    const w = startWorkers(c, undefined, { onFatal: (reason) => exitFatally(logger, lifecycle, reason) });
-    lifecycle.defer('workers', () => w.close());
-  }
+  // each process builds only what it runs: a worker has no subscriber, hub or fan-out
   if (!opts.api) {
-    logger.info({ database: c.database.kind, redis: redis.source }, 'worker running');
+    const w = await createContainer(cfg, { logger, role: 'worker' });
+    lifecycle.defer('container', () => w.close());
+    await startJobs(w, logger, lifecycle);
+    logger.info({ database: w.database.kind, redis: redis.source }, 'worker running');
     return 0;
   }
+  const c = await createContainer(cfg, { logger, role: opts.workers ? 'all' : 'serve' });
+  lifecycle.defer('container', () => c.close());
+  // only a process that serves the API seeds (and prints the tokens a developer needs)
+  const seeded = cfg.seedOnEmpty && (await c.services.identity.isEmpty()) ? await seedDemo(c.services) : undefined;
+  // Workers stop after the API on shutdown (in-flight jobs finish), so they are registered first.
+  if (opts.workers) await startJobs(c, logger, lifecycle);
 
   const api = createApi(c);
   lifecycle.defer('api', () => api.close());
@@ -147,6 +146,13 @@ export async function startServer(config: Config, logger: Logger, lifecycle: Lif
     process.stdout.write(`listening on ${url}${cfg.graphiql ? ' (GraphiQL: open it in a browser)' : ''}\n`);
   }
   return port;
+}
+
+/** Loads the job handlers (only processes that run jobs import them) and starts the workers. */
+async function startJobs(c: CoreContainer, logger: Logger, lifecycle: Lifecycle): Promise<void> {
+  const { startWorkers } = await import('../worker.js');
+  const w = startWorkers(c, undefined, { onFatal: (reason) => exitFatally(logger, lifecycle, reason) });
+  lifecycle.defer('workers', () => w.close());
 }
 
 /** `migrate`: applies the migrations in drizzle/ and exits; needs no Redis. */

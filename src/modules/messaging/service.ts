@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Db, Executor } from '../../db/client.js';
 import type { Commit } from '../../realtime/commit.js';
-import type { Hub } from '../../realtime/hub.js';
+import type { Publisher } from '../../realtime/hub.js';
 import type { EventSink } from '../../realtime/commit.js';
 import type { StreamSpec } from '../../realtime/stream.js';
 import type { CursorCodec } from '../../shared/cursor.js';
@@ -18,7 +18,8 @@ import type { ConversationRow } from './tables.js';
 
 export interface MessagingDeps {
   db: Db;
-  hub: Hub;
+  /** Publishes ephemeral events (the hub on an API instance). */
+  publisher: Publisher;
   /** Transaction + publish after commit (realtime/commit.ts). */
   commit: Commit;
   redis: Redis;
@@ -69,7 +70,7 @@ type Member = Awaited<ReturnType<typeof repo.findMembership>>;
 
 /** Messaging use cases; each authorises first, then writes and appends events in one transaction. */
 export function createMessagingService(deps: MessagingDeps) {
-  const { db, hub, commit } = deps;
+  const { db, publisher, commit } = deps;
 
   const appendTo = <K extends keyof ConversationEventPayloads>(
     tx: Executor,
@@ -278,7 +279,7 @@ export function createMessagingService(deps: MessagingDeps) {
         const first = await deps.redis.set(key, '1', 'PX', deps.typingThrottleMs, 'NX');
         if (first !== 'OK') return true;
       } else await deps.redis.del(key);
-      await conversationStream.publish(hub, conversationId, viewer.orgId, 'TypingIndicator', {
+      await conversationStream.publish(publisher, conversationId, viewer.orgId, 'TypingIndicator', {
         conversationId,
         userId: viewer.userId,
         name: viewer.name,

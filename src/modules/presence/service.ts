@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { StreamSpec } from '../../realtime/stream.js';
-import type { Hub } from '../../realtime/hub.js';
+import type { Publisher } from '../../realtime/hub.js';
 import { badInput, forbidden, notFound } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { parseInput } from '../../shared/validation.js';
@@ -21,7 +21,8 @@ const BATCH = 500;
 
 export interface PresenceDeps {
   redis: Redis;
-  hub: Hub;
+  /** Publishes ephemeral events (the hub on an API instance). */
+  publisher: Publisher;
   identity: IdentityService;
   messaging: Pick<MessagingService, 'sharesConversationWith'>;
   config: Config['presence'];
@@ -58,7 +59,7 @@ const setInput = z.object({
  * one sweep interval and one flush timer serve the whole instance.
  */
 export function createPresenceService(deps: PresenceDeps) {
-  const { config, logger, hub } = deps;
+  const { config, logger, publisher } = deps;
   const timings = presenceTimings(config);
   if (timings.boundMs > config.ttlMs)
     logger.warn(
@@ -79,7 +80,7 @@ export function createPresenceService(deps: PresenceDeps) {
   let closed = false;
 
   const publish = (orgId: string, userId: string, r: OpResult) =>
-    presenceStream.publish(hub, orgId, orgId, 'PresenceChanged', toView(userId, r, r.now), r.now);
+    presenceStream.publish(publisher, orgId, orgId, 'PresenceChanged', toView(userId, r, r.now), r.now);
 
   /** Publishes what a step marked published, or schedules the coalesced publish of a change. */
   const settle = async (step: OpInput, r: OpResult) => {
