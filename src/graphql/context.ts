@@ -1,5 +1,5 @@
 import type { Services } from '../container.js';
-import type { Fanout } from '../realtime/fanout.js';
+import type { Fanout } from '../realtime/fanout-types.js';
 import { unauthenticated } from '../shared/errors.js';
 import type { Viewer } from '../shared/viewer.js';
 

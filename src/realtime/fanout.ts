@@ -1,63 +1,13 @@
 import type { Executor } from '../db/client.js';
 import type { StreamSpec } from './stream.js';
+import type { Fanout, FanoutMetrics, Group, Sink, SubState } from './fanout-types.js';
 import type { CursorCodec } from '../shared/cursor.js';
 import { forbidden } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { EphemeralEvent, Hub } from './hub.js';
-import { type LedgerEvent, readRange } from './ledger.js';
-
-/** Receives what a group rendered for each event (a serialized payload for sockets). */
-export interface Sink<R> {
-  readonly userId: string;
-  /** The socket (device) the subscription lives on, for the spec's per-subscriber filter. */
-  readonly socketId?: string;
-  deliver(rendered: R, publishedAt: number): void;
-  /** The server ended the subscription (e.g. membership revoked). */
-  end(error: Error): void;
-}
-
-export interface FanoutMetrics {
-  delivered(count: number, latencyMs: number): void;
-}
-
-/**
- * Delivers stream events to subscriptions on this instance. Subscriptions with the same group key
- * (operation, variables, authorisation scope) share one render per event, and every member of the
- * group receives the same rendered value: the per-subscriber cost is a position check and a write.
- *
- * A subscription with a resume position joins live first (buffering), replays the ledger after
- * its position, then drains the buffer: no gap, no duplicate (dedup by position). A subscription
- * whose spec has `initial` roots gets them the same way: first, while live events wait.
- */
-export interface Fanout {
-  add<R>(
-    key: string,
-    spec: StreamSpec,
-    render: (root: unknown) => R | Promise<R>,
-    sink: Sink<R>,
-    /** Defaults to `key`; groups whose payload cannot differ may share one (see ws-server). */
-    renderKey?: string,
-  ): Promise<() => void>;
-  /** Roots of one subscription as an async iterable (plain graphql `subscribe`, in-process use). */
-  iterate(spec: StreamSpec, userId: string): AsyncIterableIterator<unknown>;
-  stats(): { streams: number; groups: number; subscriptions: number };
-}
-
-interface SubState<R> {
-  sink: Sink<R>;
-  last: number;
-  /** Live events held back while initial roots or the replay are delivered (`pos` undefined: ephemeral). */
-  buffer: Array<{ pos: number | undefined; r: R; t: number }> | null;
-}
-
-interface Group<R> {
-  key: string;
-  /** Groups with equal render keys get the same rendered value for an event (rendered once). */
-  renderKey: string;
-  spec: StreamSpec;
-  render: (root: unknown) => R | Promise<R>;
-  subs: Set<SubState<R>>;
-}
+import type { LedgerEvent } from './ledger.js';
+import { createCatchUp } from './catch-up.js';
+import { iterateStream } from './iterate.js';
 
 type Item = { ev: LedgerEvent; t: number } | { eph: EphemeralEvent };
 
@@ -76,7 +26,6 @@ export function createFanout(deps: { hub: Hub; db: Executor; cursors: CursorCode
   const { hub, db, cursors, logger } = deps;
   const local = new Map<string, LocalStream>();
   let subscriptions = 0;
-  let iterSeq = 0;
 
   const renderSafe = async <R>(g: Group<R>, root: unknown): Promise<R | undefined> => {
     try {
@@ -196,45 +145,7 @@ export function createFanout(deps: { hub: Hub; db: Executor; cursors: CursorCode
     return ls;
   };
 
-  const replay = async <R>(g: Group<R>, s: SubState<R>) => {
-    for (;;) {
-      const batch = await readRange(db, g.spec.stream, g.spec.orgId, s.last, Number.MAX_SAFE_INTEGER, 500);
-      for (const ev of batch) {
-        if (!g.subs.has(s)) return;
-        if ((!g.spec.match || g.spec.match(ev)) && (!g.spec.forSubscriber || g.spec.forSubscriber(ev, s.sink))) {
-          const r = await renderSafe(g, g.spec.toRoot(ev, cursors.encode(ev.stream, ev.position)));
-          if (r !== undefined) s.sink.deliver(r, Date.parse(ev.at));
-        }
-        s.last = ev.position;
-        // the replay reads past a removal committed meanwhile: end there, like the live path does
-        if (g.spec.revokes?.(ev)?.includes(s.sink.userId)) return revoke(g, s);
-      }
-      if (batch.length < 500) break;
-    }
-  };
-
-  /** Sends the spec's initial roots to this subscriber only, rendered like events. */
-  const deliverInitial = async <R>(g: Group<R>, s: SubState<R>, initial: () => Promise<unknown[]>) => {
-    const roots = await initial();
-    for (const root of roots) {
-      if (!g.subs.has(s)) return;
-      const r = await renderSafe(g, root);
-      if (r !== undefined) s.sink.deliver(r, Date.now());
-    }
-  };
-
-  /** Delivers what was held back (durable events deduplicated by position) and goes live. */
-  const flush = <R>(s: SubState<R>) => {
-    const buffered = s.buffer ?? [];
-    s.buffer = null;
-    for (const b of buffered) {
-      if (b.pos !== undefined) {
-        if (b.pos <= s.last) continue;
-        s.last = b.pos;
-      }
-      s.sink.deliver(b.r, b.t);
-    }
-  };
+  const { replay, deliverInitial, flush } = createCatchUp({ db, cursors, renderSafe, revoke });
 
   const fanout: Fanout = {
     async add(key, spec, render, sink, renderKey = key) {
@@ -284,57 +195,7 @@ export function createFanout(deps: { hub: Hub; db: Executor; cursors: CursorCode
       return remove;
     },
 
-    iterate(spec, userId) {
-      const queue: unknown[] = [];
-      let wake: (() => void) | undefined;
-      let failed: Error | undefined;
-      let done = false;
-      let remove: (() => void) | undefined;
-      const ready = fanout
-        .add(`iter:${++iterSeq}`, spec, (root) => root, {
-          userId,
-          deliver: (root) => {
-            queue.push(root);
-            wake?.();
-          },
-          end: (err) => {
-            failed = err;
-            wake?.();
-          },
-        })
-        .then((r) => {
-          remove = r;
-          if (done) r();
-        });
-      const finish = async () => {
-        done = true;
-        remove?.();
-        wake?.();
-        return { value: undefined, done: true as const };
-      };
-      return {
-        [Symbol.asyncIterator]() {
-          return this;
-        },
-        async next() {
-          await ready;
-          for (;;) {
-            if (queue.length > 0) return { value: queue.shift(), done: false };
-            if (failed) throw failed;
-            if (done) return { value: undefined, done: true };
-            await new Promise<void>((r) => {
-              wake = r;
-            });
-            wake = undefined;
-          }
-        },
-        return: finish,
-        throw: async (err: unknown) => {
-          await finish();
-          throw err;
-        },
-      };
-    },
+    iterate: (spec, userId) => iterateStream(fanout, spec, userId),
 
     stats() {
       let groups = 0;

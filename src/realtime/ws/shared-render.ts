@@ -19,7 +19,7 @@ import type { Context } from '../../graphql/context.js';
 import type { StreamOpener } from '../../graphql/stream-event.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Viewer } from '../../shared/viewer.js';
-import type { Fanout } from '../fanout.js';
+import type { Fanout } from '../fanout-types.js';
 import type { StreamSpec } from '../stream.js';
 
 /**
