@@ -5,6 +5,8 @@ import { type Database, openDatabase } from './db/client.js';
 import { createAuthenticator, type Authenticator } from './http/auth.js';
 import { createMetrics, registerQueueMetrics, type Metrics } from './http/metrics.js';
 import { createAlertsService, type AlertsService } from './modules/alerts/service.js';
+import { createEscalation, type Escalation } from './modules/alerts/escalation.js';
+import { createDelivery, type Delivery } from './modules/reminders/delivery.js';
 import { createIdentityService, type IdentityService } from './modules/identity/service.js';
 import { createNotificationsService, type NotificationsService } from './modules/notifications/service.js';
 import { createCommit } from './realtime/commit.js';
@@ -44,8 +46,16 @@ export interface CoreContainer {
   metrics: Metrics;
   auth: Authenticator;
   services: Services;
+  /** The worker side of the domains (what timers and jobs run); built for the worker and all roles only. */
+  jobs: JobServices | undefined;
   /** Closes everything in reverse order of creation. */
   close(): Promise<void>;
+}
+
+/** What job handlers call: never reachable from resolvers. */
+export interface JobServices {
+  alerts: Escalation;
+  reminders: Delivery;
 }
 
 /** An API-serving process (`serve`, `all`): also receives events (hub) and delivers them (fan-out). */
@@ -196,6 +206,13 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       metrics,
       auth: createAuthenticator(config.auth),
       services: { identity, messaging, notifications, presence, alerts, reminders },
+      jobs:
+        opts.role === 'serve'
+          ? undefined
+          : {
+              alerts: createEscalation({ db: database.db, commit, identity, notifications, config: config.alerts, logger }),
+              reminders: createDelivery({ db: database.db, commit, queues, notifications, config: config.reminders, logger }),
+            },
       async close() {
         for (const c of closers.reverse()) await c().catch((err) => logger.warn({ err }, 'close failed'));
       },

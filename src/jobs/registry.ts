@@ -8,9 +8,10 @@ import type { Duties } from './define.js';
  * API process never loads job handlers. A module with a `jobs.ts` adds its duties here.
  */
 export function workerDuties(c: CoreContainer): Duties {
+  if (!c.jobs) throw new Error('workers need a container built for the worker or all role');
   const all = [
-    alertDuties({ alerts: c.services.alerts, config: c.config.alerts, logger: c.logger }),
-    reminderDuties(c.services.reminders, c.config.reminders.reconcileMs),
+    alertDuties({ escalation: c.jobs.alerts, config: c.config.alerts, logger: c.logger }),
+    reminderDuties(c.jobs.reminders, c.config.reminders.reconcileMs),
   ];
   return { jobs: all.flatMap((d) => d.jobs), periodic: all.flatMap((d) => d.periodic) };
 }

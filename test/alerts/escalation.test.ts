@@ -74,7 +74,7 @@ describe('alert escalation (real worker)', () => {
     expect(await unread({ ...org, admin: admin2 })).toBe(1);
 
     // a re-run (retry, stalled job, reconciler) changes nothing and notifies nobody twice
-    expect(await app.container.services.alerts.escalate(org.orgId, alert.id)).toBe('skipped');
+    expect(await app.container.jobs!.alerts.escalate(org.orgId, alert.id)).toBe('skipped');
     expect(await unread(org)).toBe(1);
     // escalated alerts can be acknowledged by the admins they reached
     expect((await gql(app, org.admin.token, ACK, { id: alert.id })).errors).toBeUndefined();

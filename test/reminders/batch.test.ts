@@ -30,7 +30,7 @@ describe('batched reminder delivery', () => {
     const other = await seedOrg(app);
     const items = [a, b, a, c, d].map((r) => ({ orgId: org.orgId, id: r!.id as string, occurrenceMs: occ(r!) }));
     items.push({ orgId: other.orgId, id: a!.id, occurrenceMs: occ(a!) });
-    const out = await app.container.services.reminders.deliverMany(items);
+    const out = await app.container.jobs!.reminders.deliverMany(items);
     expect(out.map((o) => (o.outcome === 'skipped' ? `skipped:${o.reason}` : o.outcome))).toEqual([
       'delivered',
       'delivered',
@@ -46,7 +46,7 @@ describe('batched reminder delivery', () => {
       ['C', 3],
     ]);
     for (const r of [a, b, c, d]) expect((await stored(app, org.orgId, r!.id)).notifications).toBe(1);
-    const again = await app.container.services.reminders.deliverMany(items.slice(0, 2));
+    const again = await app.container.jobs!.reminders.deliverMany(items.slice(0, 2));
     expect(again.map((o) => o.outcome)).toEqual(['skipped', 'skipped']);
     const list = await gql(app, u.token, `{ reminders { status nextAt } }`);
     expect(list.data.reminders).toEqual(Array(3).fill({ status: 'COMPLETED', nextAt: null }));
@@ -64,7 +64,7 @@ describe('batched reminder delivery', () => {
       title: 'first',
       clientKey: occurrenceKey(r1.id, occ(r1)),
     });
-    const out = await app.container.services.reminders.deliverMany([
+    const out = await app.container.jobs!.reminders.deliverMany([
       { orgId: org.orgId, id: r1.id, occurrenceMs: occ(r1) },
       { orgId: org.orgId, id: r2.id, occurrenceMs: occ(r2) },
     ]);
@@ -83,7 +83,7 @@ describe('batched reminder delivery', () => {
     const daily = await createReminder(app, u, { cron: '0 8 * * *', timeZone: 'Europe/London' });
     const gone = await createReminder(app, u, { at: inSeconds(3600) });
     await gql(app, u.token, CANCEL, { id: gone.id });
-    const out = await app.container.services.reminders.deliverMany([
+    const out = await app.container.jobs!.reminders.deliverMany([
       { orgId: org.orgId, id: daily.id, occurrenceMs: occ(daily) },
       { orgId: org.orgId, id: gone.id, occurrenceMs: occ(gone) },
     ]);

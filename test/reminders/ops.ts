@@ -46,7 +46,7 @@ export const deliveriesOf = (sub: Collector, id: string) =>
 
 /** A real worker on the app's container (its queue prefix), with the reconciler scoped to `orgIds`. */
 export function worker(app: TestApp, orgIds: () => string[]): Workers {
-  const reminders = app.container.services.reminders;
+  const reminders = app.container.jobs!.reminders;
   return startWorkers(app.container, {
     jobs: [reminderJob(reminders)],
     periodic: [reminderReconciler(reminders, app.config.reminders.reconcileMs, { orgIds })],

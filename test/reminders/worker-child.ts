@@ -17,7 +17,7 @@ const hooks: ReminderJobHooks =
   holdMs <= 0 ? {} : process.env.REMINDER_TEST_PHASE === 'after-commit' ? { afterCommit: hold } : { beforeCommit: hold };
 
 const container = await createContainer(loadConfig(process.env), { migrate: false });
-const workers = startWorkers(container, { jobs: [reminderJob(container.services.reminders, hooks)], periodic: [] });
+const workers = startWorkers(container, { jobs: [reminderJob(container.jobs!.reminders, hooks)], periodic: [] });
 process.send?.({ type: 'ready' });
 process.on('SIGTERM', () => {
   void workers

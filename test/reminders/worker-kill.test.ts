@@ -97,7 +97,7 @@ describe('a worker killed mid-job', () => {
     const user = await org.user('patient');
     const { sub } = await inbox(app, user);
     let failures = 0;
-    const flaky = reminderJob(app.container.services.reminders, {
+    const flaky = reminderJob(app.container.jobs!.reminders, {
       afterCommit: async () => {
         if (failures++ === 0) throw new Error('lost the connection before acknowledging');
       },

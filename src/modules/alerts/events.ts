@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineJob } from '../../jobs/define.js';
+import { defineTimer } from '../../jobs/timer.js';
 import { type EventOf, type StreamEventRoot, defineStream } from '../../realtime/stream.js';
 import type { Viewer } from '../../shared/viewer.js';
 import { ALERT_LEVELS, type AlertLevel, type Audience } from './tables.js';
@@ -145,5 +146,8 @@ export const escalationJob = defineJob({
  * ':' (it reserves them for repeatable jobs), hence the dash.
  */
 export const escalationJobId = (alertId: string) => `alert-escalation-${alertId}`;
+
+/** The durable timer of an alert's escalation (a delayed job backed by `alerts.escalate_at`). */
+export const escalationTimer = defineTimer({ job: escalationJob, id: ({ alertId }) => escalationJobId(alertId) });
 /** Idempotency key of the admins' escalation notification: a re-run never notifies twice. */
 export const escalationNotificationKey = (alertId: string) => `alert-escalation:${alertId}`;

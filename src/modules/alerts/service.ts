@@ -3,13 +3,14 @@ import type { Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
 import type { StreamSpec } from '../../realtime/stream.js';
 import type { Queues } from '../../jobs/queues.js';
+import { scheduleAfterCommit } from '../../jobs/timer.js';
 import type { Commit } from '../../realtime/commit.js';
 import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { type PageArgs, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
-import { ROLES, type Viewer, systemViewer } from '../../shared/viewer.js';
+import { ROLES, type Viewer } from '../../shared/viewer.js';
 import type { IdentityService } from '../identity/service.js';
 import type { NotificationsService } from '../notifications/service.js';
 import {
@@ -17,14 +18,13 @@ import {
   type AlertSnapshot,
   alertMatcher,
   alertStream,
-  escalationJob,
-  escalationJobId,
-  escalationNotificationKey,
+  escalationTimer,
   isRecipient,
   toAlertRoot,
 } from './events.js';
+import { ESCALATING } from './escalation.js';
 import * as repo from './repo.js';
-import { ALERT_LEVELS, type AlertLevel, type AlertRow, type Audience } from './tables.js';
+import { ALERT_LEVELS, type AlertRow, type Audience } from './tables.js';
 
 export interface AlertsDeps {
   db: Db;
@@ -86,15 +86,7 @@ const filterInput = z
   })
   .nullish();
 
-/** Levels that escalate when nobody acknowledges them in time. */
-const ESCALATING = new Set<AlertLevel>(['critical', 'emergency']);
 const RAISERS = new Set<Viewer['role']>(['provider', 'admin', 'service', 'system']);
-
-/**
- * How often the reconciler looks for escalations whose job was lost, and how overdue one must be
- * before it steps in (so it never races a healthy queue): half the delay, within 0.5-30 s.
- */
-export const escalationReconcileMs = (c: Config['alerts']) => Math.min(30_000, Math.max(500, Math.floor(c.escalationDelayMs / 2)));
 
 /** The fields that make two raises "the same alert" for idempotency. */
 const content = (a: Omit<AlertSnapshot, 'id' | 'orgId' | 'raisedBy' | 'clientKey' | 'createdAt' | 'escalatedAt'>) =>
@@ -155,19 +147,6 @@ export function createAlertsService(deps: AlertsDeps) {
     return { kind: 'org' };
   };
 
-  /** Enqueues the escalation after commit; if that fails, the reconciler escalates it anyway. */
-  const scheduleEscalation = async (alert: AlertSnapshot, escalateAt: Date) => {
-    try {
-      await deps.queues.add(
-        escalationJob,
-        { alertId: alert.id, orgId: alert.orgId },
-        { jobId: escalationJobId(alert.id), delay: Math.max(0, escalateAt.getTime() - Date.now()) },
-      );
-    } catch (err) {
-      logger.warn({ alertId: alert.id, err }, 'enqueueing an alert escalation failed; the reconciler will escalate it');
-    }
-  };
-
   const service = {
     /** Raises an alert (providers, admins, service accounts); idempotent on clientKey. */
     async raise(viewer: Viewer, input: unknown): Promise<AlertSnapshot> {
@@ -217,7 +196,9 @@ export function createAlertsService(deps: AlertsDeps) {
         if (!prior) throw err;
         return replayOf(prior);
       }
-      if (escalateAt) await scheduleEscalation(alert, escalateAt);
+      // after commit; if the add fails, the escalation reconciler still escalates it (from PostgreSQL)
+      if (escalateAt)
+        await scheduleAfterCommit(escalationTimer, deps.queues, { alertId: alert.id, orgId: alert.orgId }, escalateAt, logger);
       return alert;
     },
 
@@ -243,65 +224,11 @@ export function createAlertsService(deps: AlertsDeps) {
       });
       if (result.added && result.row.escalateAt) {
         // the handler re-checks acknowledgements in PostgreSQL, so a failed removal is harmless
-        await deps.queues.remove(escalationJob.queue, escalationJobId(id)).catch((err) => {
+        await escalationTimer.cancel(deps.queues, { alertId: id, orgId: viewer.orgId }).catch((err) => {
           logger.warn({ alertId: id, err }, 'removing a cancelled alert escalation failed');
         });
       }
       return repo.toSnapshot(result.row);
-    },
-
-    /**
-     * Escalates an unacknowledged, unexpired critical or emergency alert: in one transaction sets
-     * escalated_at (only while null), appends AlertEscalated and notifies every admin of the org
-     * with a deterministic key. Safe to run any number of times (job retries, the reconciler).
-     */
-    async escalate(orgId: string, alertId: string): Promise<'escalated' | 'acknowledged' | 'expired' | 'skipped'> {
-      const admins = await deps.identity.usersByRole(systemViewer(orgId), 'admin');
-      return commit(async (tx, events) => {
-        const row = await repo.findAlert(tx, orgId, alertId, true);
-        if (!row || row.escalatedAt || !ESCALATING.has(row.level)) return 'skipped';
-        const now = new Date();
-        if (await repo.hasAck(tx, orgId, alertId)) {
-          await repo.clearEscalation(tx, orgId, alertId);
-          return 'acknowledged';
-        }
-        if (row.expiresAt && row.expiresAt <= now) {
-          await repo.clearEscalation(tx, orgId, alertId);
-          return 'expired';
-        }
-        const updated = await repo.markEscalated(tx, orgId, alertId, now);
-        if (!updated) return 'skipped';
-        const alert = repo.toSnapshot(updated);
-        await alertStream.append(tx, events, { key: orgId, orgId, type: 'AlertEscalated', payload: { alert }, subject: alertId });
-        const minutes = Math.round(deps.config.escalationDelayMs / 60_000);
-        for (const admin of admins) {
-          await deps.notifications.createInTx(tx, events, {
-            orgId,
-            userId: admin.id,
-            kind: 'alert',
-            priority: alert.level === 'emergency' ? 'critical' : 'high',
-            title: `Unacknowledged ${alert.level.toUpperCase()} alert: ${alert.title}`.slice(0, 200),
-            body: `Nobody acknowledged this alert within ${minutes >= 1 ? `${minutes} min` : `${deps.config.escalationDelayMs / 1000} s`}.`,
-            data: { alertId, level: alert.level, type: alert.type },
-            clientKey: escalationNotificationKey(alertId),
-          });
-        }
-        return 'escalated';
-      });
-    },
-
-    /** Escalates what is overdue because its job was lost (e.g. Redis was away at raise time). */
-    async reconcileEscalations(limit = 100): Promise<number> {
-      const due = await repo.dueEscalations(db, new Date(Date.now() - escalationReconcileMs(deps.config)), limit);
-      let escalated = 0;
-      for (const d of due) {
-        try {
-          if ((await service.escalate(d.orgId, d.id)) === 'escalated') escalated++;
-        } catch (err) {
-          logger.warn({ alertId: d.id, err }, 'reconciling an alert escalation failed');
-        }
-      }
-      return escalated;
     },
 
     /** Alerts addressed to the viewer that match the filter, newest first (unexpired unless asked). */

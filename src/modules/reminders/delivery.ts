@@ -7,7 +7,7 @@ import { quietUntil } from '../../shared/time.js';
 import { type Batcher, createBatcher } from './batcher.js';
 import type { Priority } from '../notifications/tables.js';
 import { AlreadyDelivered, KeyTaken, type NotificationsService } from '../notifications/service.js';
-import { type ReminderNotificationData, occurrenceKey, reminderDue } from './events.js';
+import { type ReminderNotificationData, occurrenceKey, reminderTimer } from './events.js';
 import * as repo from './repo.js';
 import { followingOccurrence, scheduleOf } from './schedule.js';
 import type { ReminderRow } from './tables.js';
@@ -79,15 +79,9 @@ export function createDelivery(deps: DeliveryDeps) {
   /** Enqueues a delayed job per pending time (up to `horizonMs` ahead, if given); repeated adds are no-ops. */
   async function enqueue(r: Pending, horizonMs = Number.POSITIVE_INFINITY): Promise<void> {
     if (r.status !== 'active') return;
-    const now = Date.now();
     for (const at of pendingTimes(r)) {
       if (at.getTime() > horizonMs) continue;
-      const occurrenceMs = at.getTime();
-      await queues.add(
-        reminderDue,
-        { reminderId: r.id, orgId: r.orgId, occurrenceMs },
-        { ...jobOpts, jobId: occurrenceKey(r.id, occurrenceMs), delay: Math.max(0, occurrenceMs - now) },
-      );
+      await reminderTimer.schedule(queues, { reminderId: r.id, orgId: r.orgId, occurrenceMs: at.getTime() }, at, jobOpts);
     }
   }
 
@@ -96,8 +90,8 @@ export function createDelivery(deps: DeliveryDeps) {
     enqueue(r).catch((err) => logger.warn({ reminderId: r.id, err }, 'reminder enqueue failed; the reconciler will retry'));
 
   /** Best-effort removal of waiting or delayed jobs (the handler re-checks the row anyway). */
-  const removeJobs = (id: string, times: Date[]) =>
-    Promise.all(times.map((t) => queues.remove('reminders', occurrenceKey(id, t.getTime())))).catch((err) =>
+  const removeJobs = (orgId: string, id: string, times: Date[]) =>
+    Promise.all(times.map((t) => reminderTimer.cancel(queues, { reminderId: id, orgId, occurrenceMs: t.getTime() }))).catch((err) =>
       logger.warn({ reminderId: id, err }, 'reminder job removal failed; the handler will skip it'),
     );
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineJob } from '../../jobs/define.js';
+import { defineTimer } from '../../jobs/timer.js';
 
 /**
  * One occurrence of one reminder, due at `occurrenceMs` (epoch ms). Ids only: titles and bodies
@@ -22,6 +23,16 @@ export const reminderDue = defineJob({
  * notification's client key, the second guard behind the occurrence row.
  */
 export const occurrenceKey = (reminderId: string, occurrenceMs: number) => `reminder:${reminderId}:${occurrenceMs}`;
+
+/**
+ * The durable timer of one occurrence (a delayed job backed by `reminders.next_at` /
+ * `snoozed_until`). Its reconciler is the reminders' own (delivery.ts `reconcile`): it re-adds
+ * jobs ahead of time and replaces ended ones, instead of firing overdue occurrences inline.
+ */
+export const reminderTimer = defineTimer({
+  job: reminderDue,
+  id: ({ reminderId, occurrenceMs }) => occurrenceKey(reminderId, occurrenceMs),
+});
 
 /** What a reminder notification's `data` carries: references, never contents. */
 export interface ReminderNotificationData {

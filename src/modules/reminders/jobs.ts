@@ -2,7 +2,7 @@ import { DelayedError } from 'bullmq';
 import { type Duties, type JobImpl, type Periodic, implementJob } from '../../jobs/define.js';
 import type { DeliveryHooks } from './delivery.js';
 import { reminderDue } from './events.js';
-import type { RemindersService } from './service.js';
+import type { Delivery as ReminderDelivery } from './delivery.js';
 
 /** Test seams of the handler (see test/reminders/worker-child.ts); production passes none. */
 export interface ReminderJobHooks extends DeliveryHooks {
@@ -10,7 +10,7 @@ export interface ReminderJobHooks extends DeliveryHooks {
   afterCommit?(): Promise<void>;
 }
 
-type Delivery = Pick<RemindersService, 'deliverBatched' | 'reconcile'>;
+type Delivery = Pick<ReminderDelivery, 'deliverBatched' | 'reconcile'>;
 
 /**
  * The handler of `reminder-due`: PostgreSQL decides whether the occurrence is still owed, so a

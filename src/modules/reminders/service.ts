@@ -133,14 +133,12 @@ export function createRemindersService(deps: RemindersDeps) {
     const gone = pendingTimes(before).filter(
       (t) => after.status !== 'active' || !pendingTimes(after).some((a) => a.getTime() === t.getTime()),
     );
-    if (gone.length) await delivery.removeJobs(id, gone);
+    if (gone.length) await delivery.removeJobs(viewer.orgId, id, gone);
     if (after !== before) await delivery.enqueueAfterCommit(after);
     return after;
   }
 
   return {
-    ...delivery,
-
     async create(viewer: Viewer, input: unknown): Promise<ReminderRow> {
       const v = parseInput(createInput, input);
       const userId = await authorizeTarget(viewer, v.userId);
