@@ -1,34 +1,14 @@
-import type { Redis } from 'ioredis';
+
 import { z } from 'zod';
-import type { Config } from '../../config.js';
-import type { Db, Executor } from '../../db/client.js';
-import type { Commit } from '../../realtime/commit.js';
-import type { Publisher } from '../../realtime/hub.js';
-import type { EventSink } from '../../realtime/commit.js';
 import type { StreamSpec } from '../../realtime/stream.js';
-import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
-import { type PageArgs, clampPage, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
+import { type PageArgs, clampPage, parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
-import type { IdentityService } from '../identity/service.js';
-import { type ConversationEventPayloads, type MessageSnapshot, conversationStream, toConversationRoot, toTypingRoot } from './events.js';
+import { type MessageSnapshot, conversationStream, toConversationRoot, toTypingRoot } from './events.js';
+import { type MessagingDeps, createConversations } from './conversations.js';
 import * as repo from './repo.js';
 import type { ConversationRow } from './tables.js';
-
-export interface MessagingDeps {
-  db: Db;
-  /** Publishes ephemeral events (the hub on an API instance). */
-  publisher: Publisher;
-  /** Transaction + publish after commit (realtime/commit.ts). */
-  commit: Commit;
-  redis: Redis;
-  cursors: CursorCodec;
-  identity: IdentityService;
-  limits: Config['limits'];
-  keyPrefix: string;
-  typingThrottleMs: number;
-}
 
 const attachment = z.object({
   url: z
@@ -59,36 +39,13 @@ const sendInput = z
     message: 'a message needs a non-empty body or at least one attachment',
     path: ['body'],
   });
-const createInput = z.object({
-  kind: z.enum(['direct', 'group', 'care_team']),
-  title: z.string().trim().min(1).max(200).nullish(),
-  memberIds: z.array(z.string().min(1).max(200)).min(1).max(200),
-});
 const bodyInput = z.string().trim().min(1, 'body must not be empty').max(10_000);
-
-type Member = Awaited<ReturnType<typeof repo.findMembership>>;
 
 /** Messaging use cases; each authorises first, then writes and appends events in one transaction. */
 export function createMessagingService(deps: MessagingDeps) {
   const { db, publisher, commit } = deps;
-
-  const appendTo = <K extends keyof ConversationEventPayloads>(
-    tx: Executor,
-    events: EventSink,
-    viewer: Viewer,
-    conversationId: string,
-    type: K,
-    payload: ConversationEventPayloads[K],
-    subject?: string,
-  ) => conversationStream.append(tx, events, { key: conversationId, orgId: viewer.orgId, type, payload, subject });
-
-  /** The viewer's membership, or NOT_FOUND (missing, foreign and not-a-member look the same). */
-  const requireMember = async (viewer: Viewer, conversationId: string): Promise<NonNullable<Member>> => {
-    if (!isUuid(conversationId)) throw notFound('Conversation');
-    const m = await repo.findMembership(db, viewer.orgId, conversationId, viewer.userId);
-    if (!m) throw notFound('Conversation');
-    return m;
-  };
+  const conversations = createConversations(deps);
+  const { appendTo, requireMember } = conversations;
 
   const requireOwnMessage = async (viewer: Viewer, id: string, allowAdmin: boolean) => {
     const msg = isUuid(id) ? await repo.findMessage(db, viewer.orgId, id) : undefined;
@@ -105,69 +62,8 @@ export function createMessagingService(deps: MessagingDeps) {
   const sameMessage = (m: MessageSnapshot, conversationId: string, body: string | null, attachments: unknown[]) =>
     m.conversationId === conversationId && (m.body ?? null) === body && JSON.stringify(m.attachments) === JSON.stringify(attachments);
 
-  const canManageMembers = (viewer: Viewer, conv: ConversationRow, isMember: boolean) =>
-    viewer.role === 'admin' || (isMember && (viewer.role === 'provider' || conv.createdBy === viewer.userId));
-
   return {
-    async createConversation(viewer: Viewer, input: unknown): Promise<ConversationRow> {
-      if (viewer.role === 'service' || viewer.role === 'system') throw forbidden('Service accounts cannot create conversations.');
-      const v = parseInput(createInput, input);
-      const memberIds = [...new Set([viewer.userId, ...v.memberIds])];
-      if (v.kind === 'direct' && memberIds.length !== 2) throw badInput('A direct conversation has exactly one other member.', 'memberIds');
-      const found = await deps.identity.usersById(viewer, memberIds);
-      if (found.length !== memberIds.length) throw badInput('Every member must be a user of your organisation.', 'memberIds');
-      if (found.some((u) => u.role === 'service')) throw badInput('Service accounts cannot be conversation members.', 'memberIds');
-      return commit(async (tx, events) => {
-        const conv = await repo.insertConversation(tx, {
-          id: newId(),
-          orgId: viewer.orgId,
-          kind: v.kind,
-          title: v.title ?? null,
-          createdBy: viewer.userId,
-        });
-        await repo.insertMembers(tx, viewer.orgId, conv.id, memberIds);
-        await appendTo(tx, events, viewer, conv.id, 'MembersChanged', {
-          conversationId: conv.id,
-          added: memberIds,
-          removed: [],
-          by: viewer.userId,
-        });
-        return conv;
-      });
-    },
-
-    async addMembers(viewer: Viewer, conversationId: string, userIds: string[]): Promise<ConversationRow> {
-      const conv = await this.getConversation(viewer, conversationId, true);
-      if (!canManageMembers(viewer, conv, true)) throw forbidden('Only providers, admins or the creator can add members.');
-      const ids = [...new Set(userIds)];
-      if (ids.length === 0 || ids.length > 200) throw badInput('Pass between 1 and 200 user ids.', 'userIds');
-      const found = await deps.identity.usersById(viewer, ids);
-      if (found.length !== ids.length || found.some((u) => u.role === 'service'))
-        throw badInput('Every member must be a (non-service) user of your organisation.', 'userIds');
-      if (conv.kind === 'direct') throw badInput('Members of a direct conversation cannot change.', 'conversationId');
-      return commit(async (tx, events) => {
-        const added = await repo.insertMembers(tx, viewer.orgId, conv.id, ids);
-        if (added.length > 0)
-          await appendTo(tx, events, viewer, conv.id, 'MembersChanged', { conversationId: conv.id, added, removed: [], by: viewer.userId });
-        return conv;
-      });
-    },
-
-    async removeMember(viewer: Viewer, conversationId: string, userId: string): Promise<ConversationRow> {
-      const conv = await this.getConversation(viewer, conversationId, true);
-      const self = userId === viewer.userId;
-      if (!self && !canManageMembers(viewer, conv, true)) throw forbidden('Only providers, admins or the creator can remove members.');
-      return commit(async (tx, events) => {
-        if (await repo.deleteMember(tx, viewer.orgId, conv.id, userId))
-          await appendTo(tx, events, viewer, conv.id, 'MembersChanged', {
-            conversationId: conv.id,
-            added: [],
-            removed: [userId],
-            by: viewer.userId,
-          });
-        return conv;
-      });
-    },
+    ...conversations.api,
 
     async sendMessage(viewer: Viewer, input: unknown): Promise<MessageSnapshot> {
       const v = parseInput(sendInput, input);
@@ -268,7 +164,7 @@ export function createMessagingService(deps: MessagingDeps) {
         if (await repo.setLastRead(tx, viewer.orgId, conversationId, viewer.userId, msg.seq))
           await appendTo(tx, events, viewer, conversationId, 'ReadReceipt', { userId: viewer.userId, messageId, seq: msg.seq });
       });
-      return this.getConversation(viewer, conversationId, true);
+      return conversations.api.getConversation(viewer, conversationId, true);
     },
 
     /** Ephemeral and throttled: repeated `typing: true` within the throttle window is not re-sent. */
@@ -286,26 +182,6 @@ export function createMessagingService(deps: MessagingDeps) {
         typing,
       });
       return true;
-    },
-
-    /** The conversation if the viewer is a member; otherwise null (or NOT_FOUND when `required`). */
-    async getConversation<R extends boolean>(
-      viewer: Viewer,
-      id: string,
-      required: R,
-    ): Promise<R extends true ? ConversationRow : ConversationRow | null> {
-      const conv = isUuid(id) ? await repo.findConversation(db, viewer.orgId, id) : undefined;
-      const member = conv ? await repo.findMembership(db, viewer.orgId, id, viewer.userId) : undefined;
-      if (conv && member) return conv;
-      if (required) throw notFound('Conversation');
-      return null as R extends true ? ConversationRow : ConversationRow | null;
-    },
-
-    async listConversations(viewer: Viewer, args: PageArgs) {
-      const scope = `convs:${viewer.userId}`;
-      const page = forwardPage(args, deps.limits, deps.cursors, scope, 'conversations');
-      const rows = await repo.listConversationsOf(db, viewer.orgId, viewer.userId, page.limit + 1, page.afterId);
-      return forwardConnection(rows, page, deps.cursors, scope, (c) => c);
     },
 
     /** History: `first/after` pages forward from the start; `last/before` (and no arguments) from the newest. */
@@ -334,22 +210,9 @@ export function createMessagingService(deps: MessagingDeps) {
       };
     },
 
-    members: (viewer: Viewer, conversationId: string) => repo.listMembers(db, viewer.orgId, conversationId),
-
-    async unreadCount(viewer: Viewer, conversationId: string): Promise<number> {
-      const m = await repo.findMembership(db, viewer.orgId, conversationId, viewer.userId);
-      return m ? repo.unreadCount(db, viewer.orgId, conversationId, viewer.userId, m.lastReadSeq) : 0;
-    },
-
     async lastMessage(viewer: Viewer, conversationId: string): Promise<MessageSnapshot | null> {
       const [m] = await repo.latestMessages(db, viewer.orgId, [conversationId]);
       return m ?? null;
-    },
-
-    /** Which of `userIds` share at least one conversation with the viewer (the viewer's own id excluded). */
-    async sharesConversationWith(viewer: Viewer, userIds: readonly string[]): Promise<Set<string>> {
-      const others = [...new Set(userIds)].filter((id) => id !== viewer.userId);
-      return new Set(await repo.conversationPeers(db, viewer.orgId, viewer.userId, others));
     },
 
     /** Authorises a `conversationEvents` subscription and describes its stream. */
