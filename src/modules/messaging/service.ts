@@ -1,4 +1,3 @@
-
 import { z } from 'zod';
 import type { StreamSpec } from '../../realtime/stream.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';

@@ -69,11 +69,11 @@ const MAX_BATCHES_IN_FLIGHT = 4;
 const NO_HOOKS: DeliveryHooks = {};
 
 /**
- * The worker side of reminders: exactly one delivery per occurrence, and the reconciler that
- * re-creates lost jobs. PostgreSQL decides; Redis only wakes the worker at the right time.
+ * The producer side, shared by the API service and the worker: one delayed job per pending time of
+ * a reminder, on the durable timer; removal when a change makes a time no longer pending.
  */
-export function createDelivery(deps: DeliveryDeps) {
-  const { db, commit, queues, config, logger } = deps;
+export function createScheduling(deps: Pick<DeliveryDeps, 'queues' | 'config' | 'logger'>) {
+  const { queues, config, logger } = deps;
   const jobOpts = { attempts: config.attempts, backoff: { type: 'exponential' as const, delay: config.backoffMs } };
 
   /** Enqueues a delayed job per pending time (up to `horizonMs` ahead, if given); repeated adds are no-ops. */
@@ -94,6 +94,17 @@ export function createDelivery(deps: DeliveryDeps) {
     Promise.all(times.map((t) => reminderTimer.cancel(queues, { reminderId: id, orgId, occurrenceMs: t.getTime() }))).catch((err) =>
       logger.warn({ reminderId: id, err }, 'reminder job removal failed; the handler will skip it'),
     );
+
+  return { enqueue, enqueueAfterCommit, removeJobs };
+}
+
+/**
+ * The worker side of reminders: exactly one delivery per occurrence, and the reconciler that
+ * re-creates lost jobs. PostgreSQL decides; Redis only wakes the worker at the right time.
+ */
+export function createDelivery(deps: DeliveryDeps) {
+  const { db, commit, queues, config, logger } = deps;
+  const { enqueue, enqueueAfterCommit } = createScheduling(deps);
 
   /** Records an occurrence whose notification exists without delivering again, and moves on. */
   async function repair(orgId: string, id: string, occ: Date, notificationId: string | null): Promise<ReminderRow | undefined> {
@@ -279,7 +290,7 @@ export function createDelivery(deps: DeliveryDeps) {
     return { due: rows.length, revived };
   }
 
-  return { deliver, deliverMany, deliverBatched, reconcile, enqueueAfterCommit, removeJobs };
+  return { deliver, deliverMany, deliverBatched, reconcile };
 }
 
 export type Delivery = ReturnType<typeof createDelivery>;

@@ -11,7 +11,7 @@ import { parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { IdentityService } from '../identity/service.js';
 import type { NotificationsService } from '../notifications/service.js';
-import { createDelivery, pendingTimes } from './delivery.js';
+import { createScheduling, pendingTimes } from './delivery.js';
 import * as repo from './repo.js';
 import { type Schedule, ScheduleError, appointmentTimes, checkCron, nextOccurrence, scheduleOf } from './schedule.js';
 import { REMINDER_KINDS, REMINDER_STATUSES, type ReminderRow } from './tables.js';
@@ -58,7 +58,7 @@ const actsForPatients = (v: Viewer) => v.role === 'provider' || v.role === 'serv
  */
 export function createRemindersService(deps: RemindersDeps) {
   const { db, commit, config } = deps;
-  const delivery = createDelivery(deps);
+  const delivery = createScheduling(deps);
 
   /** The user a viewer acts for: themselves, or (providers, services) a patient of their organisation. */
   async function authorizeTarget(viewer: Viewer, userId: string | null | undefined): Promise<string> {
