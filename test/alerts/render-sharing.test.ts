@@ -1,14 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { collect, gql } from '../harness/clients.js';
+import { collect, gql, connect, disposeAll, until } from '../harness/clients.js';
 import { seedOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { ACK, closeClients, connect, raise, until } from './ops.js';
+import { ACK, raise } from './ops.js';
 
 let app: TestApp;
 beforeAll(async () => {
   app = await startApp();
 });
-afterEach(closeClients);
+afterEach(disposeAll);
 afterAll(stopAll);
 
 const WATCH = `subscription($f: AlertFilter){ alertRaised(filter: $f) {

@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gql } from '../harness/clients.js';
+import { gql, connect, live, settled } from '../harness/clients.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, connect, conversation, live, send, settled } from '../messaging/ops.js';
+import { EVENTS, conversation, send } from '../messaging/ops.js';
 import { openRaw } from '../protocol/raw.js';
 
 let app: TestApp;

@@ -12,7 +12,7 @@ export class Histogram {
   max = 0;
 
   add(ms: number): void {
-    const v = Math.max(ms , 0);
+    const v = Math.max(ms, 0);
     let b = Math.floor(v / Histogram.BIN_MS);
     if (b >= Histogram.BINS) b = Histogram.BINS - 1;
     this.bins[b]!++;

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type GqlResponse, collect, gql } from '../harness/clients.js';
+import { type GqlResponse, collect, gql, connect, live, settled, subscriptionErrors } from '../harness/clients.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { CREATE, EVENTS, connect, conversation, events, live, send, settled, subscriptionErrors } from './ops.js';
+import { CREATE, EVENTS, conversation, events, send } from './ops.js';
 
 let app: TestApp;
 let org: SeededOrg;

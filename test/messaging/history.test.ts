@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { collect, gql } from '../harness/clients.js';
+import { collect, gql, connect, live, settled, subscriptionErrors } from '../harness/clients.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, connect, conversation, events, live, send, settled, subscriptionErrors } from './ops.js';
+import { EVENTS, conversation, events, send } from './ops.js';
 
 const TOTAL = 105; // more than MAX_PAGE_SIZE (100)
 let app: TestApp;

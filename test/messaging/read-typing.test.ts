@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { gql, sleep } from '../harness/clients.js';
+import { gql, sleep, connect, live, settled } from '../harness/clients.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, connect, conversation, events, live, send, settled, typenames } from './ops.js';
+import { EVENTS, conversation, events, send, typenames } from './ops.js';
 
 let app: TestApp;
 let org: SeededOrg;

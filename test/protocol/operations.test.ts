@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { collect } from '../harness/clients.js';
+import { collect, connect, live, settled, subscriptionErrors } from '../harness/clients.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, SEND, connect, conversation, events, live, send, settled, subscriptionErrors } from '../messaging/ops.js';
+import { EVENTS, SEND, conversation, events, send } from '../messaging/ops.js';
 import { type Raw, openRaw } from './raw.js';
 
 let app: TestApp;

@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gql } from '../harness/clients.js';
+import { gql, until } from '../harness/clients.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, SEND, conversation, until } from '../messaging/ops.js';
+import { EVENTS, SEND, conversation } from '../messaging/ops.js';
 import { openRaw } from './raw.js';
 
 let app: TestApp;

@@ -2,10 +2,9 @@ import { inArray } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { reminders } from '../../src/modules/reminders/tables.js';
 import type { Workers } from '../../src/worker.js';
-import { gql, sleep } from '../harness/clients.js';
+import { gql, sleep, settled } from '../harness/clients.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { settled } from '../messaging/ops.js';
 import { CANCEL, CREATE, LIST, PAUSE, RESUME, SNOOZE, createReminder, deliveriesOf, inSeconds, inbox, worker } from './ops.js';
 
 let app: TestApp;

@@ -1,9 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { occurrenceKey } from '../../src/modules/reminders/events.js';
-import { gql } from '../harness/clients.js';
+import { gql, settled } from '../harness/clients.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { settled } from '../messaging/ops.js';
 import { CANCEL, createReminder, inSeconds, inbox, stored } from './ops.js';
 
 // The worker's batched delivery (one transaction for many occurrences), called directly on the real

@@ -1,9 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Workers } from '../../src/worker.js';
-import { gql, sleep } from '../harness/clients.js';
+import { gql, sleep, settled, until } from '../harness/clients.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { settled, until } from '../messaging/ops.js';
 import { CANCEL, CREATE, createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored, worker } from './ops.js';
 
 let app: TestApp;

@@ -6,10 +6,9 @@ import { reminderReconciler } from '../../src/modules/reminders/jobs.js';
 import { notifications } from '../../src/modules/notifications/tables.js';
 import { reminderOccurrences } from '../../src/modules/reminders/tables.js';
 import { startWorkers, type Workers } from '../../src/worker.js';
-import { type Collector, gql } from '../harness/clients.js';
+import { type Collector, gql, connect, live } from '../harness/clients.js';
 import type { SeededUser } from '../harness/seed.js';
 import type { TestApp } from '../harness/start-app.js';
-import { connect, live } from '../messaging/ops.js';
 
 export const REMINDER_FIELDS = `id userId createdBy kind title body critical status scheduleKind at cron timeZone
   appointmentAt offsetsMinutes nextAt snoozedUntil`;

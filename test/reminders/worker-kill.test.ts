@@ -1,11 +1,10 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../harness/clients.js';
+import { sleep, settled, until } from '../harness/clients.js';
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from '../harness/env.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { settled, until } from '../messaging/ops.js';
 import { reminderJob } from '../../src/modules/reminders/jobs.js';
 import { startWorkers } from '../../src/worker.js';
 import { createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored } from './ops.js';

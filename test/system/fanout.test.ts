@@ -3,20 +3,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll, type TestApp } from '../harness/start-app.js';
 import {
-  type SeededOrg,
-  type SeededUser,
-  connect,
   conversation,
-  disposeAll,
   events,
   expectContiguous,
   history,
-  live,
   messageIds,
   send,
   twoInstances,
   waitForMessages,
+  EVENTS,
 } from '../harness/system.js';
+import { connect, disposeAll, live } from '../harness/clients.js';
+import type { SeededOrg, SeededUser } from '../harness/seed.js';
 
 let a: TestApp;
 let b: TestApp;
@@ -33,10 +31,10 @@ describe('two-instance fan-out', () => {
   it('delivers every message sent alternately through A and B to subscribers on both, in the same order', async () => {
     const c = await conversation(a, org.provider, [org.patient, org.admin, nurse]);
     const subs = [
-      await live(a, connect(a, org.patient), { c }),
-      await live(b, connect(b, org.provider), { c }),
-      await live(a, connect(a, org.admin), { c }),
-      await live(b, connect(b, org.patient), { c }), // the same user on a second device, other instance
+      await live(a, connect(a, org.patient), EVENTS, { c }),
+      await live(b, connect(b, org.provider), EVENTS, { c }),
+      await live(a, connect(a, org.admin), EVENTS, { c }),
+      await live(b, connect(b, org.patient), EVENTS, { c }), // the same user on a second device, other instance
     ];
     const N = 30;
     const sent: string[] = [];
@@ -61,7 +59,7 @@ describe('two-instance fan-out', () => {
       [9, b, org.patient],
       [20, a, org.provider],
     ] as const) {
-      const resumed = await live(app, connect(app, user), { c, a: cursors[k] });
+      const resumed = await live(app, connect(app, user), EVENTS, { c, a: cursors[k] });
       await waitForMessages(resumed, N - k - 1);
       expect(messageIds(resumed)).toEqual(sent.slice(k + 1));
     }
@@ -72,10 +70,10 @@ describe('two-instance fan-out', () => {
   it('keeps one order under concurrent senders on both instances, equal to the history order', async () => {
     const c = await conversation(a, org.provider, [org.patient, org.admin, nurse]);
     const subs = [
-      await live(a, connect(a, org.patient), { c }),
-      await live(a, connect(a, org.provider), { c }),
-      await live(b, connect(b, org.admin), { c }),
-      await live(b, connect(b, nurse), { c }),
+      await live(a, connect(a, org.patient), EVENTS, { c }),
+      await live(a, connect(a, org.provider), EVENTS, { c }),
+      await live(b, connect(b, org.admin), EVENTS, { c }),
+      await live(b, connect(b, nurse), EVENTS, { c }),
     ];
     const senders: Array<[TestApp, SeededUser]> = [
       [a, org.provider],

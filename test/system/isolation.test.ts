@@ -4,27 +4,20 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { gql } from '../harness/clients.js';
-import { seedOrg } from '../harness/seed.js';
+import { gql, connect, disposeAll, live, sleep, subscriptionErrors, until } from '../harness/clients.js';
+import { seedOrg, type SeededOrg, type SeededUser } from '../harness/seed.js';
 import { stopAll, type TestApp } from '../harness/start-app.js';
 import {
   REMOVE,
-  type SeededOrg,
-  type SeededUser,
-  connect,
   conversation,
-  disposeAll,
   events,
   expectContiguous,
-  live,
   messageIds,
   rawRecorder,
   send,
-  sleep,
-  subscriptionErrors,
   twoInstances,
-  until,
   waitForMessages,
+  EVENTS,
 } from '../harness/system.js';
 
 let a: TestApp;
@@ -49,7 +42,7 @@ async function framesOf(app: TestApp, user: SeededUser, variables: Record<string
 describe('tenant and membership isolation', () => {
   it('answers a foreign or non-member subscriber exactly like a missing conversation, and sends no event', async () => {
     const c = await conversation(a, org.provider, [org.patient]);
-    const member = await live(b, connect(b, org.patient), { c });
+    const member = await live(b, connect(b, org.patient), EVENTS, { c });
     const stranger = await org.user('patient', 'stranger'); // same org, not a member
 
     const missing = await framesOf(a, other.patient, { c: randomUUID() });
@@ -93,9 +86,9 @@ describe('tenant and membership isolation', () => {
     const staying = await org.user('patient', 'staying');
     const c = await conversation(a, org.provider, [leaving, staying]);
     // on A: the member to be removed and another patient with the same operation (one shared group)
-    const gone = await live(a, connect(a, leaving), { c });
-    const kept = await live(a, connect(a, staying), { c });
-    const keptOnB = await live(b, connect(b, org.provider), { c });
+    const gone = await live(a, connect(a, leaving), EVENTS, { c });
+    const kept = await live(a, connect(a, staying), EVENTS, { c });
+    const keptOnB = await live(b, connect(b, org.provider), EVENTS, { c });
     const first = await send(b, org.provider, c, 'for everyone');
     await waitForMessages(gone, 1);
 
@@ -139,7 +132,7 @@ describe('tenant and membership isolation', () => {
     const staying = await org.user('patient', 'staying-replay');
     const c = await conversation(a, org.provider, [leaving, staying]);
     const first = connect(a, leaving);
-    const before = await live(a, first, { c });
+    const before = await live(a, first, EVENTS, { c });
     const m0 = await send(b, org.provider, c, 'before');
     await waitForMessages(before, 1);
     const cursor = events(before)[0]!.cursor!;

@@ -5,21 +5,18 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
 import {
-  type SeededOrg,
-  connect,
   conversation,
-  disposeAll,
   events,
   expectContiguous,
   history,
-  live,
   messageIds,
   send,
-  sleep,
   twoInstances,
-  until,
   waitForMessages,
+  EVENTS,
 } from '../harness/system.js';
+import { connect, disposeAll, live, sleep, until } from '../harness/clients.js';
+import type { SeededOrg } from '../harness/seed.js';
 
 let prefix: string;
 let a: TestApp;
@@ -45,8 +42,8 @@ async function killConnection(admin: Redis, conn: Redis): Promise<void> {
 describe('Redis pub/sub interrupted', () => {
   it("delivers what was published while A's subscriber connection was down, exactly once and in order", async () => {
     const c = await conversation(a, org.provider, [org.patient]);
-    const onA = await live(a, connect(a, org.patient), { c });
-    const onB = await live(b, connect(b, org.provider), { c });
+    const onA = await live(a, connect(a, org.patient), EVENTS, { c });
+    const onB = await live(b, connect(b, org.provider), EVENTS, { c });
     const sent = [await send(b, org.provider, c, 'before')];
     await waitForMessages(onA, 1);
 
@@ -77,7 +74,7 @@ describe('Redis pub/sub interrupted', () => {
 
   it('gets the last event even when nothing follows it (the head poll)', async () => {
     const c = await conversation(a, org.provider, [org.patient]);
-    const onA = await live(a, connect(a, org.patient), { c });
+    const onA = await live(a, connect(a, org.patient), EVENTS, { c });
     const sent = [await send(b, org.provider, c, 'first')];
     await waitForMessages(onA, 1);
     // B commits but dies before publishing (simulated: its publish is dropped once)
@@ -105,7 +102,7 @@ describe('gap detection without the head poll', () => {
 
   it('fetches the missing range as soon as a later event shows the hole', async () => {
     const c = await conversation(a2, org.provider, [org.patient]);
-    const sub = await live(a2, connect(a2, org.patient), { c });
+    const sub = await live(a2, connect(a2, org.patient), EVENTS, { c });
     const sent = [await send(b, org.provider, c, 'one')];
     await waitForMessages(sub, 1);
     const hub = b.container.hub;
@@ -127,7 +124,7 @@ describe('gap detection without the head poll', () => {
 
   it('looks at the ledger as soon as the subscriber connection is back, with nothing published after it', async () => {
     const c = await conversation(a2, org.provider, [org.patient]);
-    const sub = await live(a2, connect(a2, org.patient), { c });
+    const sub = await live(a2, connect(a2, org.patient), EVENTS, { c });
     const sent = [await send(b, org.provider, c, 'one')];
     await waitForMessages(sub, 1);
     const conn = a2.container.redis.sub;
@@ -152,7 +149,7 @@ describe('the ledger unreachable for a moment', () => {
   it('retries on the next poll instead of spinning, then delivers everything in order', async () => {
     const a3 = await startApp({ prefix });
     const c = await conversation(b, org.provider, [org.patient]);
-    const sub = await live(a3, connect(a3, org.patient), { c });
+    const sub = await live(a3, connect(a3, org.patient), EVENTS, { c });
     const sent = [await send(b, org.provider, c, 'one')];
     await waitForMessages(sub, 1);
 

@@ -3,20 +3,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll, type TestApp } from '../harness/start-app.js';
 import {
-  type SeededOrg,
-  connect,
   conversation,
-  disposeAll,
   events,
   expectContiguous,
   history,
-  live,
   messageIds,
   send,
-  sleep,
   twoInstances,
   waitForMessages,
+  EVENTS,
 } from '../harness/system.js';
+import { connect, disposeAll, live, sleep } from '../harness/clients.js';
+import type { SeededOrg } from '../harness/seed.js';
 
 let a: TestApp;
 let b: TestApp;
@@ -31,7 +29,7 @@ describe('resume after disconnect', () => {
   it('replays exactly the 50 missed messages in order, then continues live without duplicates', async () => {
     const c = await conversation(a, org.provider, [org.patient]);
     const first = connect(a, org.patient);
-    const before = await live(a, first, { c });
+    const before = await live(a, first, EVENTS, { c });
     const seen: string[] = [];
     for (let i = 0; i < 5; i++) seen.push(await send(b, org.provider, c, `before-${i}`));
     await waitForMessages(before, 5);
@@ -43,7 +41,7 @@ describe('resume after disconnect', () => {
     for (let i = 0; i < 50; i++) missed.push(await send(i % 2 ? a : b, org.provider, c, `missed-${i}`));
     expect(messageIds(before)).toHaveLength(5); // the disposed client got nothing more
 
-    const again = await live(b, connect(b, org.patient), { c, a: last });
+    const again = await live(b, connect(b, org.patient), EVENTS, { c, a: last });
     await waitForMessages(again, 50);
     await sleep(200); // nothing beyond the 50 may follow the replay
     expect(messageIds(again)).toEqual(missed);
@@ -60,7 +58,7 @@ describe('resume after disconnect', () => {
   it('loses and repeats nothing when messages keep arriving while the replay runs', async () => {
     const c = await conversation(a, org.provider, [org.patient]);
     const first = connect(a, org.patient);
-    const before = await live(a, first, { c });
+    const before = await live(a, first, EVENTS, { c });
     const seen = [await send(a, org.provider, c, 'seen')];
     await waitForMessages(before, 1);
     const last = events(before)[0]!.cursor!;
@@ -74,7 +72,7 @@ describe('resume after disconnect', () => {
       for (let i = 0; i < 30; i++) racing.push(Promise.resolve(await send(b, org.provider, c, `racing-${i}`)));
     })();
     const again = connect(a, org.patient);
-    const resumed = await live(a, again, { c, a: last });
+    const resumed = await live(a, again, EVENTS, { c, a: last });
     await sender;
     const concurrent = await Promise.all(racing);
     await waitForMessages(resumed, 70);
@@ -87,12 +85,12 @@ describe('resume after disconnect', () => {
   it('resumes from a cursor with nothing missed as a plain live subscription', async () => {
     const c = await conversation(a, org.provider, [org.patient]);
     const first = connect(b, org.patient);
-    const sub = await live(b, first, { c });
+    const sub = await live(b, first, EVENTS, { c });
     await send(a, org.provider, c, 'one');
     await waitForMessages(sub, 1);
     const last = events(sub)[0]!.cursor!;
     await first.dispose();
-    const again = await live(a, connect(a, org.patient), { c, a: last });
+    const again = await live(a, connect(a, org.patient), EVENTS, { c, a: last });
     await sleep(200);
     expect(again.items).toEqual([]);
     const next = await send(b, org.provider, c, 'two');
