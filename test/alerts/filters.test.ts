@@ -1,15 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
+import { it } from '../harness/fixtures.js';
 import { type Collector, type GqlResponse, gql, sleep, connect, disposeAll, live } from '../harness/clients.js';
 import { seedOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
 import { EVENTS, events, listed, raise, seen, settle } from './ops.js';
 
-let app: TestApp;
-beforeAll(async () => {
-  app = await startApp();
-});
 afterEach(disposeAll);
-afterAll(stopAll);
 
 const LONDON = { lat: 51.5074, lng: -0.1278 };
 // great-circle distances from London: Oxford ~83 km, Cambridge ~79 km, Paris ~344 km
@@ -41,7 +36,7 @@ const CASES: Array<[string, Record<string, unknown> | undefined, string[]]> = [
 const A6_MISSES = ['two regions', 'minimum level EMERGENCY', 'types + region + risk'];
 
 describe('alert filters', () => {
-  it('deliver exactly the matching subset live, on replay after a cursor, and in the alerts query', async () => {
+  it('deliver exactly the matching subset live, on replay after a cursor, and in the alerts query', async ({ app }) => {
     const org = await seedOrg(app);
     const client = connect(app, org.provider);
     const start = await live(app, client, EVENTS);
@@ -75,7 +70,7 @@ describe('alert filters', () => {
     }
   });
 
-  it('pages the alerts query with first/after', async () => {
+  it('pages the alerts query with first/after', async ({ app }) => {
     const org = await seedOrg(app);
     for (const t of ['p1', 'p2', 'p3', 'p4', 'p5']) await raise(app, org.service, { title: t });
     const LIST = `query($a:String){ alerts(first: 2, after: $a) { edges { node { title } } pageInfo { hasNextPage endCursor } } }`;
@@ -90,7 +85,7 @@ describe('alert filters', () => {
     expect(titles).toEqual(['p5', 'p4', 'p3', 'p2', 'p1']);
   });
 
-  it('refuses a bad filter with BAD_USER_INPUT on the query and the subscription', async () => {
+  it('refuses a bad filter with BAD_USER_INPUT on the query and the subscription', async ({ app }) => {
     const org = await seedOrg(app);
     const bad = [
       { near: { lat: 91, lng: 0, radiusKm: 10 } },
@@ -113,7 +108,7 @@ describe('alert filters', () => {
 });
 
 describe('alert audience', () => {
-  it('delivers an alert only to its audience: org-wide, a role, or named users — live, on replay and in the query', async () => {
+  it('delivers an alert only to its audience: org-wide, a role, or named users — live, on replay and in the query', async ({ app }) => {
     const org = await seedOrg(app);
     const patient2 = await org.user('patient');
     const provider2 = await org.user('provider');
@@ -147,7 +142,7 @@ describe('alert audience', () => {
     }
   });
 
-  it('refuses an audience of users outside the organisation or mixing roles and users', async () => {
+  it('refuses an audience of users outside the organisation or mixing roles and users', async ({ app }) => {
     const org = await seedOrg(app);
     const other = await seedOrg(app);
     const foreign = await gql(app, org.service.token, `mutation($i:RaiseAlertInput!){ raiseAlert(input:$i){ id } }`, {
@@ -163,7 +158,7 @@ describe('alert audience', () => {
 });
 
 describe('alert expiry', () => {
-  it('never delivers an expired alert (checked at delivery, live and on replay) and leaves it out of the query', async () => {
+  it('never delivers an expired alert (checked at delivery, live and on replay) and leaves it out of the query', async ({ app }) => {
     const org = await seedOrg(app);
     const client = connect(app, org.provider);
     const start = await live(app, client, EVENTS);
@@ -191,7 +186,7 @@ describe('alert expiry', () => {
 });
 
 describe('alert tenancy', () => {
-  it('no alert, acknowledgement or cursor crosses organisations', async () => {
+  it('no alert, acknowledgement or cursor crosses organisations', async ({ app }) => {
     const org1 = await seedOrg(app);
     const org2 = await seedOrg(app);
     const watcher1 = await live(app, connect(app, org1.admin), EVENTS);
@@ -214,7 +209,7 @@ describe('alert tenancy', () => {
     expect((stolen.errors.flat() as Array<{ extensions?: { code?: string } }>)[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
-  it('patients may not raise alerts', async () => {
+  it('patients may not raise alerts', async ({ app }) => {
     const org = await seedOrg(app);
     const r = await gql(app, org.patient.token, `mutation{ raiseAlert(input:{level:LOW, type:"t", title:"x"}){ id } }`);
     expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
