@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { escalationJob, escalationJobId } from '../../src/modules/alerts/events.js';
 import { startWorkers, type Workers } from '../../src/worker.js';
-import { collect, gql, sleep, connect, disposeAll, live, until } from '../harness/clients.js';
+import { gql, sleep, connect, disposeAll, live } from '../harness/clients.js';
 import { type SeededOrg, seedOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
 import { EVENTS, ACK, events, raise, settle } from './ops.js';
@@ -25,12 +25,7 @@ const INBOX = `subscription { notificationEvents { __typename
 const ALERT = `query { alerts(includeExpired: true) { edges { node { id escalatedAt } } } }`;
 
 /** The admin's inbox, live. */
-async function inbox(org: SeededOrg) {
-  const before = app.container.fanout.stats().subscriptions;
-  const sub = collect(connect(app, org.admin), INBOX);
-  await until(() => app.container.fanout.stats().subscriptions > before, 5_000, 'the inbox subscription');
-  return sub;
-}
+const inbox = (org: SeededOrg) => live(app, connect(app, org.admin), INBOX);
 const escalatedAt = async (org: SeededOrg, id: string) => {
   const r = await gql(app, org.admin.token, ALERT);
   return r.data.alerts.edges.find((e: { node: { id: string } }) => e.node.id === id)?.node.escalatedAt ?? null;

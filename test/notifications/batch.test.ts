@@ -1,7 +1,7 @@
 import { describe, expect } from 'vitest';
 import { it } from '../harness/fixtures.js';
 import { KeyTaken } from '../../src/modules/notifications/service.js';
-import { collect, gql, sleep, wsClient } from '../harness/clients.js';
+import { gql, live, sleep, wsClient } from '../harness/clients.js';
 import type { TestApp } from '../harness/start-app.js';
 
 const EVENTS = `subscription{ notificationEvents { __typename ... on StreamEvent { cursor }
@@ -18,9 +18,8 @@ describe('createManyInTx', () => {
     });
     const ca = wsClient(app, a.token);
     const cb = wsClient(app, b.token);
-    const sa = collect(ca, EVENTS);
-    const sb = collect(cb, EVENTS);
-    await sleep(300);
+    const sa = await live(app, ca, EVENTS);
+    const sb = await live(app, cb, EVENTS);
     const n = (userId: string, title: string) => ({
       orgId: org.orgId,
       userId,

@@ -1,7 +1,7 @@
 import { describe, expect } from 'vitest';
 import { it as base } from '../harness/fixtures.js';
 import { seedOrg } from '../harness/seed.js';
-import { collect, gql, sleep, wsClient } from '../harness/clients.js';
+import { collect, gql, live, sleep, wsClient } from '../harness/clients.js';
 
 const NOTIFY = `mutation($u:ID!,$t:String!,$k:String,$p:Priority,$kind:NotificationKind!){
   sendNotification(input:{userId:$u, kind:$kind, title:$t, priority:$p, clientKey:$k}) { id title read priority } }`;
@@ -21,8 +21,7 @@ describe('notifications', () => {
   it('a service notifies a user live; read marks and the badge follow', async ({ app, org, notify }) => {
     const user = await org.user('patient');
     const client = wsClient(app, user.token);
-    const sub = collect(client, EVENTS);
-    await sleep(300);
+    const sub = await live(app, client, EVENTS);
     const a = await notify(user.id, 'first');
     const b = await notify(user.id, 'second');
     expect(a.errors).toBeUndefined();
@@ -51,8 +50,7 @@ describe('notifications', () => {
     const user = await org.user('patient');
     await notify(user.id, 'one');
     let client = wsClient(app, user.token);
-    const first = collect(client, EVENTS, { a: null });
-    await sleep(200);
+    const first = await live(app, client, EVENTS, { a: null });
     await notify(user.id, 'two');
     await first.waitFor(1);
     const cursor = first.items[0].notificationEvents.cursor;
@@ -89,8 +87,7 @@ describe('notifications', () => {
     );
     expect(prefs.data.setNotificationPreferences).toEqual({ mutedKinds: ['SYSTEM'], minPriority: 'NORMAL' });
     const client = wsClient(app, user.token);
-    const sub = collect(client, EVENTS);
-    await sleep(300);
+    const sub = await live(app, client, EVENTS);
     await notify(user.id, 'muted');
     await gql(app, org.service.token, NOTIFY, { u: user.id, t: 'low', kind: 'MESSAGE', p: 'LOW' });
     await gql(app, org.service.token, NOTIFY, { u: user.id, t: 'pushed', kind: 'MESSAGE' });
@@ -123,8 +120,7 @@ describe('notifications', () => {
       },
     );
     const client = wsClient(app, user.token);
-    const sub = collect(client, EVENTS);
-    await sleep(300);
+    const sub = await live(app, client, EVENTS);
     await notify(user.id, 'quiet');
     await notify(user.id, 'urgent', { p: 'CRITICAL' });
     await sub.waitFor(2);

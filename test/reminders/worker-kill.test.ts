@@ -110,7 +110,8 @@ describe('a worker killed mid-job', () => {
       const job = await jobOf(app, r.id, occurrenceMs);
       expect(job?.attemptsMade).toBe(2); // the failed attempt and the retry
       expect(job?.returnvalue).toMatchObject({ outcome: 'skipped' });
-      await sleep(1_000);
+      await until(() => deliveriesOf(sub, r.id).length > 0, 5_000, 'the delivery of the first attempt');
+      await sleep(1_000); // a quiet period in which a second delivery would show up
       expect(deliveriesOf(sub, r.id)).toHaveLength(1);
       expect(await stored(app, org.orgId, r.id)).toEqual({ notifications: 1, occurrences: [occurrenceMs] });
     } finally {
