@@ -1,9 +1,9 @@
 // Helpers for the multi-instance delivery-guarantee tests in test/system (not a test file).
 import type WebSocket from 'ws';
-import { expect } from 'vitest';
+import { test as base, expect } from 'vitest';
 import { type Collector, closed, gql, rawSocket, until } from './clients.js';
 import { seedOrg, type SeededUser } from './seed.js';
-import { startApp, type TestApp } from './start-app.js';
+import { startApp, stopAll, type TestApp } from './start-app.js';
 
 export const CREATE = `mutation($m:[ID!]!){ createConversation(input:{kind:GROUP, memberIds:$m}) { id } }`;
 
@@ -29,6 +29,21 @@ export async function twoInstances(env: Record<string, string> = {}) {
   const org = await seedOrg(a);
   return { prefix, a, b, org };
 }
+
+/**
+ * A `test`/`it` whose context has two instances `a` and `b` of one deployment (Redis `prefix`) and an
+ * `org` seeded on A, all for the whole file (every instance the file started stops after it).
+ */
+export const it = base
+  // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from its destructuring
+  .extend('deployment', { scope: 'file' }, async ({}, { onCleanup }) => {
+    onCleanup(stopAll);
+    return twoInstances();
+  })
+  .extend('prefix', { scope: 'file' }, ({ deployment }) => deployment.prefix)
+  .extend('a', { scope: 'file' }, ({ deployment }) => deployment.a)
+  .extend('b', { scope: 'file' }, ({ deployment }) => deployment.b)
+  .extend('org', { scope: 'file' }, ({ deployment }) => deployment.org);
 
 export async function conversation(app: TestApp, by: SeededUser, members: SeededUser[]): Promise<string> {
   const r = await gql(app, by.token, CREATE, { m: members.map((u) => u.id) });

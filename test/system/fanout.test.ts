@@ -1,7 +1,7 @@
 // Two instances of one deployment behave as one: every subscriber, wherever it is connected, sees
 // every message of the conversation once, in commit order, with cursors that resume anywhere.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { stopAll, type TestApp } from '../harness/start-app.js';
+import { afterEach, describe, expect } from 'vitest';
+import type { TestApp } from '../harness/start-app.js';
 import {
   conversation,
   events,
@@ -9,26 +9,18 @@ import {
   history,
   messageIds,
   send,
-  twoInstances,
   waitForMessages,
   EVENTS,
+  it as base,
 } from '../harness/system.js';
 import { connect, disposeAll, live } from '../harness/clients.js';
-import type { SeededOrg, SeededUser } from '../harness/seed.js';
+import type { SeededUser } from '../harness/seed.js';
 
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-let nurse: SeededUser;
-beforeAll(async () => {
-  ({ a, b, org } = await twoInstances());
-  nurse = await org.user('provider', 'nurse');
-});
+const it = base.extend('nurse', { scope: 'file' }, ({ org }) => org.user('provider', 'nurse'));
 afterEach(disposeAll);
-afterAll(stopAll);
 
 describe('two-instance fan-out', () => {
-  it('delivers every message sent alternately through A and B to subscribers on both, in the same order', async () => {
+  it('delivers every message sent alternately through A and B to subscribers on both, in the same order', async ({ a, b, org, nurse }) => {
     const c = await conversation(a, org.provider, [org.patient, org.admin, nurse]);
     const subs = [
       await live(a, connect(a, org.patient), EVENTS, { c }),
@@ -67,7 +59,7 @@ describe('two-instance fan-out', () => {
     for (const sub of subs) expect(messageIds(sub)).toHaveLength(N);
   });
 
-  it('keeps one order under concurrent senders on both instances, equal to the history order', async () => {
+  it('keeps one order under concurrent senders on both instances, equal to the history order', async ({ a, b, org, nurse }) => {
     const c = await conversation(a, org.provider, [org.patient, org.admin, nurse]);
     const subs = [
       await live(a, connect(a, org.patient), EVENTS, { c }),

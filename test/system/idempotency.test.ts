@@ -1,33 +1,13 @@
 // Twenty identical sendMessage calls racing over two instances are one message: one id in every
 // response, one row in the history, one MessageAdded for every subscriber.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
 import { gql, connect, disposeAll, live, sleep } from '../harness/clients.js';
-import { stopAll, type TestApp } from '../harness/start-app.js';
-import {
-  SEND,
-  conversation,
-  events,
-  expectContiguous,
-  history,
-  messageIds,
-  send,
-  twoInstances,
-  waitForMessages,
-  EVENTS,
-} from '../harness/system.js';
-import type { SeededOrg } from '../harness/seed.js';
+import { SEND, conversation, events, expectContiguous, history, messageIds, send, waitForMessages, EVENTS, it } from '../harness/system.js';
 
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  ({ a, b, org } = await twoInstances());
-});
 afterEach(disposeAll);
-afterAll(stopAll);
 
 describe('idempotency race', () => {
-  it('turns 20 concurrent identical sends over A and B into one message and one event', async () => {
+  it('turns 20 concurrent identical sends over A and B into one message and one event', async ({ a, b, org }) => {
     const c = await conversation(a, org.provider, [org.patient]);
     const onA = await live(a, connect(a, org.patient), EVENTS, { c });
     const onB = await live(b, connect(b, org.provider), EVENTS, { c });

@@ -1,8 +1,8 @@
 // An instance is restarted while messages keep flowing through the other one: its clients see
 // close code 1001 (which the stock client retries), reconnect to the new instance with their last
 // cursor, and miss nothing and see nothing twice.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { afterEach, describe, expect } from 'vitest';
+import { startApp } from '../harness/start-app.js';
 import {
   conversation,
   events,
@@ -11,25 +11,16 @@ import {
   messageIds,
   rawRecorder,
   send,
-  twoInstances,
   waitForMessages,
   EVENTS,
+  it,
 } from '../harness/system.js';
 import { connect, disposeAll, live, sleep, until } from '../harness/clients.js';
-import type { SeededOrg } from '../harness/seed.js';
 
-let prefix: string;
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  ({ prefix, a, b, org } = await twoInstances());
-});
 afterEach(disposeAll);
-afterAll(stopAll);
 
 describe('an instance restarted mid-stream', () => {
-  it('costs the client a reconnect, never an event', async () => {
+  it('costs the client a reconnect, never an event', async ({ prefix, a, b, org }) => {
     const c = await conversation(b, org.provider, [org.patient]);
     const closes: number[] = [];
     const client = connect(a, org.patient, { on: { closed: (e) => closes.push((e as { code: number }).code) } });

@@ -1,32 +1,13 @@
 // A client that lost its connection resubscribes with the last cursor it saw and gets exactly what
 // it missed, in order, then live events — on either instance, even while messages keep coming.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { stopAll, type TestApp } from '../harness/start-app.js';
-import {
-  conversation,
-  events,
-  expectContiguous,
-  history,
-  messageIds,
-  send,
-  twoInstances,
-  waitForMessages,
-  EVENTS,
-} from '../harness/system.js';
+import { afterEach, describe, expect } from 'vitest';
+import { conversation, events, expectContiguous, history, messageIds, send, waitForMessages, EVENTS, it } from '../harness/system.js';
 import { connect, disposeAll, live, sleep } from '../harness/clients.js';
-import type { SeededOrg } from '../harness/seed.js';
 
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  ({ a, b, org } = await twoInstances());
-});
 afterEach(disposeAll);
-afterAll(stopAll);
 
 describe('resume after disconnect', () => {
-  it('replays exactly the 50 missed messages in order, then continues live without duplicates', async () => {
+  it('replays exactly the 50 missed messages in order, then continues live without duplicates', async ({ a, b, org }) => {
     const c = await conversation(a, org.provider, [org.patient]);
     const first = connect(a, org.patient);
     const before = await live(a, first, EVENTS, { c });
@@ -55,7 +36,7 @@ describe('resume after disconnect', () => {
     expect(await history(a, org.patient, c)).toEqual([...seen, ...missed, ...after]);
   });
 
-  it('loses and repeats nothing when messages keep arriving while the replay runs', async () => {
+  it('loses and repeats nothing when messages keep arriving while the replay runs', async ({ a, b, org }) => {
     const c = await conversation(a, org.provider, [org.patient]);
     const first = connect(a, org.patient);
     const before = await live(a, first, EVENTS, { c });
@@ -82,7 +63,7 @@ describe('resume after disconnect', () => {
     expect(await history(b, org.provider, c)).toEqual([...seen, ...missed, ...concurrent]);
   });
 
-  it('resumes from a cursor with nothing missed as a plain live subscription', async () => {
+  it('resumes from a cursor with nothing missed as a plain live subscription', async ({ a, b, org }) => {
     const c = await conversation(a, org.provider, [org.patient]);
     const first = connect(b, org.patient);
     const sub = await live(b, first, EVENTS, { c });
