@@ -1,9 +1,10 @@
 // Helpers for the multi-instance delivery-guarantee tests in test/system (not a test file).
 import type WebSocket from 'ws';
-import { test as base, expect } from 'vitest';
+import { expect } from 'vitest';
 import { type Collector, closed, gql, rawSocket, until } from './clients.js';
-import { seedOrg, type SeededUser } from './seed.js';
-import { startApp, stopAll, type TestApp } from './start-app.js';
+import { withTwoInstances } from './fixtures.js';
+import type { SeededUser } from './seed.js';
+import type { TestApp } from './start-app.js';
 
 export const CREATE = `mutation($m:[ID!]!){ createConversation(input:{kind:GROUP, memberIds:$m}) { id } }`;
 
@@ -22,28 +23,8 @@ export const EVENTS = `subscription($c:ID!, $a:String){ conversationEvents(conve
 
 export const HISTORY = `query($c:ID!){ conversation(id:$c){ messages(first:100){ edges { node { id body } } } } }`;
 
-/** Two instances of one deployment (same Redis prefix), and an org seeded for this file. */
-export async function twoInstances(env: Record<string, string> = {}) {
-  const prefix = `t${Math.random().toString(16).slice(2, 10)}`;
-  const [a, b] = await Promise.all([startApp({ prefix, env }), startApp({ prefix, env })]);
-  const org = await seedOrg(a);
-  return { prefix, a, b, org };
-}
-
-/**
- * A `test`/`it` whose context has two instances `a` and `b` of one deployment (Redis `prefix`) and an
- * `org` seeded on A, all for the whole file (every instance the file started stops after it).
- */
-export const it = base
-  // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from its destructuring
-  .extend('deployment', { scope: 'file' }, async ({}, { onCleanup }) => {
-    onCleanup(stopAll);
-    return twoInstances();
-  })
-  .extend('prefix', { scope: 'file' }, ({ deployment }) => deployment.prefix)
-  .extend('a', { scope: 'file' }, ({ deployment }) => deployment.a)
-  .extend('b', { scope: 'file' }, ({ deployment }) => deployment.b)
-  .extend('org', { scope: 'file' }, ({ deployment }) => deployment.org);
+/** The file's two instances of one deployment and its org (see {@link withTwoInstances}). */
+export const it = withTwoInstances();
 
 export async function conversation(app: TestApp, by: SeededUser, members: SeededUser[]): Promise<string> {
   const r = await gql(app, by.token, CREATE, { m: members.map((u) => u.id) });
