@@ -2,10 +2,10 @@ import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { escalationJob, escalationJobId } from '../../src/modules/alerts/events.js';
 import { startWorkers, type Workers } from '../../src/worker.js';
-import { collect, gql, sleep } from '../harness/clients.js';
+import { gql, sleep, connect, disposeAll, live } from '../harness/clients.js';
 import { type SeededOrg, seedOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { ACK, closeClients, connect, events, raise, settle, subscribe, until } from './ops.js';
+import { EVENTS, ACK, events, raise, settle } from './ops.js';
 
 const DELAY_MS = 1_000;
 let app: TestApp;
@@ -14,7 +14,7 @@ beforeAll(async () => {
   app = await startApp({ env: { ALERT_ESCALATION_DELAY_MS: String(DELAY_MS) } });
   workers = startWorkers(app.container);
 });
-afterEach(closeClients);
+afterEach(disposeAll);
 afterAll(async () => {
   await workers?.close();
   await stopAll();
@@ -25,12 +25,7 @@ const INBOX = `subscription { notificationEvents { __typename
 const ALERT = `query { alerts(includeExpired: true) { edges { node { id escalatedAt } } } }`;
 
 /** The admin's inbox, live. */
-async function inbox(org: SeededOrg) {
-  const before = app.container.fanout.stats().subscriptions;
-  const sub = collect(connect(app, org.admin), INBOX);
-  await until(() => app.container.fanout.stats().subscriptions > before, 5_000, 'the inbox subscription');
-  return sub;
-}
+const inbox = (org: SeededOrg) => live(app, connect(app, org.admin), INBOX);
 const escalatedAt = async (org: SeededOrg, id: string) => {
   const r = await gql(app, org.admin.token, ALERT);
   return r.data.alerts.edges.find((e: { node: { id: string } }) => e.node.id === id)?.node.escalatedAt ?? null;
@@ -42,8 +37,8 @@ describe('alert escalation (real worker)', () => {
     const org = await seedOrg(app);
     const admin2 = await org.user('admin');
     const adminInbox = await inbox(org);
-    const providerFeed = await subscribe(app, connect(app, org.provider));
-    const adminFeed = await subscribe(app, connect(app, org.admin));
+    const providerFeed = await live(app, connect(app, org.provider), EVENTS);
+    const adminFeed = await live(app, connect(app, org.admin), EVENTS);
     // addressed to providers only: the admins receive it once it escalates
     const alert = await raise(app, org.service, { level: 'CRITICAL', title: 'Ward 7 oxygen', audience: { roles: ['PROVIDER'] } });
     expect(await app.container.queues.queue('alerts').getJob(escalationJobId(alert.id))).toBeTruthy();

@@ -1,15 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Collector, type GqlResponse, gql, sleep } from '../harness/clients.js';
+import { afterEach, describe, expect } from 'vitest';
+import { it } from '../harness/fixtures.js';
+import { type Collector, type GqlResponse, gql, sleep, connect, disposeAll, live } from '../harness/clients.js';
 import { seedOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { closeClients, connect, events, listed, raise, seen, settle, subscribe } from './ops.js';
+import { EVENTS, events, listed, raise, seen, settle } from './ops.js';
 
-let app: TestApp;
-beforeAll(async () => {
-  app = await startApp();
-});
-afterEach(closeClients);
-afterAll(stopAll);
+afterEach(disposeAll);
 
 const LONDON = { lat: 51.5074, lng: -0.1278 };
 // great-circle distances from London: Oxford ~83 km, Cambridge ~79 km, Paris ~344 km
@@ -41,24 +36,24 @@ const CASES: Array<[string, Record<string, unknown> | undefined, string[]]> = [
 const A6_MISSES = ['two regions', 'minimum level EMERGENCY', 'types + region + risk'];
 
 describe('alert filters', () => {
-  it('deliver exactly the matching subset live, on replay after a cursor, and in the alerts query', async () => {
+  it('deliver exactly the matching subset live, on replay after a cursor, and in the alerts query', async ({ app }) => {
     const org = await seedOrg(app);
     const client = connect(app, org.provider);
-    const start = await subscribe(app, client);
+    const start = await live(app, client, EVENTS);
     await raise(app, org.service, { title: 'A0', type: 'start' });
     const [first] = await start.waitFor(1);
     const cursor = first.alertRaised.cursor as string;
 
-    const live: Collector[] = [];
-    for (const [, f] of CASES) live.push(await subscribe(app, client, { f }));
+    const current: Collector[] = [];
+    for (const [, f] of CASES) current.push(await live(app, client, EVENTS, { f }));
     for (const a of ALERTS) await raise(app, org.service, a);
-    await settle(live.map((s, i) => [s, CASES[i]?.[2].length ?? 0]));
-    CASES.forEach(([name, , expected], i) => expect(seen(live[i]!), `live: ${name}`).toEqual(expected));
+    await settle(current.map((s, i) => [s, CASES[i]?.[2].length ?? 0]));
+    CASES.forEach(([name, , expected], i) => expect(seen(current[i]!), `live: ${name}`).toEqual(expected));
 
     // a new connection resumes after A0: the replay applies the same filter
     const later = connect(app, org.provider);
     const replayed: Collector[] = [];
-    for (const [, f] of CASES) replayed.push(await subscribe(app, later, { f, a: cursor }));
+    for (const [, f] of CASES) replayed.push(await live(app, later, EVENTS, { f, a: cursor }));
     await settle(replayed.map((s, i) => [s, CASES[i]?.[2].length ?? 0]));
     CASES.forEach(([name, , expected], i) => expect(seen(replayed[i]!), `replay: ${name}`).toEqual(expected));
 
@@ -75,7 +70,7 @@ describe('alert filters', () => {
     }
   });
 
-  it('pages the alerts query with first/after', async () => {
+  it('pages the alerts query with first/after', async ({ app }) => {
     const org = await seedOrg(app);
     for (const t of ['p1', 'p2', 'p3', 'p4', 'p5']) await raise(app, org.service, { title: t });
     const LIST = `query($a:String){ alerts(first: 2, after: $a) { edges { node { title } } pageInfo { hasNextPage endCursor } } }`;
@@ -90,7 +85,7 @@ describe('alert filters', () => {
     expect(titles).toEqual(['p5', 'p4', 'p3', 'p2', 'p1']);
   });
 
-  it('refuses a bad filter with BAD_USER_INPUT on the query and the subscription', async () => {
+  it('refuses a bad filter with BAD_USER_INPUT on the query and the subscription', async ({ app }) => {
     const org = await seedOrg(app);
     const bad = [
       { near: { lat: 91, lng: 0, radiusKm: 10 } },
@@ -104,7 +99,7 @@ describe('alert filters', () => {
       const q = await gql(app, org.provider.token, `query($f:AlertFilter){ alerts(filter:$f){ edges { cursor } } }`, { f });
       expect(q.errors?.[0]?.extensions?.code, JSON.stringify(f)).toBe('BAD_USER_INPUT');
       const client = connect(app, org.provider);
-      const sub = await subscribe(app, client, { f });
+      const sub = await live(app, client, EVENTS, { f });
       await sub.ended();
       const errs = sub.errors.flat() as Array<{ extensions?: { code?: string } }>;
       expect(errs[0]?.extensions?.code, JSON.stringify(f)).toBe('BAD_USER_INPUT');
@@ -113,18 +108,18 @@ describe('alert filters', () => {
 });
 
 describe('alert audience', () => {
-  it('delivers an alert only to its audience: org-wide, a role, or named users — live, on replay and in the query', async () => {
+  it('delivers an alert only to its audience: org-wide, a role, or named users — live, on replay and in the query', async ({ app }) => {
     const org = await seedOrg(app);
     const patient2 = await org.user('patient');
     const provider2 = await org.user('provider');
     const users = { patient: org.patient, patient2, provider: org.provider, provider2, admin: org.admin };
-    const start = await subscribe(app, connect(app, org.admin));
+    const start = await live(app, connect(app, org.admin), EVENTS);
     await raise(app, org.service, { title: 'start' });
     const cursor = (await start.waitFor(1))[0].alertRaised.cursor as string;
 
     // identical operation and variables for every user: only the scope tells them apart
-    const subs = new Map<string, Awaited<ReturnType<typeof subscribe>>>();
-    for (const [name, u] of Object.entries(users)) subs.set(name, await subscribe(app, connect(app, u)));
+    const subs = new Map<string, Collector>();
+    for (const [name, u] of Object.entries(users)) subs.set(name, await live(app, connect(app, u), EVENTS));
     await raise(app, org.service, { title: 'everyone' });
     await raise(app, org.service, { title: 'providers', audience: { roles: ['PROVIDER'] } });
     await raise(app, org.service, { title: 'patient-1', audience: { userIds: [org.patient.id] } });
@@ -140,14 +135,14 @@ describe('alert audience', () => {
     for (const [n, s] of subs) expect(seen(s), `live: ${n}`).toEqual(expected[n]);
 
     for (const [n, u] of Object.entries(users)) {
-      const replay = await subscribe(app, connect(app, u), { a: cursor });
+      const replay = await live(app, connect(app, u), EVENTS, { a: cursor });
       await settle([[replay, expected[n]?.length ?? 0]], 200);
       expect(seen(replay), `replay: ${n}`).toEqual(expected[n]);
       expect(await listed(app, u), `query: ${n}`).toEqual([...(expected[n] ?? [])].reverse().concat('start'));
     }
   });
 
-  it('refuses an audience of users outside the organisation or mixing roles and users', async () => {
+  it('refuses an audience of users outside the organisation or mixing roles and users', async ({ app }) => {
     const org = await seedOrg(app);
     const other = await seedOrg(app);
     const foreign = await gql(app, org.service.token, `mutation($i:RaiseAlertInput!){ raiseAlert(input:$i){ id } }`, {
@@ -163,10 +158,10 @@ describe('alert audience', () => {
 });
 
 describe('alert expiry', () => {
-  it('never delivers an expired alert (checked at delivery, live and on replay) and leaves it out of the query', async () => {
+  it('never delivers an expired alert (checked at delivery, live and on replay) and leaves it out of the query', async ({ app }) => {
     const org = await seedOrg(app);
     const client = connect(app, org.provider);
-    const start = await subscribe(app, client);
+    const start = await live(app, client, EVENTS);
     await raise(app, org.service, { title: 'start' });
     const cursor = (await start.waitFor(1))[0].alertRaised.cursor as string;
     const soon = await raise(app, org.service, { title: 'short-lived', expiresAt: new Date(Date.now() + 1_200).toISOString() });
@@ -181,7 +176,7 @@ describe('alert expiry', () => {
     await raise(app, org.service, { title: 'after' });
     await settle([[start, 4]], 300);
     expect(seen(start)).toEqual(['start', 'short-lived', 'lasting', 'after']);
-    const replay = await subscribe(app, connect(app, org.provider), { a: cursor });
+    const replay = await live(app, connect(app, org.provider), EVENTS, { a: cursor });
     await settle([[replay, 2]], 300);
     expect(seen(replay)).toEqual(['lasting', 'after']);
     expect(await listed(app, org.provider)).toEqual(['after', 'lasting', 'start']);
@@ -191,12 +186,12 @@ describe('alert expiry', () => {
 });
 
 describe('alert tenancy', () => {
-  it('no alert, acknowledgement or cursor crosses organisations', async () => {
+  it('no alert, acknowledgement or cursor crosses organisations', async ({ app }) => {
     const org1 = await seedOrg(app);
     const org2 = await seedOrg(app);
-    const watcher1 = await subscribe(app, connect(app, org1.admin));
-    const watcher2 = await subscribe(app, connect(app, org2.admin));
-    const watcher2b = await subscribe(app, connect(app, org2.provider), { f: { minLevel: 'LOW' } });
+    const watcher1 = await live(app, connect(app, org1.admin), EVENTS);
+    const watcher2 = await live(app, connect(app, org2.admin), EVENTS);
+    const watcher2b = await live(app, connect(app, org2.provider), EVENTS, { f: { minLevel: 'LOW' } });
     const a = await raise(app, org1.service, { title: 'org1-a', level: 'EMERGENCY', location: LONDON });
     await raise(app, org1.provider, { title: 'org1-b', audience: { roles: ['ADMIN', 'PROVIDER', 'PATIENT', 'SERVICE'] } });
     const ack = await gql(app, org1.provider.token, `mutation($id:ID!){ acknowledgeAlert(id:$id){ id } }`, { id: a.id });
@@ -209,12 +204,12 @@ describe('alert tenancy', () => {
     const foreignAck = await gql(app, org2.admin.token, `mutation($id:ID!){ acknowledgeAlert(id:$id){ id } }`, { id: a.id });
     expect(foreignAck.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     expect(await listed(app, org2.admin, undefined, true)).toEqual([]);
-    const stolen = await subscribe(app, connect(app, org2.admin), { a: events(watcher1)[0].cursor });
+    const stolen = await live(app, connect(app, org2.admin), EVENTS, { a: events(watcher1)[0].cursor });
     await stolen.ended();
     expect((stolen.errors.flat() as Array<{ extensions?: { code?: string } }>)[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
-  it('patients may not raise alerts', async () => {
+  it('patients may not raise alerts', async ({ app }) => {
     const org = await seedOrg(app);
     const r = await gql(app, org.patient.token, `mutation{ raiseAlert(input:{level:LOW, type:"t", title:"x"}){ id } }`);
     expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');

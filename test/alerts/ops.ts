@@ -1,7 +1,6 @@
 // Operations and helpers shared by the alert tests (not a test file).
-import type { Client } from 'graphql-ws';
 import { expect } from 'vitest';
-import { type Collector, collect, gql, sleep, wsClient } from '../harness/clients.js';
+import { type Collector, gql, sleep } from '../harness/clients.js';
 import type { SeededUser } from '../harness/seed.js';
 import type { TestApp } from '../harness/start-app.js';
 
@@ -38,38 +37,6 @@ export async function listed(app: TestApp, user: SeededUser, f?: Record<string, 
   const r = await gql(app, user.token, LIST, { f, n: 100, x: includeExpired });
   expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
   return r.data.alerts.edges.map((e: { node: { title: string } }) => e.node.title) as string[];
-}
-
-/** Polls `cond` every 20 ms until it holds (throws after `ms`). */
-export async function until(cond: () => boolean | Promise<boolean>, ms = 5_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-const open = new Set<Client>();
-/** The stock graphql-ws client for `user`, disposed by {@link closeClients}. */
-export function connect(app: TestApp, user: SeededUser): Client {
-  const c = wsClient(app, user.token);
-  open.add(c);
-  return c;
-}
-export async function closeClients(): Promise<void> {
-  await Promise.all([...open].map((c) => c.dispose()));
-  open.clear();
-}
-
-/**
- * Subscribes to `alertRaised` and resolves once the instance has the subscription live (and, with
- * `after`, its replay delivered), so alerts raised afterwards must arrive.
- */
-export async function subscribe(app: TestApp, client: Client, variables: Record<string, unknown> = {}): Promise<Collector> {
-  const before = app.container.fanout.stats().subscriptions;
-  const sub = collect(client, EVENTS, variables);
-  await until(() => sub.completed || app.container.fanout.stats().subscriptions > before, 5_000, 'the subscription to be live');
-  return sub;
 }
 
 /** Waits until every collector has its expected count, then a quiet period, and returns what they saw. */

@@ -1,22 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { gql } from '../harness/clients.js';
+import { afterEach, describe, expect } from 'vitest';
+import { it } from '../harness/fixtures.js';
+import { gql, connect, disposeAll, live } from '../harness/clients.js';
 import { seedOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { ACK, RAISE, closeClients, connect, events, listed, raise, seen, settle, subscribe } from './ops.js';
+import { EVENTS, ACK, RAISE, events, listed, raise, seen, settle } from './ops.js';
 
-let app: TestApp;
-beforeAll(async () => {
-  app = await startApp();
-});
-afterEach(closeClients);
-afterAll(stopAll);
+afterEach(disposeAll);
 
 const future = (ms = 3_600_000) => new Date(Date.now() + ms).toISOString();
 
 describe('raiseAlert', () => {
-  it('stores every attribute, normalised, and pushes AlertRaised to subscribers', async () => {
+  it('stores every attribute, normalised, and pushes AlertRaised to subscribers', async ({ app }) => {
     const org = await seedOrg(app);
-    const sub = await subscribe(app, connect(app, org.provider));
+    const sub = await live(app, connect(app, org.provider), EVENTS);
     const expiresAt = future();
     const alert = await raise(app, org.service, {
       level: 'HIGH',
@@ -49,9 +44,9 @@ describe('raiseAlert', () => {
     expect(events(sub)[0]).toMatchObject({ __typename: 'AlertRaised', alert: { id: alert.id, title: 'Measles cluster', level: 'HIGH' } });
   });
 
-  it('refuses bad input with BAD_USER_INPUT and writes nothing', async () => {
+  it('refuses bad input with BAD_USER_INPUT and writes nothing', async ({ app }) => {
     const org = await seedOrg(app);
-    const sub = await subscribe(app, connect(app, org.admin));
+    const sub = await live(app, connect(app, org.admin), EVENTS);
     const base = { level: 'LOW', type: 'outbreak', title: 'ok' };
     const invalid: Array<Record<string, unknown>> = [
       { ...base, title: '   ' },
@@ -86,9 +81,9 @@ describe('raiseAlert', () => {
     expect(seen(sub)).toEqual(['valid']); // the first event anyone saw is the valid alert
   });
 
-  it('is idempotent on clientKey: same alert back, one row and one event; different content is a CONFLICT', async () => {
+  it('is idempotent on clientKey: same alert back, one row and one event; different content is a CONFLICT', async ({ app }) => {
     const org = await seedOrg(app);
-    const sub = await subscribe(app, connect(app, org.admin));
+    const sub = await live(app, connect(app, org.admin), EVENTS);
     const input = { level: 'CRITICAL', type: 'device', title: 'Ventilator alarm', location: { lat: 1, lng: 2 }, clientKey: 'dev-42' };
     const [a, b] = await Promise.all([raise(app, org.service, input), raise(app, org.service, input)]);
     const c = await raise(app, org.service, input);
@@ -106,11 +101,11 @@ describe('raiseAlert', () => {
 });
 
 describe('acknowledgeAlert', () => {
-  it('records who and when per recipient, is idempotent, and tells every recipient', async () => {
+  it('records who and when per recipient, is idempotent, and tells every recipient', async ({ app }) => {
     const org = await seedOrg(app);
     const provider2 = await org.user('provider');
-    const watchProvider = await subscribe(app, connect(app, org.provider));
-    const watchPatient = await subscribe(app, connect(app, org.patient));
+    const watchProvider = await live(app, connect(app, org.provider), EVENTS);
+    const watchPatient = await live(app, connect(app, org.patient), EVENTS);
     const alert = await raise(app, org.service, { title: 'Ward 3 outbreak', level: 'HIGH' });
 
     const before = Date.now();
@@ -155,9 +150,9 @@ describe('acknowledgeAlert', () => {
     }
   });
 
-  it('only recipients may acknowledge: anyone else gets NOT_FOUND, like a missing alert', async () => {
+  it('only recipients may acknowledge: anyone else gets NOT_FOUND, like a missing alert', async ({ app }) => {
     const org = await seedOrg(app);
-    const watchPatient = await subscribe(app, connect(app, org.patient));
+    const watchPatient = await live(app, connect(app, org.patient), EVENTS);
     const forProviders = await raise(app, org.service, { title: 'providers only', audience: { roles: ['PROVIDER'] } });
     const forAdmin = await raise(app, org.service, { title: 'admin only', audience: { userIds: [org.admin.id] } });
     for (const [token, id] of [

@@ -1,15 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { collect, gql } from '../harness/clients.js';
+import { afterEach, describe, expect } from 'vitest';
+import { it } from '../harness/fixtures.js';
+import { collect, gql, connect, disposeAll, until } from '../harness/clients.js';
 import { seedOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { ACK, closeClients, connect, raise, until } from './ops.js';
+import { ACK, raise } from './ops.js';
 
-let app: TestApp;
-beforeAll(async () => {
-  app = await startApp();
-});
-afterEach(closeClients);
-afterAll(stopAll);
+afterEach(disposeAll);
 
 const WATCH = `subscription($f: AlertFilter){ alertRaised(filter: $f) {
   __typename ... on AlertAcknowledged { alert { id acknowledgedByMe } } ... on AlertRaised { alert { id title } } } }`;
@@ -19,7 +14,7 @@ const WATCH = `subscription($f: AlertFilter){ alertRaised(filter: $f) {
  * (acknowledgedByMe) must still be rendered per user.
  */
 describe('shared rendering across filters', () => {
-  it('gives each subscriber its own acknowledgedByMe, and every filter the same payload', async () => {
+  it('gives each subscriber its own acknowledgedByMe, and every filter the same payload', async ({ app }) => {
     const org = await seedOrg(app);
     const other = await org.user('provider');
     const before = app.container.fanout.stats().subscriptions;

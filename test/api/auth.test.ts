@@ -1,35 +1,45 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { gql } from '../harness/clients.js';
 import { TEST_JWT_SECRET } from '../harness/env.js';
-import { seedOrg, token, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { withApp } from '../harness/fixtures.js';
+import { seedOrg, token } from '../harness/seed.js';
 import { conversation, send } from '../messaging/ops.js';
 
-let app: TestApp;
-let org: SeededOrg;
-let foreignOrg: SeededOrg;
 let c: string;
 let m: string;
-beforeAll(async () => {
-  app = await startApp();
-  [org, foreignOrg] = await Promise.all([seedOrg(app), seedOrg(app)]);
+
+const GET = `query($c:ID!){ conversation(id:$c){ id messages { edges { node { body } } } } }`;
+const SEND = `mutation($c:ID!){ sendMessage(input:{conversationId:$c, body:"intrusion"}){ id } }`;
+const EDIT = `mutation($m:ID!){ editMessage(id:$m, body:"intrusion"){ id } }`;
+const READ = `mutation($c:ID!, $m:ID!){ markConversationRead(conversationId:$c, messageId:$m){ id } }`;
+
+const it = withApp()
+  /** A second org on the same instance. */
+  .extend('foreignOrg', { scope: 'file' }, ({ app }) => seedOrg(app))
+  /** `attempts(user, conv, msg)`: read, send to, edit in and mark read a conversation as `user`. */
+  .extend('attempts', ({ app }) => async (user: { token: string }, conv: string, msg: string) => ({
+    get: await gql(app, user.token, GET, { c: conv }),
+    send: await gql(app, user.token, SEND, { c: conv }),
+    edit: await gql(app, user.token, EDIT, { m: msg }),
+    read: await gql(app, user.token, READ, { c: conv, m: msg }),
+  }));
+it.beforeAll(async ({ app, org }) => {
   c = await conversation(app, org.provider, [org.patient]);
   m = await send(app, org.provider, c, 'private note');
 });
-afterAll(stopAll);
 
 const ME = `{ me { id name role } }`;
 const codeOf = (r: { errors?: Array<{ extensions?: { code?: string } }> }) => r.errors?.[0]?.extensions?.code;
 
 describe('authentication over HTTP', () => {
-  it('answers `me` for a valid token', async () => {
+  it('answers `me` for a valid token', async ({ app, org }) => {
     const r = await gql(app, org.patient.token, ME);
     expect(r.data.me).toEqual({ id: org.patient.id, name: org.patient.name, role: 'PATIENT' });
   });
 
-  it('refuses a missing, malformed, wrongly signed or expired token with UNAUTHENTICATED', async () => {
+  it('refuses a missing, malformed, wrongly signed or expired token with UNAUTHENTICATED', async ({ app, org }) => {
     const claims = { sub: org.patient.id, org: org.orgId, role: 'patient' as const };
     const expired = await new SignJWT({ org: org.orgId, role: 'patient' })
       .setProtectedHeader({ alg: 'HS256' })
@@ -68,26 +78,14 @@ describe('authentication over HTTP', () => {
     }
   });
 
-  it('refuses mutations without a token', async () => {
+  it('refuses mutations without a token', async ({ app }) => {
     const r = await gql(app, undefined, `mutation($c:ID!){ sendMessage(input:{conversationId:$c, body:"x"}){ id } }`, { c });
     expect(codeOf(r)).toBe('UNAUTHENTICATED');
   });
 });
 
 describe('tenant and membership isolation over HTTP', () => {
-  const GET = `query($c:ID!){ conversation(id:$c){ id messages { edges { node { body } } } } }`;
-  const SEND = `mutation($c:ID!){ sendMessage(input:{conversationId:$c, body:"intrusion"}){ id } }`;
-  const EDIT = `mutation($m:ID!){ editMessage(id:$m, body:"intrusion"){ id } }`;
-  const READ = `mutation($c:ID!, $m:ID!){ markConversationRead(conversationId:$c, messageId:$m){ id } }`;
-
-  const attempts = async (user: { token: string }, conv: string, msg: string) => ({
-    get: await gql(app, user.token, GET, { c: conv }),
-    send: await gql(app, user.token, SEND, { c: conv }),
-    edit: await gql(app, user.token, EDIT, { m: msg }),
-    read: await gql(app, user.token, READ, { c: conv, m: msg }),
-  });
-
-  it("treats another organisation's conversation exactly like a missing one", async () => {
+  it("treats another organisation's conversation exactly like a missing one", async ({ foreignOrg, attempts }) => {
     const missing = await attempts(foreignOrg.admin, randomUUID(), randomUUID());
     const foreign = await attempts(foreignOrg.admin, c, m);
     expect(foreign.get.data.conversation).toBeNull();
@@ -99,7 +97,7 @@ describe('tenant and membership isolation over HTTP', () => {
     expect(JSON.stringify(foreign)).not.toContain('private note');
   });
 
-  it('treats a non-member of the same organisation exactly like a missing conversation', async () => {
+  it('treats a non-member of the same organisation exactly like a missing conversation', async ({ app, org, attempts }) => {
     const outsider = await org.user('provider');
     const missing = await attempts(outsider, randomUUID(), randomUUID());
     const denied = await attempts(outsider, c, m);
@@ -112,14 +110,14 @@ describe('tenant and membership isolation over HTTP', () => {
     expect((await gql(app, org.admin.token, GET, { c })).data.conversation).toBeNull();
   });
 
-  it('answers a malformed id like a missing one', async () => {
+  it('answers a malformed id like a missing one', async ({ app, org }) => {
     const r = await gql(app, org.patient.token, SEND, { c: 'not-a-uuid' });
     const missing = await gql(app, org.patient.token, SEND, { c: randomUUID() });
     expect(codeOf(r)).toBe('NOT_FOUND');
     expect(r.errors?.[0]?.message).toBe(missing.errors?.[0]?.message);
   });
 
-  it('refuses a token whose subject is registered in another organisation', async () => {
+  it('refuses a token whose subject is registered in another organisation', async ({ app, org, foreignOrg }) => {
     const hijack = `Bearer ${await token({ id: org.patient.id, orgId: foreignOrg.orgId, role: 'admin' })}`;
     const r = await gql(app, hijack, GET, { c });
     expect(r.data?.conversation ?? null).toBeNull();

@@ -1,18 +1,11 @@
 import type { Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gql } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, connect, conversation, live, send, settled } from '../messaging/ops.js';
+import { describe, expect } from 'vitest';
+import { it } from '../harness/fixtures.js';
+import { seedOrg } from '../harness/seed.js';
+import { startApp, type TestApp } from '../harness/start-app.js';
+import { gql, connect, live, settled } from '../harness/clients.js';
+import { EVENTS, conversation, send } from '../messaging/ops.js';
 import { openRaw } from '../protocol/raw.js';
-
-let app: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  app = await startApp();
-  org = await seedOrg(app);
-});
-afterAll(stopAll);
 
 const get = async (a: TestApp, path: string) => {
   const res = await fetch(`http://127.0.0.1:${a.port}${path}`);
@@ -25,13 +18,13 @@ const sample = (text: string, name: string) => {
 };
 
 describe('health', () => {
-  it('/health/live answers 200', async () => {
+  it('/health/live answers 200', async ({ app }) => {
     const r = await get(app, '/health/live');
     expect(r.status).toBe(200);
     expect(JSON.parse(r.text)).toEqual({ status: 'ok' });
   });
 
-  it('/health/ready answers 200 with db and redis ok', async () => {
+  it('/health/ready answers 200 with db and redis ok', async ({ app }) => {
     const r = await get(app, '/health/ready');
     expect(r.status).toBe(200);
     const body = JSON.parse(r.text);
@@ -67,7 +60,7 @@ describe('health', () => {
 });
 
 describe('/metrics', () => {
-  it('exposes sockets, subscriptions, deliveries, delivery latency and operation latency', async () => {
+  it('exposes sockets, subscriptions, deliveries, delivery latency and operation latency', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const sub = await live(app, connect(app, org.patient), EVENTS, { c });
     await send(app, org.provider, c, 'measured');
@@ -89,7 +82,7 @@ describe('/metrics', () => {
     expect(sample(after.text, 'wardline_ws_subscriptions')).toBe(0);
   });
 
-  it('counts queries once whether they come over HTTP or WebSocket', async () => {
+  it('counts queries once whether they come over HTTP or WebSocket', async ({ app, org }) => {
     const count = async () =>
       sample((await get(app, '/metrics')).text, 'wardline_operation_latency_seconds_count{operation_type="query"}') ?? 0;
     const before = await count();

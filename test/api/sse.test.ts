@@ -1,23 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { gql } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { it } from '../harness/fixtures.js';
 import { EVENTS, conversation, send } from '../messaging/ops.js';
-
-let app: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  app = await startApp();
-  org = await seedOrg(app);
-});
-afterAll(stopAll);
 
 /**
  * Over HTTP (server-sent events) a stream could outlive its token and ignore a membership
  * removal, so subscriptions are refused there with a typed error naming WebSocket.
  */
 describe('subscriptions over HTTP', () => {
-  it('are refused over server-sent events with BAD_USER_INPUT, and nothing is delivered', async () => {
+  it('are refused over server-sent events with BAD_USER_INPUT, and nothing is delivered', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const res = await fetch(app.url, {
       method: 'POST',
@@ -33,7 +24,7 @@ describe('subscriptions over HTTP', () => {
     expect(app.container.fanout.stats().subscriptions).toBe(0);
   });
 
-  it('are refused as a plain POST too', async () => {
+  it('are refused as a plain POST too', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const r = await gql(app, org.patient.token, EVENTS, { c });
     expect(r.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');

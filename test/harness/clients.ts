@@ -122,3 +122,49 @@ export const closed = (ws: WebSocket, ms = 10_000) =>
   });
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` every 20 ms until it holds (throws after `ms`). */
+export async function until(cond: () => boolean | Promise<boolean>, ms = 5_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const open = new Set<Client>();
+/** The stock client (see {@link wsClient}) for a user or an `authorization` value, disposed by {@link disposeAll}/{@link settled} even when a test failed. */
+export function connect(app: TestApp, user: { token: string } | string, opts: Partial<ClientOptions> = {}): Client {
+  const c = wsClient(app, typeof user === 'string' ? user : user.token, opts);
+  open.add(c);
+  return c;
+}
+
+/** Disposes every client {@link connect} opened. */
+export async function disposeAll(): Promise<void> {
+  await Promise.all([...open].map((c) => c.dispose()));
+  open.clear();
+}
+
+/** Disposes the clients of the test, then waits until the instance has no live subscriptions. */
+export async function settled(app: TestApp): Promise<void> {
+  await disposeAll();
+  await until(() => app.container.fanout.stats().subscriptions === 0, 5_000, 'subscriptions to end');
+}
+
+/**
+ * Subscribes with the stock client and resolves once the instance has the subscription live (its
+ * Redis channel joined and the stream's baseline read, and with `after` its replay delivered), so
+ * events committed afterwards must arrive. Call {@link settled} between tests so the count starts
+ * from a quiet instance.
+ */
+export async function live(app: TestApp, client: Client, query: string, variables: Record<string, unknown> = {}): Promise<Collector> {
+  const before = app.container.fanout.stats().subscriptions;
+  const sub = collect(client, query, variables);
+  await until(() => sub.completed || app.container.fanout.stats().subscriptions > before, 5_000, 'the subscription to be live');
+  return sub;
+}
+
+/** The GraphQL errors an ended stock-client subscription reported. */
+export const subscriptionErrors = (sub: Collector) =>
+  sub.errors.flatMap((e) => (Array.isArray(e) ? e : [e])) as Array<{ message: string; extensions?: { code?: string } }>;

@@ -1,10 +1,10 @@
 // Helpers for the multi-instance delivery-guarantee tests in test/system (not a test file).
-import type { Client } from 'graphql-ws';
 import type WebSocket from 'ws';
 import { expect } from 'vitest';
-import { type Collector, closed, collect, gql, rawSocket, sleep, wsClient } from './clients.js';
-import { seedOrg, type SeededOrg, type SeededUser } from './seed.js';
-import { startApp, type TestApp } from './start-app.js';
+import { type Collector, closed, gql, rawSocket, until } from './clients.js';
+import { withTwoInstances } from './fixtures.js';
+import type { SeededUser } from './seed.js';
+import type { TestApp } from './start-app.js';
 
 export const CREATE = `mutation($m:[ID!]!){ createConversation(input:{kind:GROUP, memberIds:$m}) { id } }`;
 
@@ -23,13 +23,8 @@ export const EVENTS = `subscription($c:ID!, $a:String){ conversationEvents(conve
 
 export const HISTORY = `query($c:ID!){ conversation(id:$c){ messages(first:100){ edges { node { id body } } } } }`;
 
-/** Two instances of one deployment (same Redis prefix), and an org seeded for this file. */
-export async function twoInstances(env: Record<string, string> = {}) {
-  const prefix = `t${Math.random().toString(16).slice(2, 10)}`;
-  const [a, b] = await Promise.all([startApp({ prefix, env }), startApp({ prefix, env })]);
-  const org = await seedOrg(a);
-  return { prefix, a, b, org };
-}
+/** The file's two instances of one deployment and its org (see {@link withTwoInstances}). */
+export const it = withTwoInstances();
 
 export async function conversation(app: TestApp, by: SeededUser, members: SeededUser[]): Promise<string> {
   const r = await gql(app, by.token, CREATE, { m: members.map((u) => u.id) });
@@ -82,42 +77,6 @@ export function expectContiguous(app: TestApp, c: string, evs: Ev[]) {
   expect(pos).toEqual(pos.map((_, i) => first + i));
 }
 
-export async function until(cond: () => boolean | Promise<boolean>, ms = 5_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-const open = new Set<Client>();
-/** The stock graphql-ws client, remembered so {@link disposeAll} closes it even when a test failed. */
-export function connect(app: TestApp, user: SeededUser, opts: Parameters<typeof wsClient>[2] = {}): Client {
-  const c = wsClient(app, user.token, opts);
-  open.add(c);
-  return c;
-}
-
-export async function disposeAll(): Promise<void> {
-  await Promise.all([...open].map((c) => c.dispose()));
-  open.clear();
-}
-
-/**
- * Subscribes and resolves once `app` has one more live subscription (its Redis channel joined and
- * the stream's baseline read), so every event committed afterwards must reach it.
- */
-export async function live(app: TestApp, client: Client, variables: Record<string, unknown>, query = EVENTS): Promise<Collector> {
-  const before = app.container.fanout.stats().subscriptions;
-  const sub = collect(client, query, variables);
-  await until(() => sub.completed || app.container.fanout.stats().subscriptions > before, 5_000, 'the subscription to be live');
-  return sub;
-}
-
-/** The GraphQL errors a stock-client subscription ended with. */
-export const subscriptionErrors = (sub: Collector) =>
-  sub.errors.flatMap((e) => (Array.isArray(e) ? e : [e])) as Array<{ message: string; extensions?: { code?: string } }>;
-
 export interface Frame {
   type: string;
   id?: string;
@@ -152,5 +111,3 @@ export async function rawRecorder(app: TestApp, authorization: string) {
       ws.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables } })),
   };
 }
-
-export { type SeededOrg, type SeededUser, sleep };

@@ -1,24 +1,18 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type GqlResponse, collect, gql } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { CREATE, EVENTS, connect, conversation, events, live, send, settled, subscriptionErrors } from './ops.js';
+import { describe, expect } from 'vitest';
+import { type GqlResponse, collect, gql, connect, live, settled, subscriptionErrors } from '../harness/clients.js';
+import { withApp } from '../harness/fixtures.js';
+import { seedOrg } from '../harness/seed.js';
+import { CREATE, EVENTS, conversation, events, send } from './ops.js';
 
-let app: TestApp;
-let org: SeededOrg;
-let other: SeededOrg;
-beforeAll(async () => {
-  app = await startApp();
-  [org, other] = await Promise.all([seedOrg(app), seedOrg(app)]);
-});
-afterAll(stopAll);
-afterEach(() => settled(app));
+/** A second org on the same instance. */
+const it = withApp().extend('other', { scope: 'file' }, ({ app }) => seedOrg(app));
+it.afterEach(({ app }) => settled(app));
 
 const PAGE = `query($n:Int, $a:String){ conversations(first:$n, after:$a) {
   edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage endCursor } } }`;
 
 describe('createConversation', () => {
-  it('creates a conversation with the creator and the members', async () => {
+  it('creates a conversation with the creator and the members', async ({ app, org }) => {
     const r = await gql(app, org.provider.token, CREATE, { kind: 'GROUP', m: [org.patient.id], t: 'Care' });
     expect(r.errors).toBeUndefined();
     expect(r.data.createConversation).toMatchObject({ kind: 'GROUP', title: 'Care' });
@@ -26,7 +20,7 @@ describe('createConversation', () => {
     expect(ids).toEqual([org.patient.id, org.provider.id].sort());
   });
 
-  it('requires exactly one other member for a direct conversation', async () => {
+  it('requires exactly one other member for a direct conversation', async ({ app, org }) => {
     const two = await gql(app, org.provider.token, CREATE, { kind: 'DIRECT', m: [org.patient.id, org.admin.id] });
     expect(two.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     const self = await gql(app, org.provider.token, CREATE, { kind: 'DIRECT', m: [org.provider.id] });
@@ -36,7 +30,7 @@ describe('createConversation', () => {
     expect(one.data.createConversation.kind).toBe('DIRECT');
   });
 
-  it('accepts only users of the same organisation as members', async () => {
+  it('accepts only users of the same organisation as members', async ({ app, org, other }) => {
     const foreign = await gql(app, org.provider.token, CREATE, { kind: 'GROUP', m: [other.patient.id] });
     expect(foreign.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     const unknown = await gql(app, org.provider.token, CREATE, { kind: 'GROUP', m: [`${org.orgId}:nobody`] });
@@ -48,7 +42,7 @@ describe('createConversation', () => {
 });
 
 describe('conversations', () => {
-  it('pages with first/after through endCursor, newest first, without overlap', async () => {
+  it('pages with first/after through endCursor, newest first, without overlap', async ({ app, org }) => {
     const me = await org.user('provider');
     const created: string[] = [];
     for (let i = 0; i < 5; i++) created.push(await conversation(app, me, [org.patient]));
@@ -70,7 +64,7 @@ describe('conversations', () => {
     expect(seen).toEqual([...created].reverse());
   });
 
-  it('skips none of the conversations created in the same millisecond', async () => {
+  it('skips none of the conversations created in the same millisecond', async ({ app, org }) => {
     const me = await org.user('provider');
     const created = await Promise.all(Array.from({ length: 16 }, () => conversation(app, me, [org.patient])));
     const seen: string[] = [];
@@ -85,7 +79,7 @@ describe('conversations', () => {
     expect(new Set(seen)).toEqual(new Set(created));
   });
 
-  it('refuses last/before, which this list does not support, instead of ignoring them', async () => {
+  it('refuses last/before, which this list does not support, instead of ignoring them', async ({ app, org }) => {
     const me = await org.user('provider');
     await conversation(app, me, [org.patient]);
     const first = await gql(app, me.token, PAGE, { n: 1 });
@@ -96,7 +90,7 @@ describe('conversations', () => {
     expect(before.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
-  it('lists only conversations the viewer belongs to', async () => {
+  it('lists only conversations the viewer belongs to', async ({ app, org }) => {
     const outsider = await org.user('patient');
     const c = await conversation(app, org.provider, [org.admin]);
     const r = await gql(app, outsider.token, PAGE, { n: 50 });
@@ -105,7 +99,7 @@ describe('conversations', () => {
     expect(mine.data.conversations.edges.map((e: { node: { id: string } }) => e.node.id)).toContain(c);
   });
 
-  it('rejects a tampered or foreign conversations cursor with BAD_USER_INPUT', async () => {
+  it('rejects a tampered or foreign conversations cursor with BAD_USER_INPUT', async ({ app, org }) => {
     const me = await org.user('provider');
     for (let i = 0; i < 2; i++) await conversation(app, me, [org.patient]);
     const first = await gql(app, me.token, PAGE, { n: 1 });
@@ -124,7 +118,7 @@ describe('members', () => {
   const REMOVE = `mutation($c:ID!, $u:ID!){ removeConversationMember(conversationId:$c, userId:$u){ id } }`;
   const GET = `query($c:ID!){ conversation(id:$c){ id } }`;
 
-  it('adds a member, who then sees the conversation and gets MembersChanged', async () => {
+  it('adds a member, who then sees the conversation and gets MembersChanged', async ({ app, org }) => {
     const newcomer = await org.user('patient');
     const c = await conversation(app, org.provider, [org.patient]);
     expect((await gql(app, newcomer.token, GET, { c })).data.conversation).toBeNull();
@@ -138,7 +132,7 @@ describe('members', () => {
     await client.dispose();
   });
 
-  it("ends a removed member's live subscription with FORBIDDEN after the MembersChanged event", async () => {
+  it("ends a removed member's live subscription with FORBIDDEN after the MembersChanged event", async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient, org.admin]);
     const patient = connect(app, org.patient);
     const admin = connect(app, org.admin);
@@ -165,7 +159,7 @@ describe('members', () => {
     await Promise.all([patient.dispose(), admin.dispose()]);
   });
 
-  it('lets a patient leave but not remove others', async () => {
+  it('lets a patient leave but not remove others', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient, org.admin]);
     const other = await gql(app, org.patient.token, REMOVE, { c, u: org.admin.id });
     expect(other.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');

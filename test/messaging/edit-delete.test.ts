@@ -1,17 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { gql } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, connect, SEND, conversation, events, live, send, settled, typenames } from './ops.js';
+import { describe, expect } from 'vitest';
+import { it } from '../harness/fixtures.js';
+import { gql, connect, live, settled } from '../harness/clients.js';
+import { EVENTS, SEND, conversation, events, send, typenames } from './ops.js';
 
-let app: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  app = await startApp();
-  org = await seedOrg(app);
-});
-afterAll(stopAll);
-afterEach(() => settled(app));
+it.afterEach(({ app }) => settled(app));
 
 const EDIT = `mutation($id:ID!, $b:String!){ editMessage(id:$id, body:$b){ id body editedAt } }`;
 const DELETE = `mutation($id:ID!){ deleteMessage(id:$id){ id body attachments { url } deletedAt } }`;
@@ -19,7 +11,7 @@ const HISTORY = `query($c:ID!){ conversation(id:$c){ messages { edges { node { i
 const attachment = { url: 'https://files.example/scan.pdf', contentType: 'application/pdf', size: 2048, name: 'scan.pdf' };
 
 describe('editMessage', () => {
-  it('lets the sender edit and emits MessageEdited', async () => {
+  it('lets the sender edit and emits MessageEdited', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const id = await send(app, org.provider, c, 'see you at 10');
     const client = connect(app, org.patient);
@@ -32,7 +24,7 @@ describe('editMessage', () => {
     await client.dispose();
   });
 
-  it('refuses edits by anyone but the sender: FORBIDDEN for members, NOT_FOUND for others', async () => {
+  it('refuses edits by anyone but the sender: FORBIDDEN for members, NOT_FOUND for others', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient, org.admin]);
     const id = await send(app, org.provider, c, 'original');
     const byMember = await gql(app, org.patient.token, EDIT, { id, b: 'hacked' });
@@ -50,7 +42,7 @@ describe('editMessage', () => {
 });
 
 describe('deleteMessage', () => {
-  it('soft-deletes: body null, attachments [], MessageDeleted event, history keeps its place', async () => {
+  it('soft-deletes: body null, attachments [], MessageDeleted event, history keeps its place', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const r0 = await gql(app, org.provider.token, SEND, { c, b: 'secret lab result', a: [attachment] });
     const id = r0.data.sendMessage.id as string;
@@ -72,7 +64,7 @@ describe('deleteMessage', () => {
     await client.dispose();
   });
 
-  it('never brings the deleted body back through replay with `after`', async () => {
+  it('never brings the deleted body back through replay with `after`', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const client = connect(app, org.patient);
     const first = await live(app, client, EVENTS, { c });
@@ -96,7 +88,7 @@ describe('deleteMessage', () => {
     await client.dispose();
   });
 
-  it('lets only the sender or an admin delete', async () => {
+  it('lets only the sender or an admin delete', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient, org.admin]);
     const id = await send(app, org.patient, c, 'mine');
     const byProvider = await gql(app, org.provider.token, DELETE, { id });

@@ -1,26 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { collect, gql } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, connect, conversation, events, live, send, settled, subscriptionErrors } from './ops.js';
+import { describe, expect } from 'vitest';
+import { collect, gql, connect, live, settled, subscriptionErrors } from '../harness/clients.js';
+import { it as base } from '../harness/fixtures.js';
+import { EVENTS, conversation, events, send } from './ops.js';
 
 const TOTAL = 105; // more than MAX_PAGE_SIZE (100)
-let app: TestApp;
-let org: SeededOrg;
 let c: string;
 let other: string;
 let ids: string[]; // in send order
-beforeAll(async () => {
-  app = await startApp();
-  org = await seedOrg(app);
-  c = await conversation(app, org.provider, [org.patient]);
-  other = await conversation(app, org.provider, [org.patient]);
-  ids = [];
-  for (let i = 1; i <= TOTAL; i++) ids.push(await send(app, i % 2 ? org.provider : org.patient, c, `m${i}`));
-  await send(app, org.provider, other, 'elsewhere');
-});
-afterAll(stopAll);
-afterEach(() => settled(app));
 
 const PAGE = `query($c:ID!, $first:Int, $after:String, $last:Int, $before:String){ conversation(id:$c){
   messages(first:$first, after:$after, last:$last, before:$before){
@@ -32,21 +18,42 @@ interface Page {
   bodies: string[];
   pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
 }
-async function page(args: Record<string, unknown>, conv = c): Promise<Page> {
-  const r = await gql(app, org.patient.token, PAGE, { c: conv, ...args });
-  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-  const m = r.data.conversation.messages;
-  return {
-    ids: m.edges.map((e: { node: { id: string } }) => e.node.id),
-    bodies: m.edges.map((e: { node: { body: string } }) => e.node.body),
-    pageInfo: m.pageInfo,
-  };
-}
-const code = async (args: Record<string, unknown>, conv = c) =>
-  (await gql(app, org.patient.token, PAGE, { c: conv, ...args })).errors?.[0]?.extensions?.code;
+const it = base
+  .extend('page', ({ app, org }) => async (args: Record<string, unknown>, conv = c): Promise<Page> => {
+    const r = await gql(app, org.patient.token, PAGE, { c: conv, ...args });
+    expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
+    const m = r.data.conversation.messages;
+    return {
+      ids: m.edges.map((e: { node: { id: string } }) => e.node.id),
+      bodies: m.edges.map((e: { node: { body: string } }) => e.node.body),
+      pageInfo: m.pageInfo,
+    };
+  })
+  .extend(
+    'code',
+    ({ app, org }) =>
+      async (args: Record<string, unknown>, conv = c) =>
+        (await gql(app, org.patient.token, PAGE, { c: conv, ...args })).errors?.[0]?.extensions?.code,
+  )
+  /** Subscribes after `after` and returns the error codes the subscription ended with. */
+  .extend('subscribeFails', ({ app, org }) => async (after: string) => {
+    const sub = collect(connect(app, org.patient), EVENTS, { c, a: after });
+    await sub.ended();
+    expect(sub.items).toEqual([]);
+    return subscriptionErrors(sub).map((e) => e.extensions?.code);
+  });
+
+it.beforeAll(async ({ app, org }) => {
+  c = await conversation(app, org.provider, [org.patient]);
+  other = await conversation(app, org.provider, [org.patient]);
+  ids = [];
+  for (let i = 1; i <= TOTAL; i++) ids.push(await send(app, i % 2 ? org.provider : org.patient, c, `m${i}`));
+  await send(app, org.provider, other, 'elsewhere');
+});
+it.afterEach(({ app }) => settled(app));
 
 describe('messages history', () => {
-  it('pages forward with first/after from the oldest, in send order', async () => {
+  it('pages forward with first/after from the oldest, in send order', async ({ page }) => {
     const seen: string[] = [];
     let after: string | null = null;
     for (let i = 0; i < 5; i++) {
@@ -60,7 +67,7 @@ describe('messages history', () => {
     expect((await page({ first: 3 })).bodies).toEqual(['m1', 'm2', 'm3']);
   });
 
-  it('pages backward with last/before from the newest', async () => {
+  it('pages backward with last/before from the newest', async ({ page }) => {
     const p1 = await page({ last: 10 });
     expect(p1.ids).toEqual(ids.slice(-10));
     expect(p1.pageInfo).toMatchObject({ hasPreviousPage: true, hasNextPage: false });
@@ -78,13 +85,13 @@ describe('messages history', () => {
     expect(seen).toEqual(ids);
   });
 
-  it('returns the newest DEFAULT_PAGE_SIZE (20) messages without arguments', async () => {
+  it('returns the newest DEFAULT_PAGE_SIZE (20) messages without arguments', async ({ page }) => {
     const p = await page({});
     expect(p.ids).toEqual(ids.slice(-20));
     expect(p.pageInfo.hasPreviousPage).toBe(true);
   });
 
-  it('clamps page sizes to MAX_PAGE_SIZE (100), inline and through variables', async () => {
+  it('clamps page sizes to MAX_PAGE_SIZE (100), inline and through variables', async ({ app, org, page }) => {
     expect((await page({ first: 1000 })).ids).toEqual(ids.slice(0, 100));
     expect((await page({ last: 1000 })).ids).toEqual(ids.slice(-100));
     const inline = await gql(
@@ -105,7 +112,7 @@ describe('messages history', () => {
     expect((await page({ first: 0 })).ids).toEqual([]);
   });
 
-  it('rejects negative sizes and mixed directions with BAD_USER_INPUT', async () => {
+  it('rejects negative sizes and mixed directions with BAD_USER_INPUT', async ({ app, org, code }) => {
     expect(await code({ first: -1 })).toBe('BAD_USER_INPUT');
     expect(await code({ last: -5 })).toBe('BAD_USER_INPUT');
     const inline = await gql(
@@ -118,7 +125,7 @@ describe('messages history', () => {
     expect(await code({ first: 2, last: 2 })).toBe('BAD_USER_INPUT');
   });
 
-  it('rejects a tampered cursor, or one of another conversation, with BAD_USER_INPUT', async () => {
+  it('rejects a tampered cursor, or one of another conversation, with BAD_USER_INPUT', async ({ page, code }) => {
     const cursor = (await page({ first: 2 })).pageInfo.endCursor as string;
     const [pos, mac] = cursor.split('.') as [string, string];
     const forged = `${Buffer.from('1').toString('base64url')}.${mac}`; // position changed, signature kept
@@ -132,14 +139,12 @@ describe('messages history', () => {
 });
 
 describe('conversationEvents `after`', () => {
-  const subscribeFails = async (after: string) => {
-    const sub = collect(connect(app, org.patient), EVENTS, { c, a: after });
-    await sub.ended();
-    expect(sub.items).toEqual([]);
-    return subscriptionErrors(sub).map((e) => e.extensions?.code);
-  };
-
-  it('rejects a tampered cursor, a history cursor, and another stream’s cursor with BAD_USER_INPUT', async () => {
+  it('rejects a tampered cursor, a history cursor, and another stream’s cursor with BAD_USER_INPUT', async ({
+    app,
+    org,
+    page,
+    subscribeFails,
+  }) => {
     const sub = await live(app, connect(app, org.patient), EVENTS, { c: other });
     await send(app, org.provider, other, 'for a cursor');
     await sub.waitFor(1);
@@ -151,7 +156,7 @@ describe('conversationEvents `after`', () => {
     expect(await subscribeFails('not-a-cursor')).toEqual(['BAD_USER_INPUT']);
   });
 
-  it('replays exactly what came after a valid cursor, then continues live', async () => {
+  it('replays exactly what came after a valid cursor, then continues live', async ({ app, org }) => {
     const first = await live(app, connect(app, org.patient), EVENTS, { c });
     const a = await send(app, org.provider, c, 'r1');
     const b = await send(app, org.provider, c, 'r2');

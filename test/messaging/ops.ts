@@ -1,7 +1,6 @@
 // Operations and small helpers shared by the messaging, protocol and api tests (not a test file).
-import type { Client } from 'graphql-ws';
 import { expect } from 'vitest';
-import { type Collector, collect, gql, sleep, wsClient } from '../harness/clients.js';
+import { type Collector, gql } from '../harness/clients.js';
 import type { SeededUser } from '../harness/seed.js';
 import type { TestApp } from '../harness/start-app.js';
 
@@ -41,43 +40,3 @@ export async function send(app: TestApp, by: SeededUser, c: string, body: string
   expect(r.errors).toBeUndefined();
   return r.data.sendMessage.id as string;
 }
-
-/** Polls `cond` every 20 ms until it holds (throws after `ms`). */
-export async function until(cond: () => boolean | Promise<boolean>, ms = 5_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/**
- * Subscribes with the stock client and resolves once the instance has the subscription live
- * (its Redis channel joined), so events sent afterwards must arrive. Call {@link settled} between
- * tests so the count starts from a quiet instance.
- */
-export async function live(app: TestApp, client: Client, query: string, variables: Record<string, unknown>): Promise<Collector> {
-  const before = app.container.fanout.stats().subscriptions;
-  const sub = collect(client, query, variables);
-  await until(() => sub.completed || app.container.fanout.stats().subscriptions > before, 5_000, 'the subscription to be live');
-  return sub;
-}
-
-const open = new Set<Client>();
-/** The stock client (see harness `wsClient`), disposed by {@link settled} even when a test failed. */
-export function connect(app: TestApp, user: SeededUser | string, opts: Parameters<typeof wsClient>[2] = {}): Client {
-  const c = wsClient(app, typeof user === 'string' ? user : user.token, opts);
-  open.add(c);
-  return c;
-}
-
-/** Disposes the clients of the test, then waits until the instance has no live subscriptions. */
-export async function settled(app: TestApp): Promise<void> {
-  await Promise.all([...open].map((c) => c.dispose()));
-  open.clear();
-  await until(() => app.container.fanout.stats().subscriptions === 0, 5_000, 'subscriptions to end');
-}
-
-/** The GraphQL errors an ended stock-client subscription reported. */
-export const subscriptionErrors = (sub: Collector) =>
-  sub.errors.flatMap((e) => (Array.isArray(e) ? e : [e])) as Array<{ message: string; extensions?: { code?: string } }>;

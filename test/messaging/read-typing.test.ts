@@ -1,31 +1,27 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { gql, sleep } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, connect, conversation, events, live, send, settled, typenames } from './ops.js';
+import { describe, expect } from 'vitest';
+import { it } from '../harness/fixtures.js';
+import type { SeededOrg } from '../harness/seed.js';
+import type { TestApp } from '../harness/start-app.js';
+import { gql, sleep, connect, live, settled } from '../harness/clients.js';
+import { EVENTS, conversation, events, send, typenames } from './ops.js';
 
-let app: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  app = await startApp(); // TYPING_THROTTLE_MS=300 in the test env
-  org = await seedOrg(app);
-});
-afterAll(stopAll);
-afterEach(() => settled(app));
+// TYPING_THROTTLE_MS=300 in the test env
+it.afterEach(({ app }) => settled(app));
 
 const READ = `mutation($c:ID!, $m:ID!){ markConversationRead(conversationId:$c, messageId:$m){ id unreadCount } }`;
 const UNREAD = `query($c:ID!){ conversation(id:$c){ unreadCount } }`;
 const TYPING = `mutation($c:ID!, $t:Boolean!){ setTyping(conversationId:$c, typing:$t) }`;
-const unread = async (c: string) => (await gql(app, org.patient.token, UNREAD, { c })).data.conversation.unreadCount as number;
+const unread = async (app: TestApp, org: SeededOrg, c: string) =>
+  (await gql(app, org.patient.token, UNREAD, { c })).data.conversation.unreadCount as number;
 
 describe('markConversationRead', () => {
-  it('lowers unreadCount, emits ReadReceipt, and never moves backwards', async () => {
+  it('lowers unreadCount, emits ReadReceipt, and never moves backwards', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const m1 = await send(app, org.provider, c, 'one');
     const m2 = await send(app, org.provider, c, 'two');
     await send(app, org.provider, c, 'three');
     await send(app, org.patient, c, 'my own messages are never unread');
-    expect(await unread(c)).toBe(3);
+    expect(await unread(app, org, c)).toBe(3);
 
     const client = connect(app, org.provider);
     const sub = await live(app, client, EVENTS, { c });
@@ -42,19 +38,19 @@ describe('markConversationRead', () => {
     await sub.waitFor(2);
     expect(typenames(sub)).toEqual(['ReadReceipt', 'MessageAdded']);
     expect(events(sub)[1].message.id).toBe(barrier);
-    expect(await unread(c)).toBe(2);
+    expect(await unread(app, org, c)).toBe(2);
   });
 
-  it('does not count deleted messages as unread', async () => {
+  it('does not count deleted messages as unread', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     await send(app, org.provider, c, 'one');
     const m2 = await send(app, org.provider, c, 'two');
-    expect(await unread(c)).toBe(2);
+    expect(await unread(app, org, c)).toBe(2);
     await gql(app, org.provider.token, `mutation($id:ID!){ deleteMessage(id:$id){ id } }`, { id: m2 });
-    expect(await unread(c)).toBe(1);
+    expect(await unread(app, org, c)).toBe(1);
   });
 
-  it('answers NOT_FOUND for a message of another conversation', async () => {
+  it('answers NOT_FOUND for a message of another conversation', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const elsewhere = await conversation(app, org.provider, [org.patient]);
     const m = await send(app, org.provider, elsewhere, 'elsewhere');
@@ -64,7 +60,7 @@ describe('markConversationRead', () => {
 });
 
 describe('setTyping', () => {
-  it('delivers TypingIndicator, throttling repeated typing:true within the window', async () => {
+  it('delivers TypingIndicator, throttling repeated typing:true within the window', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const client = connect(app, org.provider);
     const sub = await live(app, client, EVENTS, { c });
@@ -86,7 +82,7 @@ describe('setTyping', () => {
     expect(events(sub)[3]).toMatchObject({ __typename: 'TypingIndicator', typing: true });
   });
 
-  it('never replays typing indicators to a subscriber resuming with `after`', async () => {
+  it('never replays typing indicators to a subscriber resuming with `after`', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const client = connect(app, org.provider);
     const sub = await live(app, client, EVENTS, { c });
@@ -105,7 +101,7 @@ describe('setTyping', () => {
     expect(events(resumed).map((e) => e.message.id)).toEqual([two, three]);
   });
 
-  it('refuses non-members with NOT_FOUND', async () => {
+  it('refuses non-members with NOT_FOUND', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const outsider = await org.user('patient');
     const r = await gql(app, outsider.token, TYPING, { c, t: true });

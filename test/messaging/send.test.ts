@@ -1,25 +1,19 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { gql } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, connect, SEND, conversation, events, live, send, settled, typenames } from './ops.js';
+import { describe, expect } from 'vitest';
+import { it } from '../harness/fixtures.js';
+import type { SeededOrg } from '../harness/seed.js';
+import type { TestApp } from '../harness/start-app.js';
+import { gql, connect, live, settled } from '../harness/clients.js';
+import { EVENTS, SEND, conversation, events, send, typenames } from './ops.js';
 
-let app: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  app = await startApp();
-  org = await seedOrg(app);
-});
-afterAll(stopAll);
-afterEach(() => settled(app));
+it.afterEach(({ app }) => settled(app));
 
 const CREATE = `mutation($m:[ID!]!){ createConversation(input:{kind:GROUP, memberIds:$m}) { id } }`;
 const HISTORY = `query($c:ID!){ conversation(id:$c){ messages(last:100){ edges { node { id body clientMessageId } } } } }`;
-const history = async (c: string) =>
+const history = async (app: TestApp, org: SeededOrg, c: string) =>
   (await gql(app, org.provider.token, HISTORY, { c })).data.conversation.messages.edges.map((e: { node: unknown }) => e.node);
 
 describe('sendMessage', () => {
-  it('delivers a sent message to a subscribed member', async () => {
+  it('delivers a sent message to a subscribed member', async ({ app, org }) => {
     const created = await gql(app, org.provider.token, CREATE, { m: [org.patient.id] });
     const c = created.data.createConversation.id;
     const client = connect(app, org.patient);
@@ -31,7 +25,7 @@ describe('sendMessage', () => {
     await client.dispose();
   });
 
-  it('stores attachments as metadata', async () => {
+  it('stores attachments as metadata', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const a = [{ url: 'https://files.example/x.png', contentType: 'image/png', size: 1234, name: 'x.png' }];
     const r = await gql(app, org.patient.token, SEND, { c, a });
@@ -39,7 +33,7 @@ describe('sendMessage', () => {
     expect(r.data.sendMessage).toMatchObject({ body: null, attachments: a, sender: { id: org.patient.id } });
   });
 
-  it('rejects invalid input with BAD_USER_INPUT and writes nothing', async () => {
+  it('rejects invalid input with BAD_USER_INPUT and writes nothing', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const client = connect(app, org.patient);
     const sub = await live(app, client, EVENTS, { c });
@@ -60,7 +54,7 @@ describe('sendMessage', () => {
       expect(r.errors?.[0]?.extensions?.code, JSON.stringify(variables).slice(0, 80)).toBe('BAD_USER_INPUT');
       expect(r.data).toBeNull();
     }
-    expect(await history(c)).toEqual([]);
+    expect(await history(app, org, c)).toEqual([]);
     // the first event this subscriber sees is the next valid message
     const ok = await send(app, org.provider, c, 'valid');
     await sub.waitFor(1);
@@ -68,7 +62,7 @@ describe('sendMessage', () => {
     await client.dispose();
   });
 
-  it('returns the same message for the same clientMessageId, with one row and one event', async () => {
+  it('returns the same message for the same clientMessageId, with one row and one event', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const client = connect(app, org.patient);
     const sub = await live(app, client, EVENTS, { c });
@@ -82,11 +76,11 @@ describe('sendMessage', () => {
     await sub.waitFor(2);
     expect(typenames(sub)).toEqual(['MessageAdded', 'MessageAdded']);
     expect(events(sub).map((e) => e.message.id)).toEqual([first.data.sendMessage.id, barrier]);
-    expect((await history(c)).map((m: { id: string }) => m.id)).toEqual([first.data.sendMessage.id, barrier]);
+    expect((await history(app, org, c)).map((m: { id: string }) => m.id)).toEqual([first.data.sendMessage.id, barrier]);
     await client.dispose();
   });
 
-  it('answers CONFLICT when the same clientMessageId comes with a different message', async () => {
+  it('answers CONFLICT when the same clientMessageId comes with a different message', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const c2 = await conversation(app, org.provider, [org.patient]);
     const id = await send(app, org.provider, c, 'original', 'conflict-key');
@@ -94,11 +88,11 @@ describe('sendMessage', () => {
     expect(body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
     const elsewhere = await gql(app, org.provider.token, SEND, { c: c2, b: 'original', k: 'conflict-key' });
     expect(elsewhere.errors?.[0]?.extensions?.code).toBe('CONFLICT');
-    expect(await history(c)).toEqual([{ id, body: 'original', clientMessageId: 'conflict-key' }]);
-    expect(await history(c2)).toEqual([]);
+    expect(await history(app, org, c)).toEqual([{ id, body: 'original', clientMessageId: 'conflict-key' }]);
+    expect(await history(app, org, c2)).toEqual([]);
   });
 
-  it('scopes clientMessageId to the sender', async () => {
+  it('scopes clientMessageId to the sender', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const a = await send(app, org.provider, c, 'same words', 'shared-key');
     const b = await send(app, org.patient, c, 'same words', 'shared-key');

@@ -1,15 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, gql, sleep, wsClient } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-
-let app: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  app = await startApp();
-  org = await seedOrg(app);
-});
-afterAll(stopAll);
+import { describe, expect } from 'vitest';
+import { it as base } from '../harness/fixtures.js';
+import { seedOrg } from '../harness/seed.js';
+import { collect, gql, live, sleep, wsClient } from '../harness/clients.js';
 
 const NOTIFY = `mutation($u:ID!,$t:String!,$k:String,$p:Priority,$kind:NotificationKind!){
   sendNotification(input:{userId:$u, kind:$kind, title:$t, priority:$p, clientKey:$k}) { id title read priority } }`;
@@ -17,15 +9,19 @@ const EVENTS = `subscription($a:String){ notificationEvents(after:$a){ __typenam
   ... on NotificationAdded { notification { id title kind } unreadCount }
   ... on NotificationRead { notificationIds all unreadCount }
   ... on UnreadCountChanged { unreadCount } } }`;
-const notify = (userId: string, title: string, extra: Record<string, unknown> = {}) =>
-  gql(app, org.service.token, NOTIFY, { u: userId, t: title, kind: 'SYSTEM', ...extra });
+/** `notify(userId, title, extra)`: a service sends a SYSTEM notification on the file's instance. */
+const it = base.extend(
+  'notify',
+  async ({ app, org }) =>
+    (userId: string, title: string, extra: Record<string, unknown> = {}) =>
+      gql(app, org.service.token, NOTIFY, { u: userId, t: title, kind: 'SYSTEM', ...extra }),
+);
 
 describe('notifications', () => {
-  it('a service notifies a user live; read marks and the badge follow', async () => {
+  it('a service notifies a user live; read marks and the badge follow', async ({ app, org, notify }) => {
     const user = await org.user('patient');
     const client = wsClient(app, user.token);
-    const sub = collect(client, EVENTS);
-    await sleep(300);
+    const sub = await live(app, client, EVENTS);
     const a = await notify(user.id, 'first');
     const b = await notify(user.id, 'second');
     expect(a.errors).toBeUndefined();
@@ -50,12 +46,11 @@ describe('notifications', () => {
     await client.dispose();
   });
 
-  it('resuming with a cursor replays exactly what was missed, so the badge is right after reconnect', async () => {
+  it('resuming with a cursor replays exactly what was missed, so the badge is right after reconnect', async ({ app, org, notify }) => {
     const user = await org.user('patient');
     await notify(user.id, 'one');
     let client = wsClient(app, user.token);
-    const first = collect(client, EVENTS, { a: null });
-    await sleep(200);
+    const first = await live(app, client, EVENTS, { a: null });
     await notify(user.id, 'two');
     await first.waitFor(1);
     const cursor = first.items[0].notificationEvents.cursor;
@@ -71,7 +66,7 @@ describe('notifications', () => {
     await client.dispose();
   });
 
-  it('is idempotent on clientKey', async () => {
+  it('is idempotent on clientKey', async ({ app, org, notify }) => {
     const user = await org.user('patient');
     const [x, y] = await Promise.all([notify(user.id, 'same', { k: 'key-1' }), notify(user.id, 'same', { k: 'key-1' })]);
     expect(x.data.sendNotification.id).toBe(y.data.sendNotification.id);
@@ -83,7 +78,7 @@ describe('notifications', () => {
     expect(backward.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
-  it('muted kinds and low priorities are stored and counted but not pushed', async () => {
+  it('muted kinds and low priorities are stored and counted but not pushed', async ({ app, org, notify }) => {
     const user = await org.user('patient');
     const prefs = await gql(
       app,
@@ -92,8 +87,7 @@ describe('notifications', () => {
     );
     expect(prefs.data.setNotificationPreferences).toEqual({ mutedKinds: ['SYSTEM'], minPriority: 'NORMAL' });
     const client = wsClient(app, user.token);
-    const sub = collect(client, EVENTS);
-    await sleep(300);
+    const sub = await live(app, client, EVENTS);
     await notify(user.id, 'muted');
     await gql(app, org.service.token, NOTIFY, { u: user.id, t: 'low', kind: 'MESSAGE', p: 'LOW' });
     await gql(app, org.service.token, NOTIFY, { u: user.id, t: 'pushed', kind: 'MESSAGE' });
@@ -109,7 +103,7 @@ describe('notifications', () => {
     await client.dispose();
   });
 
-  it('quiet hours hold back non-critical items but not critical ones', async () => {
+  it('quiet hours hold back non-critical items but not critical ones', async ({ app, org, notify }) => {
     const user = await org.user('patient');
     // a quiet window covering the whole day except one minute that is not now
     const now = new Date();
@@ -126,8 +120,7 @@ describe('notifications', () => {
       },
     );
     const client = wsClient(app, user.token);
-    const sub = collect(client, EVENTS);
-    await sleep(300);
+    const sub = await live(app, client, EVENTS);
     await notify(user.id, 'quiet');
     await notify(user.id, 'urgent', { p: 'CRITICAL' });
     await sub.waitFor(2);
@@ -135,7 +128,7 @@ describe('notifications', () => {
     await client.dispose();
   });
 
-  it('refuses bad input and foreign users with typed errors, changing nothing', async () => {
+  it('refuses bad input and foreign users with typed errors, changing nothing', async ({ app, org, notify }) => {
     const user = await org.user('patient');
     const other = await seedOrg(app);
     const patientTries = await gql(app, user.token, NOTIFY, { u: org.provider.id, t: 'x', kind: 'SYSTEM' });

@@ -1,24 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { collect, gql, sleep, wsClient } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { newPrefix, startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { CHANGED, PRESENCE, PRESENCE_ENV, SET, changes, device, query, setOverHttp, until, watch } from './ops.js';
+import { withTwoInstances } from '../harness/fixtures.js';
+import { seedOrg } from '../harness/seed.js';
+import type { TestApp } from '../harness/start-app.js';
+import { CHANGED, PRESENCE, PRESENCE_ENV, SET, changes, device, query, setOverHttp, waitForPresence, watch } from './ops.js';
 
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-let other: SeededOrg;
-beforeAll(async () => {
-  const prefix = newPrefix();
-  a = await startApp({ prefix, env: PRESENCE_ENV });
-  b = await startApp({ prefix, env: PRESENCE_ENV });
-  org = await seedOrg(a);
-  other = await seedOrg(a);
-});
-afterAll(stopAll);
+const it = withTwoInstances(PRESENCE_ENV)
+  /** A second org. */
+  .extend('other', { scope: 'file' }, ({ a }) => seedOrg(a));
 
 const code = (r: { errors?: Array<{ extensions?: { code?: string } }> }) => r.errors?.[0]?.extensions?.code;
-const subscriptionError = async (token: string, userIds: string[]) => {
+const subscriptionError = async (a: TestApp, token: string, userIds: string[]) => {
   const client = wsClient(a, token);
   const sub = collect(client, CHANGED, { u: userIds });
   await sub.ended();
@@ -27,7 +19,7 @@ const subscriptionError = async (token: string, userIds: string[]) => {
 };
 
 describe('who may see whose presence', () => {
-  it('another organisation’s user is NOT_FOUND, exactly like an unknown id, and no event crosses over', async () => {
+  it('another organisation’s user is NOT_FOUND, exactly like an unknown id, and no event crosses over', async ({ a, b, org, other }) => {
     const foreign = await gql(a, other.provider.token, PRESENCE, { u: [org.provider.id] });
     const unknown = await gql(a, other.provider.token, PRESENCE, { u: ['no-such-user'] });
     const mixed = await gql(a, other.provider.token, PRESENCE, { u: [other.patient.id, org.provider.id] });
@@ -36,7 +28,7 @@ describe('who may see whose presence', () => {
     expect(code(mixed)).toBe('NOT_FOUND');
     expect(foreign.data).toBeNull();
 
-    const sub = await subscriptionError(other.provider.token, [org.provider.id]);
+    const sub = await subscriptionError(a, other.provider.token, [org.provider.id]);
     expect(sub.items).toEqual([]);
     expect(sub.error).toMatchObject({ extensions: { code: 'NOT_FOUND' }, message: unknown.errors?.[0]?.message });
 
@@ -50,13 +42,13 @@ describe('who may see whose presence', () => {
     await Promise.all([phone.dispose(), client.dispose()]);
   });
 
-  it('patients see themselves and people they share a conversation with; staff see their organisation', async () => {
+  it('patients see themselves and people they share a conversation with; staff see their organisation', async ({ a, b, org }) => {
     const patient = await org.user('patient');
     const stranger = await org.user('patient');
     const nurse = await org.user('provider');
     expect(code(await gql(a, patient.token, PRESENCE, { u: [nurse.id] }))).toBe('NOT_FOUND');
     expect(code(await gql(a, patient.token, PRESENCE, { u: [stranger.id] }))).toBe('NOT_FOUND');
-    expect((await subscriptionError(patient.token, [nurse.id])).error?.extensions?.code).toBe('NOT_FOUND');
+    expect((await subscriptionError(a, patient.token, [nurse.id])).error?.extensions?.code).toBe('NOT_FOUND');
     expect(await query(a, patient, [patient.id])).toHaveLength(1);
     // staff need no conversation
     expect((await query(a, nurse, [patient.id, stranger.id])).map((p) => p.userId)).toEqual([patient.id, stranger.id]);
@@ -70,21 +62,21 @@ describe('who may see whose presence', () => {
     expect(code(await gql(a, patient.token, PRESENCE, { u: [nurse.id, stranger.id] }))).toBe('NOT_FOUND');
     const { client, sub } = await watch(b, patient, [nurse.id]);
     const phone = await device(a, nurse);
-    await until(sub, nurse.id, (p) => p.status === 'ONLINE');
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'ONLINE');
     await Promise.all([phone.dispose(), client.dispose()]);
   });
 });
 
 describe('bad input', () => {
-  it('is refused with BAD_USER_INPUT and changes nothing', async () => {
+  it('is refused with BAD_USER_INPUT and changes nothing', async ({ a, b, org }) => {
     const nurse = await org.user('provider');
     await setOverHttp(a, nurse, 'BUSY', 'ward 3');
     await sleep(300); // past the coalescing window: that change has been sent
     const { client, sub } = await watch(b, org.admin, [nurse.id]);
     const tooMany = Array.from({ length: 201 }, (_, i) => `${org.orgId}:u${i}`);
     expect(code(await gql(a, nurse.token, PRESENCE, { u: tooMany }))).toBe('BAD_USER_INPUT');
-    expect((await subscriptionError(nurse.token, tooMany)).error?.extensions?.code).toBe('BAD_USER_INPUT');
-    expect((await subscriptionError(nurse.token, [])).error?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect((await subscriptionError(a, nurse.token, tooMany)).error?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect((await subscriptionError(a, nurse.token, [])).error?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(await query(a, nurse, [])).toEqual([]);
     for (const variables of [{ s: 'AWAY', t: 'x'.repeat(141) }, { s: 'AWAY', t: 'line\nbreak' }, { s: 'SLEEPING' }, { s: null }]) {
       const r = await gql(a, nurse.token, SET, variables);

@@ -1,36 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { sleep } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { newPrefix, startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { PRESENCE_ENV, changes, device, query, setOverHttp, until, watch } from './ops.js';
+import { withTwoInstances } from '../harness/fixtures.js';
+import { PRESENCE_ENV, changes, device, query, setOverHttp, waitForPresence, watch } from './ops.js';
 
 // a wider window than the other files so that "rapid" holds on a loaded machine
 const COALESCE_MS = 400;
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  const prefix = newPrefix();
-  const env = { ...PRESENCE_ENV, PRESENCE_COALESCE_MS: String(COALESCE_MS) };
-  a = await startApp({ prefix, env });
-  b = await startApp({ prefix, env });
-  org = await seedOrg(a);
-});
-afterAll(stopAll);
+const it = withTwoInstances({ ...PRESENCE_ENV, PRESENCE_COALESCE_MS: String(COALESCE_MS) });
 
 describe('coalescing', () => {
-  it('rapid status changes reach subscribers as a few events ending in the final state', async () => {
+  it('rapid status changes reach subscribers as a few events ending in the final state', async ({ a, b, org }) => {
     const nurse = await org.user('provider');
     const phone = await device(a, nurse);
     const { client: watcher, sub } = await watch(b, org.admin, [nurse.id]);
-    await until(sub, nurse.id, (p) => p.status === 'ONLINE');
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'ONLINE');
     const before = sub.items.length;
 
     const started = Date.now();
     const flaps = ['BUSY', 'AWAY', 'ONLINE', 'BUSY', 'AWAY', 'BUSY', 'ONLINE', 'AWAY', 'BUSY', 'IN_CALL'];
     for (const s of flaps) await setOverHttp(a, nurse, s);
     const windows = Math.ceil((Date.now() - started) / COALESCE_MS);
-    await until(sub, nurse.id, (p) => p.status === 'IN_CALL');
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'IN_CALL');
     await sleep(2 * COALESCE_MS);
     const sent = changes(sub).slice(before);
     expect(sent.length).toBeLessThanOrEqual(windows + 1);
@@ -40,11 +29,11 @@ describe('coalescing', () => {
     await Promise.all([phone.dispose(), watcher.dispose()]);
   });
 
-  it('a change undone within the window is not sent at all', async () => {
+  it('a change undone within the window is not sent at all', async ({ a, b, org }) => {
     const nurse = await org.user('provider');
     const phone = await device(a, nurse);
     const { client: watcher, sub } = await watch(b, org.admin, [nurse.id]);
-    await until(sub, nurse.id, (p) => p.status === 'ONLINE');
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'ONLINE');
     // the device's own connect change may still be in its window: let it flush before counting
     await sleep(2 * COALESCE_MS);
     const before = sub.items.length;
@@ -55,11 +44,11 @@ describe('coalescing', () => {
     await Promise.all([phone.dispose(), watcher.dispose()]);
   });
 
-  it('a flapping device connection does not flood subscribers', async () => {
+  it('a flapping device connection does not flood subscribers', async ({ a, b, org }) => {
     const nurse = await org.user('provider');
     const phone = await device(a, nurse);
     const { client: watcher, sub } = await watch(a, org.admin, [nurse.id]);
-    await until(sub, nurse.id, (p) => p.status === 'ONLINE' && p.devices === 1);
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'ONLINE' && p.devices === 1);
     await sleep(2 * COALESCE_MS);
     const before = sub.items.length;
     for (let i = 0; i < 6; i++) {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wsClient } from '../harness/clients.js';
 import { seedOrg, type SeededOrg, type SeededUser } from '../harness/seed.js';
 import { newPrefix, startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { PRESENCE_ENV, changes, device, until, watch } from './ops.js';
+import { PRESENCE_ENV, changes, device, waitForPresence, watch } from './ops.js';
 
 let survivor: TestApp;
 let doomed: ChildProcess | undefined;
@@ -54,13 +54,13 @@ describe('an instance killed without shutdown', () => {
     const nursePhone = await deviceOn(wsUrl, nurse);
     const doctorPhone = await deviceOn(wsUrl, doctor);
     const doctorDesktop = await device(survivor, doctor);
-    await until(sub, nurse.id, (p) => p.status === 'ONLINE');
-    await until(sub, doctor.id, (p) => p.devices === 2);
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'ONLINE');
+    await waitForPresence(sub, doctor.id, (p) => p.devices === 2);
     await new Promise((r) => setTimeout(r, 1_200)); // at least one refresh cycle on the doomed instance
 
     const killedAt = Date.now();
     child.kill('SIGKILL');
-    const off = await until(sub, nurse.id, (p) => p.status === 'OFFLINE', 10_000);
+    const off = await waitForPresence(sub, nurse.id, (p) => p.status === 'OFFLINE', 10_000);
     const elapsed = Date.now() - killedAt;
     const bound = survivor.container.services.presence.timings.boundMs;
     expect(bound).toBe(Number(PRESENCE_ENV.PRESENCE_TTL_MS));
@@ -72,7 +72,7 @@ describe('an instance killed without shutdown', () => {
     expect(seen).toBeLessThanOrEqual(killedAt);
     expect(seen).toBeGreaterThan(killedAt - Number(PRESENCE_ENV.PRESENCE_REFRESH_MS) - 500);
 
-    const doctorNow = await until(sub, doctor.id, (p) => p.devices === 1);
+    const doctorNow = await waitForPresence(sub, doctor.id, (p) => p.devices === 1);
     expect(doctorNow.status).toBe('ONLINE');
     // initial state, online, then one offline event (published by whichever instance swept first)
     await new Promise((r) => setTimeout(r, 500));

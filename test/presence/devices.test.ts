@@ -1,40 +1,30 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { sleep } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { newPrefix, startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { PRESENCE_ENV, changes, device, query, setOnDevice, setOverHttp, until, watch } from './ops.js';
+import { withTwoInstances } from '../harness/fixtures.js';
+import { PRESENCE_ENV, changes, device, query, setOnDevice, setOverHttp, waitForPresence, watch } from './ops.js';
 
 // two instances of one deployment
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  const prefix = newPrefix();
-  a = await startApp({ prefix, env: PRESENCE_ENV });
-  b = await startApp({ prefix, env: PRESENCE_ENV });
-  org = await seedOrg(a);
-});
-afterAll(stopAll);
+const it = withTwoInstances(PRESENCE_ENV);
 
 describe('presence across devices and instances', () => {
-  it('is online while any device is connected, offline with none, whichever instance holds them', async () => {
+  it('is online while any device is connected, offline with none, whichever instance holds them', async ({ a, b, org }) => {
     const nurse = await org.user('provider');
     const { client: watcher, sub } = await watch(b, org.admin, [nurse.id]);
     expect(changes(sub)[0]).toMatchObject({ userId: nurse.id, status: 'OFFLINE', devices: 0, lastSeenAt: null });
 
     const phone = await device(a, nurse);
-    await until(sub, nurse.id, (p) => p.status === 'ONLINE' && p.devices === 1);
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'ONLINE' && p.devices === 1);
     const desktop = await device(b, nurse);
-    await until(sub, nurse.id, (p) => p.devices === 2);
+    await waitForPresence(sub, nurse.id, (p) => p.devices === 2);
 
     await phone.dispose();
-    const one = await until(sub, nurse.id, (p) => p.devices === 1);
+    const one = await waitForPresence(sub, nurse.id, (p) => p.devices === 1);
     expect(one.status).toBe('ONLINE');
     expect((await query(a, org.admin, [nurse.id]))[0]).toMatchObject({ status: 'ONLINE', devices: 1 });
 
     const before = Date.now();
     await desktop.dispose();
-    const off = await until(sub, nurse.id, (p) => p.status === 'OFFLINE');
+    const off = await waitForPresence(sub, nurse.id, (p) => p.status === 'OFFLINE');
     expect(off.devices).toBe(0);
     expect(Date.parse(off.lastSeenAt as string)).toBeGreaterThanOrEqual(before - 1_000);
     expect((await query(a, org.admin, [nurse.id]))[0]).toMatchObject({ status: 'OFFLINE', lastSeenAt: off.lastSeenAt });
@@ -49,51 +39,55 @@ describe('presence across devices and instances', () => {
     await watcher.dispose();
   });
 
-  it('setPresence over HTTP applies to every device, is seen on the other instance, and is the default for new devices', async () => {
+  it('setPresence over HTTP applies to every device, is seen on the other instance, and is the default for new devices', async ({
+    a,
+    b,
+    org,
+  }) => {
     const nurse = await org.user('provider');
     const phone = await device(a, nurse);
     const { client: watcher, sub } = await watch(b, org.provider, [nurse.id]);
-    await until(sub, nurse.id, (p) => p.status === 'ONLINE');
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'ONLINE');
 
     const set = await setOverHttp(a, nurse, 'BUSY', 'In theatre until 3pm');
     expect(set).toMatchObject({ userId: nurse.id, status: 'BUSY', statusText: 'In theatre until 3pm', devices: 1 });
-    await until(sub, nurse.id, (p) => p.status === 'BUSY' && p.statusText === 'In theatre until 3pm');
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'BUSY' && p.statusText === 'In theatre until 3pm');
 
     const tablet = await device(b, nurse);
-    const two = await until(sub, nurse.id, (p) => p.devices === 2);
+    const two = await waitForPresence(sub, nurse.id, (p) => p.devices === 2);
     expect(two.status).toBe('BUSY');
     // omitting the text keeps it; null clears it
     expect((await setOverHttp(b, nurse, 'AWAY')).statusText).toBe('In theatre until 3pm');
     expect((await setOverHttp(b, nurse, 'AWAY', null)).statusText).toBeNull();
-    await until(sub, nurse.id, (p) => p.status === 'AWAY' && p.statusText === null);
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'AWAY' && p.statusText === null);
     await Promise.all([phone.dispose(), tablet.dispose(), watcher.dispose()]);
   });
 
-  it('setPresence on a connection applies to that device; devices aggregate as in_call > busy > online > away', async () => {
+  it('setPresence on a connection applies to that device; devices aggregate as in_call > busy > online > away', async ({ a, b, org }) => {
     const nurse = await org.user('provider');
     const phone = await device(a, nurse);
     const desktop = await device(b, nurse);
     const { client: watcher, sub } = await watch(a, org.admin, [nurse.id]);
-    await until(sub, nurse.id, (p) => p.devices === 2);
+    await waitForPresence(sub, nurse.id, (p) => p.devices === 2);
 
     await setOverHttp(a, nurse, 'AWAY'); // both devices away
-    await until(sub, nurse.id, (p) => p.status === 'AWAY');
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'AWAY');
     expect((await setOnDevice(desktop, 'BUSY')).status).toBe('BUSY');
-    await until(sub, nurse.id, (p) => p.status === 'BUSY');
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'BUSY');
     expect((await setOnDevice(phone, 'IN_CALL')).status).toBe('IN_CALL');
-    await until(sub, nurse.id, (p) => p.status === 'IN_CALL');
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'IN_CALL');
     await setOnDevice(phone, 'ONLINE'); // busy desktop outranks the phone
-    await until(sub, nurse.id, (p) => p.status === 'BUSY');
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'BUSY');
     await desktop.dispose();
-    await until(sub, nurse.id, (p) => p.status === 'ONLINE' && p.devices === 1);
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'ONLINE' && p.devices === 1);
     await setOnDevice(phone, 'OFFLINE'); // appear offline: no devices shown
-    const hidden = await until(sub, nurse.id, (p) => p.status === 'OFFLINE');
+    const hidden = await waitForPresence(sub, nurse.id, (p) => p.status === 'OFFLINE');
     expect(hidden.devices).toBe(0);
     expect(hidden.lastSeenAt).not.toBeNull();
     await Promise.all([phone.dispose(), watcher.dispose()]);
   });
 
-  it('the subscription first emits the current state of each requested user, in order, then changes', async () => {
+  it('the subscription first emits the current state of each requested user, in order, then changes', async ({ a, b, org }) => {
     const online = await org.user('provider');
     const busy = await org.user('provider');
     const never = await org.user('provider');
@@ -112,7 +106,7 @@ describe('presence across devices and instances', () => {
     await sleep(300);
     expect(sub.items).toHaveLength(3);
     const ghost = await device(a, never);
-    await until(sub, never.id, (p) => p.status === 'ONLINE');
+    await waitForPresence(sub, never.id, (p) => p.status === 'ONLINE');
     expect(sub.items).toHaveLength(4);
     await Promise.all([phone.dispose(), busyPhone.dispose(), ghost.dispose(), watcher.dispose()]);
   });

@@ -1,6 +1,6 @@
 // Operations and helpers shared by the presence tests (not a test file).
 import type { Client } from 'graphql-ws';
-import { type Collector, collect, gql, wsClient } from '../harness/clients.js';
+import { type Collector, collect, gql, until, wsClient } from '../harness/clients.js';
 import type { SeededUser } from '../harness/seed.js';
 import type { TestApp } from '../harness/start-app.js';
 
@@ -42,16 +42,27 @@ export async function watch(app: TestApp, by: SeededUser, userIds: string[]): Pr
 }
 
 /** Waits until the latest change received for `userId` satisfies `pred`; returns it. */
-export async function until(sub: Collector, userId: string, pred: (p: PresenceItem) => boolean, ms = 8_000): Promise<PresenceItem> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const last = changes(sub)
+export async function waitForPresence(
+  sub: Collector,
+  userId: string,
+  pred: (p: PresenceItem) => boolean,
+  ms = 8_000,
+): Promise<PresenceItem> {
+  const last = () =>
+    changes(sub)
       .filter((c) => c.userId === userId)
       .at(-1);
-    if (last && pred(last)) return last;
-    if (Date.now() > end) throw new Error(`timed out; last state of ${userId}: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await until(
+    () => {
+      const l = last();
+      return l !== undefined && pred(l);
+    },
+    ms,
+    `a state of ${userId}`,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}; last: ${JSON.stringify(last())}`);
+  });
+  return last()!;
 }
 
 /** Runs `setPresence` over HTTP as `user` (fails loudly on errors). */

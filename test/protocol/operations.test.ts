@@ -1,36 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { collect } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, SEND, connect, conversation, events, live, send, settled, subscriptionErrors } from '../messaging/ops.js';
+import { describe, expect } from 'vitest';
+import { collect, connect, live, settled, subscriptionErrors } from '../harness/clients.js';
+import { it as base } from '../harness/fixtures.js';
+import { EVENTS, SEND, conversation, events, send } from '../messaging/ops.js';
 import { type Raw, openRaw } from './raw.js';
 
-let app: TestApp;
-let org: SeededOrg;
 let c: string;
 const sockets: Raw[] = [];
-beforeAll(async () => {
-  app = await startApp();
-  org = await seedOrg(app);
-  c = await conversation(app, org.provider, [org.patient]);
-});
-afterAll(stopAll);
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.ws.close(1000);
-  await settled(app);
-});
-
-const raw = async (user = org.patient) => {
+/** `raw(user = org.patient)`: a raw socket on the file's instance, initialised as `user`, closed after the test. */
+const it = base.extend('raw', ({ app, org }) => async (user = org.patient) => {
   const r = await openRaw(app);
   sockets.push(r);
   await r.init(user.token);
   return r;
-};
+});
+it.beforeAll(async ({ app, org }) => {
+  c = await conversation(app, org.provider, [org.patient]);
+});
+it.afterEach(async ({ app }) => {
+  for (const s of sockets.splice(0)) s.ws.close(1000);
+  await settled(app);
+});
 const framesOf = (r: Raw, id: string) => r.frames.filter((f) => f.id === id);
 
 describe('queries and mutations over WebSocket', () => {
-  it('answers a query with next then complete', async () => {
+  it('answers a query with next then complete', async ({ org, raw }) => {
     const r = await raw();
     r.send({ id: 'q1', type: 'subscribe', payload: { query: '{ me { id role } }' } });
     await r.next((f) => f.id === 'q1' && f.type === 'complete');
@@ -40,7 +34,7 @@ describe('queries and mutations over WebSocket', () => {
     ]);
   });
 
-  it('runs a mutation, whose event reaches subscribers', async () => {
+  it('runs a mutation, whose event reaches subscribers', async ({ app, org, raw }) => {
     const sub = await live(app, connect(app, org.provider), EVENTS, { c });
     const r = await raw();
     r.send({ id: 'm1', type: 'subscribe', payload: { query: SEND, variables: { c, b: 'over ws', k: randomUUID() } } });
@@ -51,7 +45,7 @@ describe('queries and mutations over WebSocket', () => {
     expect(events(sub)[0].message.id).toBe(next?.payload.data.sendMessage.id);
   });
 
-  it('returns resolver errors in `next` with extensions.code, then complete', async () => {
+  it('returns resolver errors in `next` with extensions.code, then complete', async ({ raw }) => {
     const r = await raw();
     r.send({ id: 'm2', type: 'subscribe', payload: { query: SEND, variables: { c: randomUUID(), b: 'x' } } });
     await r.next((f) => f.id === 'm2' && f.type === 'complete');
@@ -60,7 +54,7 @@ describe('queries and mutations over WebSocket', () => {
     expect(next?.payload.errors[0].extensions.code).toBe('NOT_FOUND');
   });
 
-  it('works through the stock client', async () => {
+  it('works through the stock client', async ({ app, org }) => {
     const client = connect(app, org.patient);
     const result = await new Promise<any>((resolve, reject) => {
       let value: unknown;
@@ -69,7 +63,7 @@ describe('queries and mutations over WebSocket', () => {
     expect(result).toEqual({ data: { me: { id: org.patient.id } } });
   });
 
-  it('clamps an inline page size to MAX_PAGE_SIZE over WebSocket too', async () => {
+  it('clamps an inline page size to MAX_PAGE_SIZE over WebSocket too', async ({ app, org, raw }) => {
     const conv = await conversation(app, org.provider, [org.patient]);
     for (let i = 0; i < 3; i++) await send(app, org.provider, conv, `m${i}`);
     const r = await raw();
@@ -81,7 +75,7 @@ describe('queries and mutations over WebSocket', () => {
 });
 
 describe('subscription errors', () => {
-  it('sends an `error` message with extensions.code for a conversation that is missing or not yours', async () => {
+  it('sends an `error` message with extensions.code for a conversation that is missing or not yours', async ({ org, raw }) => {
     const outsider = await org.user('patient');
     const r = await raw(outsider);
     r.send({ id: 's1', type: 'subscribe', payload: { query: EVENTS, variables: { c } } });
@@ -97,7 +91,7 @@ describe('subscription errors', () => {
     expect(r.ws.readyState).toBe(r.ws.OPEN); // the socket stays usable
   });
 
-  it('sends an `error` message with BAD_USER_INPUT for an invalid operation', async () => {
+  it('sends an `error` message with BAD_USER_INPUT for an invalid operation', async ({ raw }) => {
     const r = await raw();
     r.send({ id: 'v1', type: 'subscribe', payload: { query: 'subscription { conversationEvents { nope } }' } });
     r.send({ id: 'v2', type: 'subscribe', payload: { query: 'subscription {' } });
@@ -109,13 +103,13 @@ describe('subscription errors', () => {
     }
   });
 
-  it('reports subscription errors to the stock client with extensions.code', async () => {
+  it('reports subscription errors to the stock client with extensions.code', async ({ app, org }) => {
     const sub = collect(connect(app, org.patient), EVENTS, { c: randomUUID() });
     await sub.ended();
     expect(subscriptionErrors(sub).map((e) => e.extensions?.code)).toEqual(['NOT_FOUND']);
   });
 
-  it('stops delivering after the client sends complete', async () => {
+  it('stops delivering after the client sends complete', async ({ app, org, raw }) => {
     const r = await raw();
     r.send({ id: 'live', type: 'subscribe', payload: { query: EVENTS, variables: { c } } });
     const watcher = await live(app, connect(app, org.provider), EVENTS, { c });

@@ -20,7 +20,7 @@ import { defineStream } from '../../src/realtime/stream.js';
 import { SharedRenderViewerError, createSharedRender } from '../../src/realtime/ws/shared-render.js';
 import type { Viewer } from '../../src/shared/viewer.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { until } from '../messaging/ops.js';
+import { until } from '../harness/clients.js';
 
 const ticks = defineStream<string, { Tick: { n: number } }>({ name: (key) => `test-render:${key}` });
 

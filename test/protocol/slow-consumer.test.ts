@@ -1,26 +1,20 @@
 import type { Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gql } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { EVENTS, SEND, conversation, until } from '../messaging/ops.js';
+import { describe, expect } from 'vitest';
+import { gql, until } from '../harness/clients.js';
+import { withApp } from '../harness/fixtures.js';
+import type { TestApp } from '../harness/start-app.js';
+import { EVENTS, SEND, conversation } from '../messaging/ops.js';
 import { openRaw } from './raw.js';
 
-let app: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  app = await startApp({ env: { WS_MAX_BUFFERED_BYTES: '16384' } });
-  org = await seedOrg(app);
-});
-afterAll(stopAll);
+const it = withApp({ WS_MAX_BUFFERED_BYTES: '16384' });
 
-const slowCloses = async () => {
+const slowCloses = async (app: TestApp) => {
   const text = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
   return Number(/^wardline_ws_slow_consumer_closes_total (\d+)/m.exec(text)?.[1] ?? 0);
 };
 
 describe('slow consumers', () => {
-  it('closes a socket that stops reading with 1013 instead of buffering without bound', async () => {
+  it('closes a socket that stops reading with 1013 instead of buffering without bound', async ({ app, org }) => {
     const c = await conversation(app, org.provider, [org.patient]);
     const raw = await openRaw(app);
     await raw.init(org.patient.token);
@@ -35,9 +29,9 @@ describe('slow consumers', () => {
       contentType: 'image/png',
       size: 1,
     }));
-    const before = await slowCloses();
+    const before = await slowCloses(app);
     let sent = 0;
-    while ((await slowCloses()) === before) {
+    while ((await slowCloses(app)) === before) {
       expect(sent, 'the server never gave up on the paused socket').toBeLessThan(400);
       await Promise.all(Array.from({ length: 5 }, () => gql(app, org.provider.token, SEND, { c, b: 'x'.repeat(10_000), a: attachments })));
       sent += 5;

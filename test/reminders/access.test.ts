@@ -1,33 +1,26 @@
 import { inArray } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { reminders } from '../../src/modules/reminders/tables.js';
-import type { Workers } from '../../src/worker.js';
-import { gql, sleep } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { settled } from '../messaging/ops.js';
+import { gql, sleep, settled } from '../harness/clients.js';
+import { withApp } from '../harness/fixtures.js';
+import { seedOrg } from '../harness/seed.js';
 import { CANCEL, CREATE, LIST, PAUSE, RESUME, SNOOZE, createReminder, deliveriesOf, inSeconds, inbox, worker } from './ops.js';
 
-let app: TestApp;
-let a: SeededOrg;
-let b: SeededOrg;
-let workers: Workers;
-beforeAll(async () => {
-  app = await startApp();
-  a = await seedOrg(app);
-  b = await seedOrg(app);
-  workers = worker(app, () => [a.orgId, b.orgId]);
-});
-afterAll(async () => {
-  await workers?.close();
-  await stopAll();
-});
-afterEach(() => settled(app));
+/** Two orgs on the file's instance, and a real worker whose reconciler is scoped to both. */
+const it = withApp()
+  .extend('a', { scope: 'file' }, ({ app }) => seedOrg(app))
+  .extend('b', { scope: 'file' }, ({ app }) => seedOrg(app))
+  .extend('workers', { scope: 'file', auto: true }, async ({ app, a, b }, { onCleanup }) => {
+    const workers = worker(app, () => [a.orgId, b.orgId]);
+    onCleanup(() => workers.close());
+    return workers;
+  });
+it.afterEach(({ app }) => settled(app));
 
 const code = (r: { errors?: Array<{ extensions?: { code?: string } }> }) => r.errors?.[0]?.extensions?.code;
 
 describe('reminder access', () => {
-  it('providers and services set reminders for patients of their organisation, who see and manage them', async () => {
+  it('providers and services set reminders for patients of their organisation, who see and manage them', async ({ app, a }) => {
     const patient = await a.user('patient');
     const { sub } = await inbox(app, patient);
     const byProvider = await createReminder(app, a.provider, { userId: patient.id, at: inSeconds(1.5), title: 'From Dr A' });
@@ -51,7 +44,7 @@ describe('reminder access', () => {
     expect((await gql(app, a.service.token, CANCEL, { id: bySvc.id })).data.cancelReminder.status).toBe('CANCELLED');
   });
 
-  it('patients act only for themselves; staff only for patients', async () => {
+  it('patients act only for themselves; staff only for patients', async ({ app, a }) => {
     const p1 = await a.user('patient');
     const p2 = await a.user('patient');
     const input = { kind: 'CUSTOM', title: 'x', at: inSeconds(600) };
@@ -69,7 +62,7 @@ describe('reminder access', () => {
     await gql(app, p2.token, CANCEL, { id: own.id });
   });
 
-  it('no reminder crosses organisations', async () => {
+  it('no reminder crosses organisations', async ({ app, a, b }) => {
     const pa = await a.user('patient');
     const pb = await b.user('patient');
     const { sub: subB } = await inbox(app, pb);
@@ -91,7 +84,7 @@ describe('reminder access', () => {
     expect((await gql(app, b.provider.token, LIST, {})).data.reminders).toHaveLength(0);
   });
 
-  it('refuses bad input with BAD_USER_INPUT and writes nothing', async () => {
+  it('refuses bad input with BAD_USER_INPUT and writes nothing', async ({ app, a, b }) => {
     const user = await a.user('patient');
     const at = inSeconds(600);
     const invalid: Array<Record<string, unknown>> = [

@@ -1,27 +1,19 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { it } from '../harness/fixtures.js';
+import { seedOrg } from '../harness/seed.js';
 import { occurrenceKey } from '../../src/modules/reminders/events.js';
-import { gql } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { settled } from '../messaging/ops.js';
+import { gql, settled } from '../harness/clients.js';
 import { CANCEL, createReminder, inSeconds, inbox, stored } from './ops.js';
 
 // The worker's batched delivery (one transaction for many occurrences), called directly on the real
 // service and database. No worker runs here: the reminders are due in an hour, so only these calls
 // deliver them.
-let app: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  app = await startApp();
-  org = await seedOrg(app);
-});
-afterAll(stopAll);
-afterEach(() => settled(app));
+it.afterEach(({ app }) => settled(app));
 
 const occ = (r: Record<string, any>) => new Date(r.nextAt).getTime();
 
 describe('batched reminder delivery', () => {
-  it('delivers many occurrences in one transaction, each once, in inbox order, skipping duplicates and strangers', async () => {
+  it('delivers many occurrences in one transaction, each once, in inbox order, skipping duplicates and strangers', async ({ app, org }) => {
     const u = await org.user('patient');
     const v = await org.user('patient');
     const { sub } = await inbox(app, u);
@@ -52,7 +44,7 @@ describe('batched reminder delivery', () => {
     expect(list.data.reminders).toEqual(Array(3).fill({ status: 'COMPLETED', nextAt: null }));
   });
 
-  it('rolls back and goes one by one when an occurrence was delivered before, notifying nothing twice', async () => {
+  it('rolls back and goes one by one when an occurrence was delivered before, notifying nothing twice', async ({ app, org }) => {
     const u = await org.user('patient');
     const r1 = await createReminder(app, u, { title: 'first', at: inSeconds(3600) });
     const r2 = await createReminder(app, u, { title: 'second', at: inSeconds(3601) });
@@ -78,7 +70,7 @@ describe('batched reminder delivery', () => {
     expect(count.data).toEqual({ unreadNotificationCount: 2, reminders: [{ status: 'COMPLETED' }, { status: 'COMPLETED' }] });
   });
 
-  it('advances a recurring reminder past a delivered occurrence and leaves cancelled ones alone', async () => {
+  it('advances a recurring reminder past a delivered occurrence and leaves cancelled ones alone', async ({ app, org }) => {
     const u = await org.user('patient');
     const daily = await createReminder(app, u, { cron: '0 8 * * *', timeZone: 'Europe/London' });
     const gone = await createReminder(app, u, { at: inSeconds(3600) });

@@ -1,27 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Workers } from '../../src/worker.js';
-import { gql, sleep } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { settled } from '../messaging/ops.js';
-import { CANCEL, PAUSE, RESUME, SNOOZE, createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored, worker } from './ops.js';
+import { describe, expect } from 'vitest';
+import { gql, sleep, settled } from '../harness/clients.js';
+import { CANCEL, PAUSE, RESUME, SNOOZE, createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored, withWorker } from './ops.js';
 
-let app: TestApp;
-let org: SeededOrg;
-let workers: Workers;
-beforeAll(async () => {
-  app = await startApp({ env: { REMINDER_MIN_INTERVAL_MS: '1000', REMINDER_RECONCILE_MS: '1000' } });
-  org = await seedOrg(app);
-  workers = worker(app, () => [org.orgId]);
-});
-afterAll(async () => {
-  await workers?.close();
-  await stopAll();
-});
-afterEach(() => settled(app));
+const it = withWorker({ REMINDER_MIN_INTERVAL_MS: '1000', REMINDER_RECONCILE_MS: '1000' });
+it.afterEach(({ app }) => settled(app));
 
 describe('reminder controls', () => {
-  it('snooze delivers once more after `minutes`; a second snooze replaces the first', async () => {
+  it('snooze delivers once more after `minutes`; a second snooze replaces the first', async ({ app, org }) => {
     const user = await org.user('patient');
     const { sub } = await inbox(app, user);
     const r = await createReminder(app, user, { at: inSeconds(1), kind: 'APPOINTMENT', title: 'Dentist' });
@@ -48,7 +33,7 @@ describe('reminder controls', () => {
     expect(done.data.reminders).toEqual([{ status: 'COMPLETED', nextAt: null, snoozedUntil: null }]);
   }, 90_000);
 
-  it('cancel stops a pending delivery and removes its job', async () => {
+  it('cancel stops a pending delivery and removes its job', async ({ app, org }) => {
     const user = await org.user('patient');
     const { sub } = await inbox(app, user);
     const due = inSeconds(2);
@@ -65,7 +50,7 @@ describe('reminder controls', () => {
     expect(await stored(app, org.orgId, r.id)).toEqual({ notifications: 0, occurrences: [] });
   });
 
-  it('pause holds a recurring reminder (even a job already queued) and resume continues it', async () => {
+  it('pause holds a recurring reminder (even a job already queued) and resume continues it', async ({ app, org }) => {
     const user = await org.user('patient');
     const { sub } = await inbox(app, user);
     const r = await createReminder(app, user, { cron: '*/2 * * * * *', timeZone: 'UTC' });

@@ -1,28 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Workers } from '../../src/worker.js';
-import { gql, sleep } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { settled, until } from '../messaging/ops.js';
-import { CANCEL, CREATE, createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored, worker } from './ops.js';
+import { describe, expect } from 'vitest';
+import { gql, sleep, settled, until } from '../harness/clients.js';
+import { CANCEL, CREATE, createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored, withWorker } from './ops.js';
 
-let app: TestApp;
-let org: SeededOrg;
-let workers: Workers;
-beforeAll(async () => {
-  // 6-field crons every 2 s are allowed here; the reconciler runs every 500 ms
-  app = await startApp({ env: { REMINDER_MIN_INTERVAL_MS: '1000', REMINDER_RECONCILE_MS: '500', JOB_LOCK_MS: '2000' } });
-  org = await seedOrg(app);
-  workers = worker(app, () => [org.orgId]);
-});
-afterAll(async () => {
-  await workers?.close();
-  await stopAll();
-});
-afterEach(() => settled(app));
+// 6-field crons every 2 s are allowed here; the reconciler runs every 500 ms
+const it = withWorker({ REMINDER_MIN_INTERVAL_MS: '1000', REMINDER_RECONCILE_MS: '500', JOB_LOCK_MS: '2000' });
+it.afterEach(({ app }) => settled(app));
 
 describe('reminder delivery', () => {
-  it('a reminder due in ~2 s reaches the subscribed patient exactly once', async () => {
+  it('a reminder due in ~2 s reaches the subscribed patient exactly once', async ({ app, org }) => {
     const user = await org.user('patient');
     const { sub } = await inbox(app, user);
     const due = inSeconds(2);
@@ -48,7 +33,7 @@ describe('reminder delivery', () => {
     expect(after.data.reminders).toEqual([{ id: r.id, status: 'COMPLETED', nextAt: null }]);
   });
 
-  it('a recurring reminder delivers each occurrence once, on schedule, until cancelled', async () => {
+  it('a recurring reminder delivers each occurrence once, on schedule, until cancelled', async ({ app, org }) => {
     const user = await org.user('patient');
     const { sub } = await inbox(app, user);
     const r = await createReminder(app, user, { kind: 'CUSTOM', cron: '*/2 * * * * *', timeZone: 'Europe/London' });
@@ -67,7 +52,7 @@ describe('reminder delivery', () => {
     expect(s.occurrences).toEqual(got.map((g) => new Date(g).getTime()));
   });
 
-  it('re-creates jobs Redis lost (obliterated queue) and delivers once', async () => {
+  it('re-creates jobs Redis lost (obliterated queue) and delivers once', async ({ app, org }) => {
     const user = await org.user('patient');
     const { sub } = await inbox(app, user);
     const due = inSeconds(2.5);
@@ -86,7 +71,7 @@ describe('reminder delivery', () => {
     expect((await stored(app, org.orgId, b.id)).notifications).toBe(1);
   });
 
-  it('a duplicate enqueue and a re-run of a completed occurrence deliver nothing more', async () => {
+  it('a duplicate enqueue and a re-run of a completed occurrence deliver nothing more', async ({ app, org }) => {
     const user = await org.user('patient');
     const { sub } = await inbox(app, user);
     const due = inSeconds(1.5);
@@ -110,7 +95,7 @@ describe('reminder delivery', () => {
     expect((await stored(app, org.orgId, r.id)).notifications).toBe(1);
   });
 
-  it('is idempotent on clientKey: the same reminder, one job', async () => {
+  it('is idempotent on clientKey: the same reminder, one job', async ({ app, org }) => {
     const user = await org.user('patient');
     const input = { kind: 'MEDICATION', title: 'Statin', at: inSeconds(3600), clientKey: 'rx-1' };
     const [x, y] = await Promise.all([gql(app, user.token, CREATE, { input }), gql(app, user.token, CREATE, { input })]);

@@ -6,10 +6,10 @@ import { reminderJob, reminderReconciler } from '../../src/modules/reminders/job
 import { notifications } from '../../src/modules/notifications/tables.js';
 import { reminderOccurrences } from '../../src/modules/reminders/tables.js';
 import { startWorkers, type Workers } from '../../src/worker.js';
-import { type Collector, gql } from '../harness/clients.js';
+import { type Collector, gql, connect, live } from '../harness/clients.js';
+import { withApp } from '../harness/fixtures.js';
 import type { SeededUser } from '../harness/seed.js';
 import type { TestApp } from '../harness/start-app.js';
-import { connect, live } from '../messaging/ops.js';
 
 export const REMINDER_FIELDS = `id userId createdBy kind title body critical status scheduleKind at cron timeZone
   appointmentAt offsetsMinutes nextAt snoozedUntil`;
@@ -70,3 +70,14 @@ export async function stored(app: TestApp, orgId: string, reminderId: string) {
 /** The BullMQ job of an occurrence, if Redis has it. */
 export const jobOf = (app: TestApp, reminderId: string, occurrenceMs: number) =>
   app.container.queues.queue('reminders').getJob(`reminder:${reminderId}:${occurrenceMs}`);
+
+/**
+ * The file's instance (with `env`) and org, plus a real worker whose reconciler is scoped to that org:
+ * started before the file's first test, closed before the instance stops.
+ */
+export const withWorker = (env: Record<string, string> = {}) =>
+  withApp(env).extend('workers', { scope: 'file', auto: true }, async ({ app, org }, { onCleanup }) => {
+    const workers = worker(app, () => [org.orgId]);
+    onCleanup(() => workers.close());
+    return workers;
+  });

@@ -1,30 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Workers } from '../../src/worker.js';
-import { gql, sleep } from '../harness/clients.js';
-import { seedOrg, type SeededOrg } from '../harness/seed.js';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { settled, until } from '../messaging/ops.js';
-import { createReminder, deliveriesOf, inSeconds, inbox, jobOf, worker } from './ops.js';
+import { describe, expect } from 'vitest';
+import { gql, sleep, settled, until } from '../harness/clients.js';
+import { createReminder, deliveriesOf, inSeconds, inbox, jobOf, withWorker } from './ops.js';
 
 // its own file: it waits for the end of a quiet minute, in parallel with the other reminder tests
-let app: TestApp;
-let org: SeededOrg;
-let workers: Workers;
-beforeAll(async () => {
-  app = await startApp({ env: { REMINDER_RECONCILE_MS: '1000' } });
-  org = await seedOrg(app);
-  workers = worker(app, () => [org.orgId]);
-});
-afterAll(async () => {
-  await settled(app);
-  await workers?.close();
-  await stopAll();
-});
+const it = withWorker({ REMINDER_RECONCILE_MS: '1000' });
+it.afterAll(({ app }) => settled(app));
 
 const hhmm = (d: Date) => `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
 
 describe('reminders in quiet hours', () => {
-  it('quiet hours postpone a non-critical reminder to their end, keeping its occurrence; critical ones go through', async () => {
+  it('quiet hours postpone a non-critical reminder to their end, keeping its occurrence; critical ones go through', async ({
+    app,
+    org,
+  }) => {
     const user = await org.user('patient');
     // quiet hours [this minute, next minute) in UTC, with at least 8 s of them left
     if (60 - new Date().getUTCSeconds() < 8) await sleep((61 - new Date().getUTCSeconds()) * 1000);

@@ -1,11 +1,10 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../harness/clients.js';
+import { sleep, settled, until } from '../harness/clients.js';
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from '../harness/env.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { settled, until } from '../messaging/ops.js';
 import { reminderJob } from '../../src/modules/reminders/jobs.js';
 import { startWorkers } from '../../src/worker.js';
 import { createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored } from './ops.js';
@@ -111,7 +110,8 @@ describe('a worker killed mid-job', () => {
       const job = await jobOf(app, r.id, occurrenceMs);
       expect(job?.attemptsMade).toBe(2); // the failed attempt and the retry
       expect(job?.returnvalue).toMatchObject({ outcome: 'skipped' });
-      await sleep(1_000);
+      await until(() => deliveriesOf(sub, r.id).length > 0, 5_000, 'the delivery of the first attempt');
+      await sleep(1_000); // a quiet period in which a second delivery would show up
       expect(deliveriesOf(sub, r.id)).toHaveLength(1);
       expect(await stored(app, org.orgId, r.id)).toEqual({ notifications: 1, occurrences: [occurrenceMs] });
     } finally {

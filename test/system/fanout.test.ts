@@ -1,42 +1,32 @@
 // Two instances of one deployment behave as one: every subscriber, wherever it is connected, sees
 // every message of the conversation once, in commit order, with cursors that resume anywhere.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { stopAll, type TestApp } from '../harness/start-app.js';
+import { afterEach, describe, expect } from 'vitest';
+import type { TestApp } from '../harness/start-app.js';
 import {
-  type SeededOrg,
-  type SeededUser,
-  connect,
   conversation,
-  disposeAll,
   events,
   expectContiguous,
   history,
-  live,
   messageIds,
   send,
-  twoInstances,
   waitForMessages,
+  EVENTS,
+  it as base,
 } from '../harness/system.js';
+import { connect, disposeAll, live } from '../harness/clients.js';
+import type { SeededUser } from '../harness/seed.js';
 
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-let nurse: SeededUser;
-beforeAll(async () => {
-  ({ a, b, org } = await twoInstances());
-  nurse = await org.user('provider', 'nurse');
-});
+const it = base.extend('nurse', { scope: 'file' }, ({ org }) => org.user('provider', 'nurse'));
 afterEach(disposeAll);
-afterAll(stopAll);
 
 describe('two-instance fan-out', () => {
-  it('delivers every message sent alternately through A and B to subscribers on both, in the same order', async () => {
+  it('delivers every message sent alternately through A and B to subscribers on both, in the same order', async ({ a, b, org, nurse }) => {
     const c = await conversation(a, org.provider, [org.patient, org.admin, nurse]);
     const subs = [
-      await live(a, connect(a, org.patient), { c }),
-      await live(b, connect(b, org.provider), { c }),
-      await live(a, connect(a, org.admin), { c }),
-      await live(b, connect(b, org.patient), { c }), // the same user on a second device, other instance
+      await live(a, connect(a, org.patient), EVENTS, { c }),
+      await live(b, connect(b, org.provider), EVENTS, { c }),
+      await live(a, connect(a, org.admin), EVENTS, { c }),
+      await live(b, connect(b, org.patient), EVENTS, { c }), // the same user on a second device, other instance
     ];
     const N = 30;
     const sent: string[] = [];
@@ -61,7 +51,7 @@ describe('two-instance fan-out', () => {
       [9, b, org.patient],
       [20, a, org.provider],
     ] as const) {
-      const resumed = await live(app, connect(app, user), { c, a: cursors[k] });
+      const resumed = await live(app, connect(app, user), EVENTS, { c, a: cursors[k] });
       await waitForMessages(resumed, N - k - 1);
       expect(messageIds(resumed)).toEqual(sent.slice(k + 1));
     }
@@ -69,13 +59,13 @@ describe('two-instance fan-out', () => {
     for (const sub of subs) expect(messageIds(sub)).toHaveLength(N);
   });
 
-  it('keeps one order under concurrent senders on both instances, equal to the history order', async () => {
+  it('keeps one order under concurrent senders on both instances, equal to the history order', async ({ a, b, org, nurse }) => {
     const c = await conversation(a, org.provider, [org.patient, org.admin, nurse]);
     const subs = [
-      await live(a, connect(a, org.patient), { c }),
-      await live(a, connect(a, org.provider), { c }),
-      await live(b, connect(b, org.admin), { c }),
-      await live(b, connect(b, nurse), { c }),
+      await live(a, connect(a, org.patient), EVENTS, { c }),
+      await live(a, connect(a, org.provider), EVENTS, { c }),
+      await live(b, connect(b, org.admin), EVENTS, { c }),
+      await live(b, connect(b, nurse), EVENTS, { c }),
     ];
     const senders: Array<[TestApp, SeededUser]> = [
       [a, org.provider],

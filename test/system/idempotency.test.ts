@@ -1,39 +1,16 @@
 // Twenty identical sendMessage calls racing over two instances are one message: one id in every
 // response, one row in the history, one MessageAdded for every subscriber.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { gql } from '../harness/clients.js';
-import { stopAll, type TestApp } from '../harness/start-app.js';
-import {
-  SEND,
-  type SeededOrg,
-  connect,
-  conversation,
-  disposeAll,
-  events,
-  expectContiguous,
-  history,
-  live,
-  messageIds,
-  send,
-  sleep,
-  twoInstances,
-  waitForMessages,
-} from '../harness/system.js';
+import { afterEach, describe, expect } from 'vitest';
+import { gql, connect, disposeAll, live, sleep } from '../harness/clients.js';
+import { SEND, conversation, events, expectContiguous, history, messageIds, send, waitForMessages, EVENTS, it } from '../harness/system.js';
 
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  ({ a, b, org } = await twoInstances());
-});
 afterEach(disposeAll);
-afterAll(stopAll);
 
 describe('idempotency race', () => {
-  it('turns 20 concurrent identical sends over A and B into one message and one event', async () => {
+  it('turns 20 concurrent identical sends over A and B into one message and one event', async ({ a, b, org }) => {
     const c = await conversation(a, org.provider, [org.patient]);
-    const onA = await live(a, connect(a, org.patient), { c });
-    const onB = await live(b, connect(b, org.provider), { c });
+    const onA = await live(a, connect(a, org.patient), EVENTS, { c });
+    const onB = await live(b, connect(b, org.provider), EVENTS, { c });
     const key = `dose-${Date.now()}`;
     const responses = await Promise.all(
       Array.from({ length: 20 }, (_, i) => gql(i % 2 ? a : b, org.provider.token, SEND, { c, b: 'take 2 tablets', k: key })),

@@ -3,40 +3,25 @@
 // event follows), and a removed member stops receiving at once wherever it is connected.
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { gql } from '../harness/clients.js';
-import { seedOrg } from '../harness/seed.js';
-import { stopAll, type TestApp } from '../harness/start-app.js';
+import { afterEach, describe, expect } from 'vitest';
+import { gql, connect, disposeAll, live, sleep, subscriptionErrors, until } from '../harness/clients.js';
+import { seedOrg, type SeededUser } from '../harness/seed.js';
+import type { TestApp } from '../harness/start-app.js';
 import {
   REMOVE,
-  type SeededOrg,
-  type SeededUser,
-  connect,
   conversation,
-  disposeAll,
   events,
   expectContiguous,
-  live,
   messageIds,
   rawRecorder,
   send,
-  sleep,
-  subscriptionErrors,
-  twoInstances,
-  until,
   waitForMessages,
+  EVENTS,
+  it as base,
 } from '../harness/system.js';
 
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-let other: SeededOrg;
-beforeAll(async () => {
-  ({ a, b, org } = await twoInstances());
-  other = await seedOrg(b);
-});
+const it = base.extend('other', { scope: 'file' }, ({ b }) => seedOrg(b));
 afterEach(disposeAll);
-afterAll(stopAll);
 
 /** Subscribes on a raw socket as `user` and returns the frames of that operation after `ms`. */
 async function framesOf(app: TestApp, user: SeededUser, variables: Record<string, unknown>) {
@@ -47,9 +32,9 @@ async function framesOf(app: TestApp, user: SeededUser, variables: Record<string
 }
 
 describe('tenant and membership isolation', () => {
-  it('answers a foreign or non-member subscriber exactly like a missing conversation, and sends no event', async () => {
+  it('answers a foreign or non-member subscriber exactly like a missing conversation, and sends no event', async ({ a, b, org, other }) => {
     const c = await conversation(a, org.provider, [org.patient]);
-    const member = await live(b, connect(b, org.patient), { c });
+    const member = await live(b, connect(b, org.patient), EVENTS, { c });
     const stranger = await org.user('patient', 'stranger'); // same org, not a member
 
     const missing = await framesOf(a, other.patient, { c: randomUUID() });
@@ -88,14 +73,18 @@ describe('tenant and membership isolation', () => {
     missing.raw.ws.close(1000);
   });
 
-  it('ends a removed member at once with MembersChanged then FORBIDDEN, on the other instance, while the others keep receiving', async () => {
+  it('ends a removed member at once with MembersChanged then FORBIDDEN, on the other instance, while the others keep receiving', async ({
+    a,
+    b,
+    org,
+  }) => {
     const leaving = await org.user('patient', 'leaving');
     const staying = await org.user('patient', 'staying');
     const c = await conversation(a, org.provider, [leaving, staying]);
     // on A: the member to be removed and another patient with the same operation (one shared group)
-    const gone = await live(a, connect(a, leaving), { c });
-    const kept = await live(a, connect(a, staying), { c });
-    const keptOnB = await live(b, connect(b, org.provider), { c });
+    const gone = await live(a, connect(a, leaving), EVENTS, { c });
+    const kept = await live(a, connect(a, staying), EVENTS, { c });
+    const keptOnB = await live(b, connect(b, org.provider), EVENTS, { c });
     const first = await send(b, org.provider, c, 'for everyone');
     await waitForMessages(gone, 1);
 
@@ -134,12 +123,12 @@ describe('tenant and membership isolation', () => {
     }
   });
 
-  it('sends a member removed while its resumed subscription is still replaying nothing after the removal', async () => {
+  it('sends a member removed while its resumed subscription is still replaying nothing after the removal', async ({ a, b, org }) => {
     const leaving = await org.user('patient', 'leaving-replay');
     const staying = await org.user('patient', 'staying-replay');
     const c = await conversation(a, org.provider, [leaving, staying]);
     const first = connect(a, leaving);
-    const before = await live(a, first, { c });
+    const before = await live(a, first, EVENTS, { c });
     const m0 = await send(b, org.provider, c, 'before');
     await waitForMessages(before, 1);
     const cursor = events(before)[0]!.cursor!;

@@ -2,34 +2,13 @@
 // commit and publish, loses live events. Subscribers must still get every event exactly once and
 // in order, from the ledger (gap detection on the next live event, or the head poll).
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import {
-  type SeededOrg,
-  connect,
-  conversation,
-  disposeAll,
-  events,
-  expectContiguous,
-  history,
-  live,
-  messageIds,
-  send,
-  sleep,
-  twoInstances,
-  until,
-  waitForMessages,
-} from '../harness/system.js';
+import { afterEach, describe, expect } from 'vitest';
+import { startApp, type TestApp } from '../harness/start-app.js';
+import { conversation, events, expectContiguous, history, messageIds, send, waitForMessages, EVENTS, it } from '../harness/system.js';
+import { connect, disposeAll, live, sleep, until } from '../harness/clients.js';
 
-let prefix: string;
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  ({ prefix, a, b, org } = await twoInstances()); // REALTIME_POLL_MS=1000 (harness default)
-});
+// REALTIME_POLL_MS=1000 (harness default)
 afterEach(disposeAll);
-afterAll(stopAll);
 
 /** Kills exactly this connection on the Redis server (found by its own address, not by name). */
 async function killConnection(admin: Redis, conn: Redis): Promise<void> {
@@ -43,10 +22,10 @@ async function killConnection(admin: Redis, conn: Redis): Promise<void> {
 }
 
 describe('Redis pub/sub interrupted', () => {
-  it("delivers what was published while A's subscriber connection was down, exactly once and in order", async () => {
+  it("delivers what was published while A's subscriber connection was down, exactly once and in order", async ({ a, b, org }) => {
     const c = await conversation(a, org.provider, [org.patient]);
-    const onA = await live(a, connect(a, org.patient), { c });
-    const onB = await live(b, connect(b, org.provider), { c });
+    const onA = await live(a, connect(a, org.patient), EVENTS, { c });
+    const onB = await live(b, connect(b, org.provider), EVENTS, { c });
     const sent = [await send(b, org.provider, c, 'before')];
     await waitForMessages(onA, 1);
 
@@ -75,9 +54,9 @@ describe('Redis pub/sub interrupted', () => {
     expect(await history(a, org.patient, c)).toEqual(sent);
   });
 
-  it('gets the last event even when nothing follows it (the head poll)', async () => {
+  it('gets the last event even when nothing follows it (the head poll)', async ({ a, b, org }) => {
     const c = await conversation(a, org.provider, [org.patient]);
-    const onA = await live(a, connect(a, org.patient), { c });
+    const onA = await live(a, connect(a, org.patient), EVENTS, { c });
     const sent = [await send(b, org.provider, c, 'first')];
     await waitForMessages(onA, 1);
     // B commits but dies before publishing (simulated: its publish is dropped once)
@@ -98,14 +77,14 @@ describe('Redis pub/sub interrupted', () => {
 
 describe('gap detection without the head poll', () => {
   let a2: TestApp;
-  beforeAll(async () => {
+  it.beforeAll(async ({ prefix }) => {
     // an instance of the same deployment that polls the ledger heads only once a minute
     a2 = await startApp({ prefix, env: { REALTIME_POLL_MS: '60000' } });
   });
 
-  it('fetches the missing range as soon as a later event shows the hole', async () => {
+  it('fetches the missing range as soon as a later event shows the hole', async ({ a, b, org }) => {
     const c = await conversation(a2, org.provider, [org.patient]);
-    const sub = await live(a2, connect(a2, org.patient), { c });
+    const sub = await live(a2, connect(a2, org.patient), EVENTS, { c });
     const sent = [await send(b, org.provider, c, 'one')];
     await waitForMessages(sub, 1);
     const hub = b.container.hub;
@@ -125,9 +104,9 @@ describe('gap detection without the head poll', () => {
     expectContiguous(a2, c, events(sub));
   });
 
-  it('looks at the ledger as soon as the subscriber connection is back, with nothing published after it', async () => {
+  it('looks at the ledger as soon as the subscriber connection is back, with nothing published after it', async ({ b, org }) => {
     const c = await conversation(a2, org.provider, [org.patient]);
-    const sub = await live(a2, connect(a2, org.patient), { c });
+    const sub = await live(a2, connect(a2, org.patient), EVENTS, { c });
     const sent = [await send(b, org.provider, c, 'one')];
     await waitForMessages(sub, 1);
     const conn = a2.container.redis.sub;
@@ -149,10 +128,10 @@ describe('gap detection without the head poll', () => {
 });
 
 describe('the ledger unreachable for a moment', () => {
-  it('retries on the next poll instead of spinning, then delivers everything in order', async () => {
+  it('retries on the next poll instead of spinning, then delivers everything in order', async ({ prefix, b, org }) => {
     const a3 = await startApp({ prefix });
     const c = await conversation(b, org.provider, [org.patient]);
-    const sub = await live(a3, connect(a3, org.patient), { c });
+    const sub = await live(a3, connect(a3, org.patient), EVENTS, { c });
     const sent = [await send(b, org.provider, c, 'one')];
     await waitForMessages(sub, 1);
 
@@ -187,7 +166,8 @@ describe('the ledger unreachable for a moment', () => {
         hub.publish = publish;
       }
       sent.push(await send(b, org.provider, c, 'shows the hole')); // a3 must fetch 'lost' and cannot
-      await sleep(400);
+      await until(() => failures > 0, 5_000, 'a catch-up attempt');
+      await sleep(400); // a quiet period: the next attempt waits for the next poll, there is no retry loop
       expect(failures, 'catch-up attempts while the ledger is unreachable').toBeGreaterThan(0);
       expect(failures, 'catch-up attempts while the ledger is unreachable').toBeLessThanOrEqual(3);
       expect(messageIds(sub)).toEqual(sent.slice(0, 1));

@@ -1,42 +1,30 @@
 // An instance is restarted while messages keep flowing through the other one: its clients see
 // close code 1001 (which the stock client retries), reconnect to the new instance with their last
 // cursor, and miss nothing and see nothing twice.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { afterEach, describe, expect } from 'vitest';
+import { startApp } from '../harness/start-app.js';
 import {
-  type SeededOrg,
-  connect,
   conversation,
-  disposeAll,
   events,
   expectContiguous,
   history,
-  live,
   messageIds,
   rawRecorder,
   send,
-  sleep,
-  twoInstances,
-  until,
   waitForMessages,
+  EVENTS,
+  it,
 } from '../harness/system.js';
+import { connect, disposeAll, live, sleep, until } from '../harness/clients.js';
 
-let prefix: string;
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  ({ prefix, a, b, org } = await twoInstances());
-});
 afterEach(disposeAll);
-afterAll(stopAll);
 
 describe('an instance restarted mid-stream', () => {
-  it('costs the client a reconnect, never an event', async () => {
+  it('costs the client a reconnect, never an event', async ({ prefix, a, b, org }) => {
     const c = await conversation(b, org.provider, [org.patient]);
     const closes: number[] = [];
     const client = connect(a, org.patient, { on: { closed: (e) => closes.push((e as { code: number }).code) } });
-    const before = await live(a, client, { c });
+    const before = await live(a, client, EVENTS, { c });
     // a raw socket on A too, to see the close frame itself
     const raw = await rawRecorder(a, org.patient.token);
     raw.subscribe('1', { c });
@@ -51,7 +39,7 @@ describe('an instance restarted mid-stream', () => {
       retryWait: async () => void (await sleep(100)),
       on: { connected: () => connectedTo.push(target.port) },
     });
-    const retried = await live(a, retrying, { c });
+    const retried = await live(a, retrying, EVENTS, { c });
 
     // a sender keeps going through B for the whole test
     const sent: string[] = [];
@@ -79,7 +67,7 @@ describe('an instance restarted mid-stream', () => {
 
     const a2 = await startApp({ prefix });
     const sentAtStart = sent.length;
-    const resumed = await live(a2, connect(a2, org.patient), { c, a: last });
+    const resumed = await live(a2, connect(a2, org.patient), EVENTS, { c, a: last });
     // keep sending for a while after the new instance is up, then stop
     await until(() => sent.length >= sentAtStart + 10, 10_000, 'more messages after the restart');
     sending = false;

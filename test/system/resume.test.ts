@@ -1,37 +1,16 @@
 // A client that lost its connection resubscribes with the last cursor it saw and gets exactly what
 // it missed, in order, then live events — on either instance, even while messages keep coming.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { stopAll, type TestApp } from '../harness/start-app.js';
-import {
-  type SeededOrg,
-  connect,
-  conversation,
-  disposeAll,
-  events,
-  expectContiguous,
-  history,
-  live,
-  messageIds,
-  send,
-  sleep,
-  twoInstances,
-  waitForMessages,
-} from '../harness/system.js';
+import { afterEach, describe, expect } from 'vitest';
+import { conversation, events, expectContiguous, history, messageIds, send, waitForMessages, EVENTS, it } from '../harness/system.js';
+import { connect, disposeAll, live, sleep } from '../harness/clients.js';
 
-let a: TestApp;
-let b: TestApp;
-let org: SeededOrg;
-beforeAll(async () => {
-  ({ a, b, org } = await twoInstances());
-});
 afterEach(disposeAll);
-afterAll(stopAll);
 
 describe('resume after disconnect', () => {
-  it('replays exactly the 50 missed messages in order, then continues live without duplicates', async () => {
+  it('replays exactly the 50 missed messages in order, then continues live without duplicates', async ({ a, b, org }) => {
     const c = await conversation(a, org.provider, [org.patient]);
     const first = connect(a, org.patient);
-    const before = await live(a, first, { c });
+    const before = await live(a, first, EVENTS, { c });
     const seen: string[] = [];
     for (let i = 0; i < 5; i++) seen.push(await send(b, org.provider, c, `before-${i}`));
     await waitForMessages(before, 5);
@@ -43,7 +22,7 @@ describe('resume after disconnect', () => {
     for (let i = 0; i < 50; i++) missed.push(await send(i % 2 ? a : b, org.provider, c, `missed-${i}`));
     expect(messageIds(before)).toHaveLength(5); // the disposed client got nothing more
 
-    const again = await live(b, connect(b, org.patient), { c, a: last });
+    const again = await live(b, connect(b, org.patient), EVENTS, { c, a: last });
     await waitForMessages(again, 50);
     await sleep(200); // nothing beyond the 50 may follow the replay
     expect(messageIds(again)).toEqual(missed);
@@ -57,10 +36,10 @@ describe('resume after disconnect', () => {
     expect(await history(a, org.patient, c)).toEqual([...seen, ...missed, ...after]);
   });
 
-  it('loses and repeats nothing when messages keep arriving while the replay runs', async () => {
+  it('loses and repeats nothing when messages keep arriving while the replay runs', async ({ a, b, org }) => {
     const c = await conversation(a, org.provider, [org.patient]);
     const first = connect(a, org.patient);
-    const before = await live(a, first, { c });
+    const before = await live(a, first, EVENTS, { c });
     const seen = [await send(a, org.provider, c, 'seen')];
     await waitForMessages(before, 1);
     const last = events(before)[0]!.cursor!;
@@ -74,7 +53,7 @@ describe('resume after disconnect', () => {
       for (let i = 0; i < 30; i++) racing.push(Promise.resolve(await send(b, org.provider, c, `racing-${i}`)));
     })();
     const again = connect(a, org.patient);
-    const resumed = await live(a, again, { c, a: last });
+    const resumed = await live(a, again, EVENTS, { c, a: last });
     await sender;
     const concurrent = await Promise.all(racing);
     await waitForMessages(resumed, 70);
@@ -84,15 +63,15 @@ describe('resume after disconnect', () => {
     expect(await history(b, org.provider, c)).toEqual([...seen, ...missed, ...concurrent]);
   });
 
-  it('resumes from a cursor with nothing missed as a plain live subscription', async () => {
+  it('resumes from a cursor with nothing missed as a plain live subscription', async ({ a, b, org }) => {
     const c = await conversation(a, org.provider, [org.patient]);
     const first = connect(b, org.patient);
-    const sub = await live(b, first, { c });
+    const sub = await live(b, first, EVENTS, { c });
     await send(a, org.provider, c, 'one');
     await waitForMessages(sub, 1);
     const last = events(sub)[0]!.cursor!;
     await first.dispose();
-    const again = await live(a, connect(a, org.patient), { c, a: last });
+    const again = await live(a, connect(a, org.patient), EVENTS, { c, a: last });
     await sleep(200);
     expect(again.items).toEqual([]);
     const next = await send(b, org.provider, c, 'two');

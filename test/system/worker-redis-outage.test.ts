@@ -7,13 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { and, eq, like, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notifications } from '../../src/modules/notifications/tables.js';
-import { sleep } from '../harness/clients.js';
+import { sleep, connect, live, settled, until } from '../harness/clients.js';
 import { TEST_JWT_SECRET } from '../harness/env.js';
 import { type PrivateDatabase, type PrivateRedis, privateDatabase, privateRedis } from '../harness/outage.js';
 import { type SeededOrg, seedOrg } from '../harness/seed.js';
 import { newPrefix, startApp, stopAll, type TestApp } from '../harness/start-app.js';
 import { raise } from '../alerts/ops.js';
-import { connect, conversation, EVENTS, events, live, send, settled, until } from '../messaging/ops.js';
+import { conversation, EVENTS, events, send } from '../messaging/ops.js';
 import { createReminder } from '../reminders/ops.js';
 
 const RECONCILE_MS = 3_000;
