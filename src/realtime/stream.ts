@@ -158,9 +158,10 @@ export interface StreamDef<K, E extends Payloads, P extends Payloads> {
 }
 
 /**
- * Declares a stream. `E` are the durable payloads by type, `P` the ephemeral ones. The codec
- * verifies `after` cursors (bound to the stream name). The casts from stored payloads to `E` live
- * here and only here: a stream's events are written only through its own `append`.
+ * Declares a stream. `E` are the durable payloads by type, `P` the ephemeral ones. `open` verifies
+ * an `after` cursor with the codec it is given (cursors are bound to the stream name). The casts
+ * from stored payloads to `E` live here and only here: a stream's events are written only through
+ * its own definition.
  */
 export function defineStream<K, E extends Payloads, P extends Payloads = Record<never, never>>(def: {
   name: (key: K) => string;
