@@ -32,10 +32,49 @@ export interface WsServer {
   socketCount(): number;
 }
 
-interface Conn extends ProtocolSocket {
-  ws: WebSocket;
-  alive: boolean;
-  closing: boolean;
+/** What every connection shares: its methods live on the prototype, not in closures per socket. */
+interface ConnShared {
+  maxBufferedBytes: number;
+  onSlowConsumer(): void;
+}
+
+class Conn implements ProtocolSocket {
+  readonly id = randomUUID();
+  alive = true;
+  closing = false;
+  handlers: ReturnType<Protocol['opened']> | undefined;
+  private ended = false;
+  constructor(
+    readonly ws: WebSocket,
+    private readonly shared: ConnShared,
+  ) {}
+
+  send(frame: string): void {
+    const { ws } = this;
+    if (this.closing || ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > this.shared.maxBufferedBytes) {
+      // A consumer that stopped reading: close with a code the client retries; it resumes by cursor.
+      this.shared.onSlowConsumer();
+      this.close(CloseCode.TryAgainLater, 'Try again later: consumer too slow');
+      setTimeout(() => ws.terminate(), 5_000).unref();
+      return;
+    }
+    ws.send(frame);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.end();
+    this.ws.close(code, reason);
+  }
+
+  /** Tells the protocol once, as soon as closing begins (by either side): it stops producing. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.handlers?.closed();
+  }
 }
 
 /**
@@ -69,50 +108,18 @@ export function attachWsServer(
   };
   server.on('upgrade', onUpgrade);
 
-  const connOf = (ws: WebSocket, onClosing: () => void): Conn => {
-    const c: Conn = {
-      id: randomUUID(),
-      ws,
-      alive: true,
-      closing: false,
-      send(frame) {
-        if (c.closing || ws.readyState !== WebSocket.OPEN) return;
-        if (ws.bufferedAmount > config.maxBufferedBytes) {
-          // A consumer that stopped reading: close with a code the client retries; it resumes by cursor.
-          metrics.slowConsumers.inc();
-          c.close(CloseCode.TryAgainLater, 'Try again later: consumer too slow');
-          setTimeout(() => ws.terminate(), 5_000).unref();
-          return;
-        }
-        ws.send(frame);
-      },
-      close(code, reason) {
-        if (c.closing) return;
-        c.closing = true;
-        onClosing();
-        ws.close(code, reason);
-      },
-    };
-    return c;
-  };
+  const shared: ConnShared = { maxBufferedBytes: config.maxBufferedBytes, onSlowConsumer: () => metrics.slowConsumers.inc() };
 
   wss.on('connection', (ws) => {
     if (ws.protocol !== PROTOCOL) {
       ws.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
       return;
     }
-    let handlers: ReturnType<Protocol['opened']> | undefined;
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      handlers?.closed();
-    };
-    const c = connOf(ws, end);
+    const c = new Conn(ws, shared);
     conns.add(c);
     metrics.sockets.inc();
-    handlers = protocol.opened(c);
-    const h = handlers;
+    const h = protocol.opened(c);
+    c.handlers = h;
     ws.on('message', (data, isBinary) => {
       if (isBinary) return c.close(CloseCode.BadRequest, 'Invalid message received');
       void h.message(data.toString()).catch((err) => logger.error({ err }, 'ws message handling failed'));
@@ -123,7 +130,7 @@ export function attachWsServer(
     ws.on('error', (err) => logger.debug({ err }, 'ws socket error'));
     ws.on('close', () => {
       c.closing = true;
-      end();
+      c.end();
       conns.delete(c);
       metrics.sockets.dec();
     });

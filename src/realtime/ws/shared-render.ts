@@ -172,35 +172,46 @@ export function createSharedRender(deps: SharedRenderDeps) {
       const spec = await open(getArgumentValues(def, root, vars.coerced), ctx);
       const shape = shapeOf(args.schema, req.query, root, args.document);
       const { key, renderKey } = keysOf(req, spec, shape, vars.coerced);
-      const renderArgs = { ...args, contextValue: renderContext(ctx, spec, shape) };
-      const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
-      // graphql-js 16 `execute` runs a subscription operation's root field against a given root
-      // value (yoga's executor would call subscribe instead); errors are masked like HTTP's.
-      const render = (rootValue: unknown) => {
-        const res = execute({ ...renderArgs, rootValue }) as ExecutionResult | Promise<ExecutionResult>;
-        return res instanceof Promise ? res.then(serialize) : serialize(res);
-      };
-      let active = true; // nothing is written for this id once it ended, whoever ended it
-      const remove = await fanout.add(
-        key,
-        spec,
-        render,
-        {
-          userId: req.viewer?.userId ?? '',
-          socketId: req.socketId,
-          deliver: (payload) => {
-            if (active) req.send(`${prefix}${payload}}`);
-          },
-          end: (err) => req.end(err),
-        },
-        renderKey,
-      );
+      const render = renderer({ ...args, contextValue: renderContext(ctx, spec, shape) });
+      const sub = subscriber(id, req);
+      const remove = await fanout.add(key, spec, render, sub.sink, renderKey);
       return {
         stop: () => {
-          active = false;
+          sub.end();
           remove();
         },
       };
+    },
+  };
+
+  // Built in functions of their own so that what a subscription keeps alive (its sink, held by
+  // the fan-out) closes over a few values, not over the operation's arguments and context.
+
+  /** The group's render: graphql-js 16 `execute` of the subscription's root field against a root value. */
+  function renderer(args: ExecutionArgs) {
+    return (rootValue: unknown) => {
+      const res = execute({ ...args, rootValue }) as ExecutionResult | Promise<ExecutionResult>;
+      return res instanceof Promise ? res.then(serialize) : serialize(res);
+    };
+  }
+}
+
+/** The sink of one subscription: frames with its id, nothing once it ended (whoever ended it). */
+function subscriber(id: string, req: Pick<StreamRequest, 'viewer' | 'socketId' | 'send' | 'end'>) {
+  const { send } = req;
+  const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  let active = true;
+  return {
+    sink: {
+      userId: req.viewer?.userId ?? '',
+      socketId: req.socketId,
+      deliver: (payload: string) => {
+        if (active) send(`${prefix}${payload}}`);
+      },
+      end: req.end,
+    },
+    end: () => {
+      active = false;
     },
   };
 }
