@@ -63,9 +63,10 @@ export function createFanout(deps: { hub: Hub; db: Executor; cursors: CursorCode
       const r = await renderOnce(memo, g, () => g.spec.toRoot(ev, cursor));
       if (r !== undefined) {
         let n = 0;
+        const forSubscriber = g.spec.forSubscriber;
         for (const s of [...g.subs]) {
           if (ev.position <= s.last || !g.subs.has(s)) continue;
-          if (g.spec.forSubscriber && !g.spec.forSubscriber(ev, s.sink)) {
+          if (forSubscriber && !forSubscriber(ev, s.sink)) {
             if (!s.buffer) s.last = ev.position;
             continue;
           }

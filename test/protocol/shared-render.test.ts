@@ -76,11 +76,10 @@ async function subscribe(render: ReturnType<typeof createSharedRender>, viewer: 
   const started = await render.start({
     id: '1',
     viewer,
-    socketId: randomUUID(),
+    socket: { id: randomUUID(), send: (frame: string) => frames.push(JSON.parse(frame)) },
     args,
     op: getOperationAST(document)!,
     query,
-    send: (frame) => frames.push(JSON.parse(frame)),
     end: () => {},
   });
   if (!started || !('stop' in started)) throw new Error('not started as a stream');

@@ -88,11 +88,10 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     const started = await render.start({
       id,
       viewer: c.viewer,
-      socketId: c.socket.id,
+      socket: c.socket,
       args,
       op,
       query,
-      send: (frame) => c.socket.send(frame),
       end: (err) => {
         c.ops.get(id)?.();
         sendError(c, id, [err]);

@@ -79,12 +79,11 @@ export type StartResult = undefined | { errors: readonly GraphQLError[] } | { st
 export interface StreamRequest {
   id: string;
   viewer: Viewer | undefined;
-  socketId: string;
+  /** The socket (device) the subscription lives on; its `send` writes one serialized frame. */
+  socket: { readonly id: string; send(frame: string): void };
   args: ExecutionArgs;
   op: OperationDefinitionNode;
   query: string;
-  /** Writes one serialized `next` frame to the socket. */
-  send(frame: string): void;
   /** The server ended the subscription (e.g. membership revoked). */
   end(err: Error): void;
 }
@@ -197,16 +196,16 @@ export function createSharedRender(deps: SharedRenderDeps) {
 }
 
 /** The sink of one subscription: frames with its id, nothing once it ended (whoever ended it). */
-function subscriber(id: string, req: Pick<StreamRequest, 'viewer' | 'socketId' | 'send' | 'end'>) {
-  const { send } = req;
+function subscriber(id: string, req: Pick<StreamRequest, 'viewer' | 'socket' | 'end'>) {
+  const { socket } = req;
   const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
   let active = true;
   return {
     sink: {
       userId: req.viewer?.userId ?? '',
-      socketId: req.socketId,
+      socketId: socket.id,
       deliver: (payload: string) => {
-        if (active) send(`${prefix}${payload}}`);
+        if (active) socket.send(`${prefix}${payload}}`);
       },
       end: req.end,
     },
