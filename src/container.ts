@@ -4,15 +4,10 @@ import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { createAuthenticator, type Authenticator } from './http/auth.js';
 import { createMetrics, registerQueueMetrics, type Metrics } from './http/metrics.js';
-import { createAlertsService, type AlertsService } from './modules/alerts/service.js';
-import { createEscalation, type Escalation } from './modules/alerts/escalation.js';
-import { createDelivery, type Delivery } from './modules/reminders/delivery.js';
-import { createIdentityService, type IdentityService } from './modules/identity/service.js';
-import { createNotificationsService, type NotificationsService } from './modules/notifications/service.js';
+import type { Duties } from './jobs/define.js';
+import type { ModuleDeps } from './modules/module.js';
+import { type JobServices, MODULES, QUEUE_NAMES, type Services } from './modules/modules.js';
 import { createCommit } from './realtime/commit.js';
-import { createMessagingService, type MessagingService } from './modules/messaging/service.js';
-import { createPresenceService, type PresenceService } from './modules/presence/service.js';
-import { createRemindersService, type RemindersService } from './modules/reminders/service.js';
 import { createFanout } from './realtime/fanout.js';
 import type { Fanout } from './realtime/fanout-types.js';
 import { createHub, createPublisher, type Hub, type Publisher } from './realtime/hub.js';
@@ -20,16 +15,6 @@ import { createQueues, type Queues } from './jobs/queues.js';
 import { createCursorCodec, type CursorCodec } from './shared/cursor.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { redisRetryStrategy, watchRedis } from './shared/redis-watch.js';
-
-/** Domain services; resolvers call these and nothing else. */
-export interface Services {
-  alerts: AlertsService;
-  identity: IdentityService;
-  messaging: MessagingService;
-  notifications: NotificationsService;
-  presence: PresenceService;
-  reminders: RemindersService;
-}
 
 /** What every process builds: storage, Redis for commands, publishing and queues, the services. */
 export interface CoreContainer {
@@ -48,14 +33,10 @@ export interface CoreContainer {
   services: Services;
   /** The worker side of the domains (what timers and jobs run); built for the worker and all roles only. */
   jobs: JobServices | undefined;
+  /** Every module's job handlers and periodic duties, bound to `jobs`; built with them. */
+  duties: Duties | undefined;
   /** Closes everything in reverse order of creation. */
   close(): Promise<void>;
-}
-
-/** What job handlers call: never reachable from resolvers. */
-export interface JobServices {
-  alerts: Escalation;
-  reminders: Delivery;
 }
 
 /** An API-serving process (`serve`, `all`): also receives events (hub) and delivers them (fan-out). */
@@ -137,7 +118,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     // the commands connection fails when Redis is unreachable at start (a clear error, not a hang)
     await redis.commands.ping();
     await Promise.all([redis.pub, redis.queue].map((r) => whenReady(r)));
-    const queues = createQueues(redis.queue, `${config.redisPrefix}:bull`, logger);
+    const queues = createQueues(redis.queue, `${config.redisPrefix}:bull`, logger, QUEUE_NAMES);
     closers.push(() => queues.close());
 
     const metrics = createMetrics();
@@ -148,51 +129,10 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       : undefined;
     const publisher: Publisher = realtime?.hub ?? createPublisher(redis.pub, config.redisPrefix);
 
-    const identity = createIdentityService({ db: database.db });
     const commit = createCommit(database.db, publisher, logger);
-    const messaging = createMessagingService({
-      db: database.db,
-      publisher,
-      commit,
-      redis: redis.commands,
-      cursors,
-      identity,
-      limits: config.limits,
-      keyPrefix: config.redisPrefix,
-      typingThrottleMs: config.realtime.typingThrottleMs,
-    });
-
-    const notifications = createNotificationsService({ db: database.db, commit, cursors, identity, limits: config.limits });
-    const presence = createPresenceService({
-      redis: redis.commands,
-      publisher,
-      identity,
-      messaging,
-      config: config.presence,
-      keyPrefix: config.redisPrefix,
-      logger,
-    });
-    closers.push(() => presence.close());
-    const reminders = createRemindersService({
-      db: database.db,
-      commit,
-      queues,
-      identity,
-      notifications,
-      config: config.reminders,
-      logger,
-    });
-    const alerts = createAlertsService({
-      db: database.db,
-      commit,
-      cursors,
-      identity,
-      notifications,
-      queues,
-      logger,
-      config: config.alerts,
-      limits: config.limits,
-    });
+    const deps: ModuleDeps = { config, logger, db: database.db, commit, cursors, queues, publisher, redis: redis.commands };
+    const services = buildServices(deps, closers);
+    const workerSide = opts.role === 'serve' ? undefined : await buildWorkerSides(deps, services);
 
     const core: CoreContainer = {
       config,
@@ -205,14 +145,9 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       cursors,
       metrics,
       auth: createAuthenticator(config.auth),
-      services: { identity, messaging, notifications, presence, alerts, reminders },
-      jobs:
-        opts.role === 'serve'
-          ? undefined
-          : {
-              alerts: createEscalation({ db: database.db, commit, identity, notifications, config: config.alerts, logger }),
-              reminders: createDelivery({ db: database.db, commit, queues, notifications, config: config.reminders, logger }),
-            },
+      services,
+      jobs: workerSide?.jobs,
+      duties: workerSide?.duties,
       async close() {
         for (const c of closers.reverse()) await c().catch((err) => logger.warn({ err }, 'close failed'));
       },
@@ -255,4 +190,33 @@ async function createRealtime(
     },
   });
   return { sub, pubsub, hub, fanout };
+}
+
+/**
+ * Every module's API service, in the order of `MODULES` (each gets the services built before it).
+ * The record is typed per module; the loop only assembles them.
+ */
+function buildServices(deps: ModuleDeps, closers: Array<() => Promise<unknown>>): Services {
+  const built: Record<string, unknown> = {};
+  for (const m of MODULES) {
+    const service = m.service(deps, built as never);
+    built[m.name] = service;
+    const close = m.close;
+    if (close) closers.push(() => close(service as never));
+  }
+  return built as Services;
+}
+
+/** Every module's worker side and duties (dynamic imports: only processes that run jobs load them). */
+async function buildWorkerSides(deps: ModuleDeps, services: Services): Promise<{ jobs: JobServices; duties: Duties }> {
+  const jobs: Record<string, unknown> = {};
+  const duties: Duties = { jobs: [], periodic: [] };
+  for (const m of MODULES) {
+    const w = await m.worker?.(deps, services as never);
+    if (!w) continue;
+    jobs[m.name] = w.side;
+    duties.jobs.push(...w.duties.jobs);
+    duties.periodic.push(...w.duties.periodic);
+  }
+  return { jobs: jobs as JobServices, duties };
 }

@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { CoreContainer } from './container.js';
-import { type Duties, type JobImpl, type Periodic, QUEUE_SETTINGS, QUEUES } from './jobs/define.js';
-import { workerDuties } from './jobs/registry.js';
+import type { Duties, JobImpl, Periodic } from './jobs/define.js';
+import { QUEUE_NAMES, QUEUE_SETTINGS } from './modules/modules.js';
 import type { Logger } from './shared/logger.js';
 import { isRedisConnectionError } from './shared/redis-watch.js';
 
@@ -26,7 +26,8 @@ export interface WorkerOptions {
  * connection). Handlers validate their payload and are idempotent, so a retried or re-run
  * (stalled) job never does its work twice.
  */
-export function startWorkers(c: CoreContainer, duties: Duties = workerDuties(c), opts: WorkerOptions = {}): Workers {
+export function startWorkers(c: CoreContainer, duties: Duties | undefined = c.duties, opts: WorkerOptions = {}): Workers {
+  if (!duties) throw new Error('workers need a container built for the worker or all role');
   const { logger, config } = c;
   const { jobs: impls, periodic } = duties;
   let closing = false;
@@ -37,9 +38,9 @@ export function startWorkers(c: CoreContainer, duties: Duties = workerDuties(c),
     byQueue.set(impl.def.queue, m);
   }
   const connection = c.redisConnection('worker');
-  const workers = QUEUES.filter((q) => byQueue.has(q)).map((queue) => {
+  const workers = QUEUE_NAMES.filter((q) => byQueue.has(q)).map((queue) => {
     const handlers = byQueue.get(queue) as Map<string, JobImpl>;
-    const settings = QUEUE_SETTINGS[queue](config.worker);
+    const settings = QUEUE_SETTINGS[queue]?.(config.worker) ?? { concurrency: config.worker.concurrency, lockMs: config.worker.lockMs };
     const w = new Worker(
       queue,
       async (job, token) => {

@@ -1,4 +1,4 @@
-import type { Services } from '../container.js';
+import type { Services } from '../modules/modules.js';
 import type { Fanout } from '../realtime/fanout-types.js';
 import { unauthenticated } from '../shared/errors.js';
 import type { Viewer } from '../shared/viewer.js';

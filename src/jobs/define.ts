@@ -1,10 +1,8 @@
 import type { Job, JobsOptions } from 'bullmq';
 import type { z } from 'zod';
-import type { Config } from '../config.js';
 
-/** The queues Wardline runs. One BullMQ Worker per queue dispatches by job name. */
-export const QUEUES = ['reminders', 'alerts'] as const;
-export type QueueName = (typeof QUEUES)[number];
+/** A queue's name; each module declares its queues and their settings in its record (`modules/<domain>/module.ts`). */
+export type QueueName = string;
 
 /** How a worker runs one queue. */
 export interface QueueSettings {
@@ -13,16 +11,6 @@ export interface QueueSettings {
   /** BullMQ lock duration; a job of a killed worker is re-run after about this long. */
   lockMs: number;
 }
-
-/**
- * Each queue's own settings, from the configuration. Reminders run at WORKER_CONCURRENCY (their
- * deliveries batch into shared transactions, so concurrency is throughput); escalations are rare
- * and each is a transaction of its own, so a few at a time are plenty.
- */
-export const QUEUE_SETTINGS: Record<QueueName, (w: Config['worker']) => QueueSettings> = {
-  reminders: (w) => ({ concurrency: w.concurrency, lockMs: w.lockMs }),
-  alerts: (w) => ({ concurrency: Math.min(w.concurrency, 20), lockMs: w.lockMs }),
-};
 
 /**
  * A job contract shared by producer and consumer (Hive's kit): the payload schema is checked on

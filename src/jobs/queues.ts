@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import type { Logger } from '../shared/logger.js';
 import { isRedisConnectionError } from '../shared/redis-watch.js';
-import { type JobDef, QUEUES, type QueueName } from './define.js';
+import type { JobDef, QueueName } from './define.js';
 
 /** Producers for every queue, on one connection (`enableOfflineQueue: false`: fail fast). */
 export interface Queues {
@@ -16,9 +16,10 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-export function createQueues(connection: Redis, prefix: string, logger: Logger): Queues {
+/** Producers for `names` (every module's queues) on one connection. */
+export function createQueues(connection: Redis, prefix: string, logger: Logger, names: readonly QueueName[]): Queues {
   const queues = new Map(
-    QUEUES.map((q) => {
+    names.map((q) => {
       const queue = new Queue(q, { connection, prefix });
       // an unhandled 'error' would reach console.error; outages are reported by the connection watcher
       queue.on('error', (err) => {
@@ -46,7 +47,7 @@ export function createQueues(connection: Redis, prefix: string, logger: Logger):
     },
     async counts() {
       const out = {} as Record<QueueName, Record<string, number>>;
-      for (const q of QUEUES) out[q] = await get(q).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+      for (const q of names) out[q] = await get(q).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
       return out;
     },
     queue: get,

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import type { Services } from '../container.js';
+import type { Services } from '../modules/modules.js';
 import { mintToken } from '../http/auth.js';
 import type { Role, Viewer } from '../shared/viewer.js';
 

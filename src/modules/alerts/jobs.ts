@@ -1,7 +1,10 @@
 import type { Config } from '../../config.js';
 import type { Duties } from '../../jobs/define.js';
+import type { IdentityService } from '../identity/service.js';
+import type { ModuleDeps, WorkerSide } from '../module.js';
+import type { NotificationsService } from '../notifications/service.js';
 import type { Logger } from '../../shared/logger.js';
-import { type Escalation, escalationReconcileMs } from './escalation.js';
+import { type Escalation, createEscalation, escalationReconcileMs } from './escalation.js';
 import { escalationTimer } from './events.js';
 
 /** What the alert duties need: the escalation (worker side), its config and a logger. */
@@ -28,4 +31,17 @@ export function alertDuties(d: AlertDutiesDeps): Duties {
     graceMs: everyMs,
     logger: d.logger,
   });
+}
+
+/** The alerts module's worker side: the escalation (what the timer fires) and its duties. */
+export function alertsWorker(d: ModuleDeps, u: { identity: IdentityService; notifications: NotificationsService }): WorkerSide<Escalation> {
+  const escalation = createEscalation({
+    db: d.db,
+    commit: d.commit,
+    identity: u.identity,
+    notifications: u.notifications,
+    config: d.config.alerts,
+    logger: d.logger,
+  });
+  return { side: escalation, duties: alertDuties({ escalation, config: d.config.alerts, logger: d.logger }) };
 }

@@ -2,7 +2,9 @@ import { DelayedError } from 'bullmq';
 import { type Duties, type JobImpl, type Periodic, implementJob } from '../../jobs/define.js';
 import type { DeliveryHooks } from './delivery.js';
 import { reminderDue } from './events.js';
-import type { Delivery as ReminderDelivery } from './delivery.js';
+import type { ModuleDeps, WorkerSide } from '../module.js';
+import type { NotificationsService } from '../notifications/service.js';
+import { type Delivery as ReminderDelivery, createDelivery } from './delivery.js';
 
 /** Test seams of the handler (see test/reminders/worker-child.ts); production passes none. */
 export interface ReminderJobHooks extends DeliveryHooks {
@@ -48,4 +50,17 @@ export function reminderReconciler(reminders: Delivery, everyMs: number, opts: {
 /** The worker side of reminders: the occurrence handler and the reconciler. */
 export function reminderDuties(reminders: Delivery, reconcileMs: number): Duties {
   return { jobs: [reminderJob(reminders)], periodic: [reminderReconciler(reminders, reconcileMs)] };
+}
+
+/** The reminders module's worker side: the delivery (what the jobs call) and its duties. */
+export function remindersWorker(d: ModuleDeps, u: { notifications: NotificationsService }): WorkerSide<ReminderDelivery> {
+  const delivery = createDelivery({
+    db: d.db,
+    commit: d.commit,
+    queues: d.queues,
+    notifications: u.notifications,
+    config: d.config.reminders,
+    logger: d.logger,
+  });
+  return { side: delivery, duties: reminderDuties(delivery, d.config.reminders.reconcileMs) };
 }
