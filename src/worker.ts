@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { CoreContainer } from './container.js';
 import type { Duties, JobImpl, Periodic } from './jobs/define.js';
-import { QUEUE_NAMES, QUEUE_SETTINGS } from './modules/modules.js';
+import { QUEUE_SETTINGS } from './modules/modules.js';
 import type { Logger } from './shared/logger.js';
 import { isRedisConnectionError } from './shared/redis-watch.js';
 
@@ -38,8 +38,7 @@ export function startWorkers(c: CoreContainer, duties: Duties | undefined = c.du
     byQueue.set(impl.def.queue, m);
   }
   const connection = c.redisConnection('worker');
-  const workers = QUEUE_NAMES.filter((q) => byQueue.has(q)).map((queue) => {
-    const handlers = byQueue.get(queue) as Map<string, JobImpl>;
+  const workers = [...byQueue].map(([queue, handlers]) => {
     const settings = QUEUE_SETTINGS[queue]?.(config.worker) ?? { concurrency: config.worker.concurrency, lockMs: config.worker.lockMs };
     const w = new Worker(
       queue,

@@ -9,6 +9,11 @@ export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 /** A database or an open transaction: repo functions accept either. */
 export type Executor = Db;
 
+/** Rows of a raw `execute` on either driver (postgres.js returns an array, PGlite `{ rows }`). */
+export function rowsOf<T>(res: unknown): T[] {
+  return (Array.isArray(res) ? res : ((res as { rows?: T[] }).rows ?? [])) as T[];
+}
+
 export interface Database {
   db: Db;
   kind: 'postgres' | 'pglite';

@@ -28,7 +28,11 @@ export function createQueues(connection: Redis, prefix: string, logger: Logger, 
       return [q, queue];
     }),
   );
-  const get = (name: QueueName) => queues.get(name) as Queue;
+  const get = (name: QueueName) => {
+    const q = queues.get(name);
+    if (!q) throw new Error(`queue ${name} is not declared by any module (modules/<domain>/module.ts queues)`);
+    return q;
+  };
   return {
     async add(def, data, opts) {
       const payload = def.schema.parse(data);

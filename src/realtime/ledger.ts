@@ -1,5 +1,5 @@
 import { type SQL, and, asc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
-import type { Executor } from '../db/client.js';
+import { type Executor, rowsOf } from '../db/client.js';
 import { streamEvents, streamHeads } from './tables.js';
 
 /** A durable event as stored in the ledger and published on pub/sub. */
@@ -127,7 +127,7 @@ export async function appendFused<P>(
       returning position
     )
     select position from r`);
-  const rows = (Array.isArray(res) ? res : ((res as { rows?: unknown[] }).rows ?? [])) as Array<{ position: string | number }>;
+  const rows = rowsOf<{ position: string | number }>(res);
   if (!rows[0]) return undefined;
   const position = Number(rows[0].position);
   let out: unknown = input.payload;

@@ -257,7 +257,6 @@ export function createAlertsService(deps: AlertsDeps) {
     /** Authorises `alertRaised`: the org's alert stream, filtered per group by audience, filter and expiry. */
     async openEvents(viewer: Viewer, filterArg: unknown, after: string | null | undefined): Promise<StreamSpec> {
       const filter = parseFilter(filterArg);
-      const match = alertMatcher(viewer, filter);
       return alertStream.open(viewer.orgId, {
         orgId: viewer.orgId,
         after,
@@ -268,7 +267,7 @@ export function createAlertsService(deps: AlertsDeps) {
         // viewer-dependent, which puts the user back into the render key when selected)
         renderScope: `${viewer.orgId}:${viewer.role}`,
         shares: ['orgId', 'role'],
-        match: (ev) => 'position' in ev && match(ev),
+        match: alertMatcher(viewer, filter),
         toRoot: toAlertRoot,
       });
     },

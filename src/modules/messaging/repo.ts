@@ -1,5 +1,5 @@
 import { type SQL, and, asc, desc, eq, gt, inArray, lt, ne, isNull, sql } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
+import { type Executor, rowsOf } from '../../db/client.js';
 import { olderThanRow } from '../../db/keyset.js';
 import { users } from '../identity/tables.js';
 import { type Attachment, conversationMembers, conversations, messages, type ConversationRow } from './tables.js';
@@ -274,9 +274,4 @@ export function messageRow(m: {
     from head where head.org_id = ${m.orgId}
     on conflict do nothing
     returning seq as position`;
-}
-
-/** Rows of a raw `execute` on either driver (postgres.js returns an array, PGlite `{ rows }`). */
-function rowsOf<T>(res: unknown): T[] {
-  return (Array.isArray(res) ? res : ((res as { rows?: T[] }).rows ?? [])) as T[];
 }

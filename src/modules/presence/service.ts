@@ -264,7 +264,7 @@ export function createPresenceService(deps: PresenceDeps) {
         orgId,
         // what a user may see was checked above; the events themselves are the same for everyone
         scope: `presence:${orgId}`,
-        match: (ev) => !('position' in ev) && watched.has(ev.payload.userId),
+        match: (ev) => watched.has(ev.payload.userId),
         toRootEphemeral: (ev) => ev.payload,
         initial: () => read(orgId, ids, createdAt),
       });
