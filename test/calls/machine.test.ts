@@ -2,7 +2,12 @@
 import { describe, expect, it } from 'vitest';
 import { type Action, type MachineCall, type MachineParticipant, transition } from '../../src/modules/calls/machine.js';
 
-const caller = (state: MachineParticipant['state'] = 'joined'): MachineParticipant => ({ userId: 'a', role: 'caller', state, deviceId: 'a1' });
+const caller = (state: MachineParticipant['state'] = 'joined'): MachineParticipant => ({
+  userId: 'a',
+  role: 'caller',
+  state,
+  deviceId: 'a1',
+});
 const callee = (id: string, state: MachineParticipant['state'] = 'ringing', deviceId: string | null = null): MachineParticipant => ({
   userId: id,
   role: 'callee',
@@ -32,14 +37,20 @@ describe('1:1 calls', () => {
   });
 
   it('accept after the ring ended is CALL_NOT_RINGING; strangers are NOT_PARTICIPANT', () => {
-    expect(transition(direct('missed'), [caller('left'), callee('b', 'missed')], accept('b'))).toEqual({ ok: false, refusal: 'CALL_NOT_RINGING' });
+    expect(transition(direct('missed'), [caller('left'), callee('b', 'missed')], accept('b'))).toEqual({
+      ok: false,
+      refusal: 'CALL_NOT_RINGING',
+    });
     expect(transition(direct(), [caller(), callee('b')], accept('z'))).toEqual({ ok: false, refusal: 'NOT_PARTICIPANT' });
   });
 
   it('reject: RINGING → REJECTED (DECLINED) with no missed call; the caller cannot reject', () => {
     const o = ok(transition(direct(), [caller(), callee('b')], { type: 'reject', userId: 'b' }));
     expect(o).toMatchObject({ state: 'rejected', reason: 'declined', missed: [] });
-    expect(transition(direct(), [caller(), callee('b')], { type: 'reject', userId: 'a' })).toEqual({ ok: false, refusal: 'CALL_NOT_RINGING' });
+    expect(transition(direct(), [caller(), callee('b')], { type: 'reject', userId: 'a' })).toEqual({
+      ok: false,
+      refusal: 'CALL_NOT_RINGING',
+    });
   });
 
   it('caller cancel while ringing: MISSED (CANCELLED), the callee missed it', () => {
@@ -48,7 +59,10 @@ describe('1:1 calls', () => {
   });
 
   it('a ringing callee hanging up declines', () => {
-    expect(ok(transition(direct(), [caller(), callee('b')], { type: 'end', userId: 'b' }))).toMatchObject({ state: 'rejected', missed: [] });
+    expect(ok(transition(direct(), [caller(), callee('b')], { type: 'end', userId: 'b' }))).toMatchObject({
+      state: 'rejected',
+      missed: [],
+    });
   });
 
   it('ring timeout: MISSED (TIMEOUT) once; a second run is a no-op', () => {
@@ -85,13 +99,19 @@ describe('1:1 calls', () => {
 
   it('connect timeout: ACCEPTED → FAILED (SETUP_TIMEOUT); not once IN_PROGRESS', () => {
     const parts = [caller(), callee('b', 'joined', 'b1')];
-    expect(ok(transition(direct('accepted'), parts, { type: 'connectTimeout' }))).toMatchObject({ state: 'failed', reason: 'setup_timeout' });
+    expect(ok(transition(direct('accepted'), parts, { type: 'connectTimeout' }))).toMatchObject({
+      state: 'failed',
+      reason: 'setup_timeout',
+    });
     expect(ok(transition(direct('in_progress'), parts, { type: 'connectTimeout' })).noop).toBe(true);
   });
 
   it('liveness and max duration end live calls', () => {
     const parts = [caller(), callee('b', 'joined', 'b1')];
-    expect(ok(transition(direct('in_progress'), parts, { type: 'lost', userIds: ['b'] }))).toMatchObject({ state: 'ended', reason: 'connection_lost' });
+    expect(ok(transition(direct('in_progress'), parts, { type: 'lost', userIds: ['b'] }))).toMatchObject({
+      state: 'ended',
+      reason: 'connection_lost',
+    });
     expect(ok(transition(direct('in_progress'), parts, { type: 'maxDuration' }))).toMatchObject({ state: 'ended', reason: 'max_duration' });
     expect(ok(transition(direct(), [caller(), callee('b')], { type: 'lost', userIds: ['a'] })).noop).toBe(true);
   });

@@ -3,22 +3,7 @@ import { disposeAll, gql, until } from '../harness/clients.js';
 import { withTwoInstances } from '../harness/fixtures.js';
 import { type SeededOrg, seedOrg } from '../harness/seed.js';
 import type { TestApp } from '../harness/start-app.js';
-import {
-  START,
-  accept,
-  conversation,
-  device,
-  end,
-  events,
-  getCall,
-  key,
-  missedCalls,
-  ofType,
-  ok,
-  reject,
-  signal,
-  start,
-} from './ops.js';
+import { START, accept, conversation, device, end, events, getCall, key, missedCalls, ofType, ok, reject, signal, start } from './ops.js';
 
 const it = withTwoInstances({ CALL_MESH_MAX: '3', CALL_START_RATE_PER_MIN: '10', CALL_SIGNAL_RATE: '20' });
 afterEach(disposeAll);
@@ -32,7 +17,11 @@ const pair = async (app: TestApp, org: SeededOrg) => {
 };
 
 describe('races are decided by the first commit', () => {
-  it('glare across instances: A→B on one instance and B→A on the other merge into one ACCEPTED call, with no missed call', async ({ a, b, org }) => {
+  it('glare across instances: A→B on one instance and B→A on the other merge into one ACCEPTED call, with no missed call', async ({
+    a,
+    b,
+    org,
+  }) => {
     for (let round = 0; round < 5; round++) {
       const { caller: x, callee: y } = await pair(a, org);
       const [rx, ry] = await Promise.all([
@@ -49,7 +38,11 @@ describe('races are decided by the first commit', () => {
     }
   });
 
-  it('two devices of the callee accept at once on different instances: exactly one wins, the other gets ANSWERED_ELSEWHERE', async ({ a, b, org }) => {
+  it('two devices of the callee accept at once on different instances: exactly one wins, the other gets ANSWERED_ELSEWHERE', async ({
+    a,
+    b,
+    org,
+  }) => {
     for (let round = 0; round < 5; round++) {
       const { caller, callee, conv } = await pair(a, org);
       const laptop = await device(b, callee, 'laptop');
@@ -83,7 +76,11 @@ describe('races are decided by the first commit', () => {
     }
   });
 
-  it('caller cancel racing accept: either MISSED (CANCELLED) with one missed call, or the accept won and the cancel hung up', async ({ a, b, org }) => {
+  it('caller cancel racing accept: either MISSED (CANCELLED) with one missed call, or the accept won and the cancel hung up', async ({
+    a,
+    b,
+    org,
+  }) => {
     for (let round = 0; round < 5; round++) {
       const { caller, callee, conv } = await pair(a, org);
       const call = await start(a, caller, { conversationId: conv });
@@ -121,7 +118,8 @@ describe('idempotency and validation', () => {
     const { caller, callee, conv } = await pair(a, org);
     const stranger = await org.user('patient');
     const other = await seedOrg(a);
-    const bad = async (by: typeof caller, i: Record<string, unknown>) => code(await gql(a, by.token, START, { i: { media: 'AUDIO', clientCallId: key(), ...i } }));
+    const bad = async (by: typeof caller, i: Record<string, unknown>) =>
+      code(await gql(a, by.token, START, { i: { media: 'AUDIO', clientCallId: key(), ...i } }));
     expect(await bad(caller, { calleeIds: [caller.id] })).toMatchObject({ code: 'BAD_USER_INPUT' });
     expect(await bad(caller, { calleeIds: [stranger.id] })).toMatchObject({ code: 'BAD_USER_INPUT' });
     expect(await bad(caller, { calleeIds: [other.patient.id] })).toMatchObject({ code: 'BAD_USER_INPUT' });
@@ -148,7 +146,11 @@ describe('idempotency and validation', () => {
 });
 
 describe('signals', () => {
-  it('go only to joined participants on their answering device: never before accept, after the end, to strangers or to other devices', async ({ a, b, org }) => {
+  it('go only to joined participants on their answering device: never before accept, after the end, to strangers or to other devices', async ({
+    a,
+    b,
+    org,
+  }) => {
     const { caller, callee, conv } = await pair(a, org);
     const stranger = await org.user('patient');
     const other = await seedOrg(a);
@@ -164,7 +166,9 @@ describe('signals', () => {
     });
     await ok(accept(a, callee, call.id, 'phone'));
     // to a stranger, to another org's user, to the non-answering device: FORBIDDEN
-    expect(code(await signal(a, caller, { callId: call.id, toUserId: stranger.id, kind: 'OFFER', payload: offer }))).toMatchObject({ code: 'FORBIDDEN' });
+    expect(code(await signal(a, caller, { callId: call.id, toUserId: stranger.id, kind: 'OFFER', payload: offer }))).toMatchObject({
+      code: 'FORBIDDEN',
+    });
     expect(code(await signal(a, caller, { callId: call.id, toUserId: other.patient.id, kind: 'OFFER', payload: offer }))).toMatchObject({
       code: 'FORBIDDEN',
     });
@@ -172,16 +176,27 @@ describe('signals', () => {
       code(await signal(a, caller, { callId: call.id, toUserId: callee.id, toDeviceId: 'laptop', kind: 'OFFER', payload: offer })),
     ).toMatchObject({ code: 'FORBIDDEN' });
     // a stranger or another org cannot signal into the call; it does not even exist for them
-    expect(code(await signal(a, stranger, { callId: call.id, toUserId: callee.id, kind: 'OFFER', payload: offer }))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(code(await signal(a, stranger, { callId: call.id, toUserId: callee.id, kind: 'OFFER', payload: offer }))).toMatchObject({
+      code: 'NOT_FOUND',
+    });
     expect(code(await signal(a, other.patient, { callId: call.id, toUserId: callee.id, kind: 'OFFER', payload: offer }))).toMatchObject({
       code: 'NOT_FOUND',
     });
     // bad payloads
-    expect(code(await signal(a, caller, { callId: call.id, toUserId: callee.id, kind: 'ICE_CANDIDATE', payload: { nope: 1 } }))).toMatchObject({
+    expect(
+      code(await signal(a, caller, { callId: call.id, toUserId: callee.id, kind: 'ICE_CANDIDATE', payload: { nope: 1 } })),
+    ).toMatchObject({
       code: 'BAD_USER_INPUT',
     });
     expect(
-      code(await signal(a, caller, { callId: call.id, toUserId: callee.id, kind: 'OFFER', payload: { type: 'offer', sdp: 'x'.repeat(70_000) } })),
+      code(
+        await signal(a, caller, {
+          callId: call.id,
+          toUserId: callee.id,
+          kind: 'OFFER',
+          payload: { type: 'offer', sdp: 'x'.repeat(70_000) },
+        }),
+      ),
     ).toMatchObject({ code: 'BAD_USER_INPUT' });
     await ok(signal(a, caller, { callId: call.id, toUserId: callee.id, kind: 'OFFER', payload: offer }));
     await until(() => ofType(phone.feed, 'CallSignal').length === 1, 5_000, 'the offer');
@@ -204,7 +219,11 @@ describe('signals', () => {
     await ok(accept(a, one.callee, c1.id, 'p1'));
     await ok(accept(a, two.callee, c2.id, 'p2'));
     const ice = (n: number) => ({ candidate: `candidate:${n} 1 udp 1 10.0.0.1 5000 typ host` });
-    const flood = await Promise.all(Array.from({ length: 40 }, (_, n) => signal(a, one.caller, { callId: c1.id, toUserId: one.callee.id, kind: 'ICE_CANDIDATE', payload: ice(n) })));
+    const flood = await Promise.all(
+      Array.from({ length: 40 }, (_, n) =>
+        signal(a, one.caller, { callId: c1.id, toUserId: one.callee.id, kind: 'ICE_CANDIDATE', payload: ice(n) }),
+      ),
+    );
     const limited = flood.filter((r) => code(r)?.code === 'RATE_LIMITED');
     expect(limited.length).toBeGreaterThan(0);
     expect(code(limited[0]!)).toMatchObject({ retryAfterSeconds: 1 });
@@ -215,7 +234,10 @@ describe('signals', () => {
 });
 
 describe('groups, busy callees and membership', () => {
-  it('group mesh: the cap refuses one more joiner (CALL_FULL); the call survives one leaving and ends when one is left', async ({ a, org }) => {
+  it('group mesh: the cap refuses one more joiner (CALL_FULL); the call survives one leaving and ends when one is left', async ({
+    a,
+    org,
+  }) => {
     const host = await org.user('provider');
     const guests = await Promise.all([org.user('patient'), org.user('patient'), org.user('provider')]);
     const conv = await conversation(a, host, guests);
@@ -233,7 +255,10 @@ describe('groups, busy callees and membership', () => {
     for (const g of guests) expect(await missedCalls(a, g, call.id)).toEqual([]);
   });
 
-  it('a callee already in a call rings with calleeBusy under RING, and is rejected BUSY under REJECT_BUSY (admins set it)', async ({ a, org }) => {
+  it('a callee already in a call rings with calleeBusy under RING, and is rejected BUSY under REJECT_BUSY (admins set it)', async ({
+    a,
+    org,
+  }) => {
     const other = await seedOrg(a); // its own policy
     const { caller, callee, conv } = await pair(a, other);
     const third = await other.user('provider');
@@ -243,8 +268,12 @@ describe('groups, busy callees and membership', () => {
     const ringing = await start(a, third, { conversationId: conv2 });
     expect(ringing).toMatchObject({ state: 'RINGING', calleeBusy: true });
     await end(a, third, ringing.id);
-    expect(code(await gql(a, other.provider.token, `mutation { setCallBusyPolicy(policy: REJECT_BUSY) }`))).toMatchObject({ code: 'FORBIDDEN' });
-    expect((await ok(gql(a, other.admin.token, `mutation { setCallBusyPolicy(policy: REJECT_BUSY) }`))).setCallBusyPolicy).toBe('REJECT_BUSY');
+    expect(code(await gql(a, other.provider.token, `mutation { setCallBusyPolicy(policy: REJECT_BUSY) }`))).toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    expect((await ok(gql(a, other.admin.token, `mutation { setCallBusyPolicy(policy: REJECT_BUSY) }`))).setCallBusyPolicy).toBe(
+      'REJECT_BUSY',
+    );
     const busy = await start(a, third, { conversationId: conv2 });
     expect(busy).toMatchObject({ state: 'REJECTED', reason: 'BUSY' });
     expect(await missedCalls(a, callee, busy.id)).toEqual([]);
@@ -260,7 +289,12 @@ describe('groups, busy callees and membership', () => {
     const conv = await conversation(a, host, [guest, guest2]);
     const hostDevice = await device(a, host, 'h1');
     const call = await start(a, host, { conversationId: conv, deviceId: 'h1' });
-    await ok(gql(a, host.token, `mutation($c: ID!, $u: ID!){ removeConversationMember(conversationId: $c, userId: $u) { id } }`, { c: conv, u: guest.id }));
+    await ok(
+      gql(a, host.token, `mutation($c: ID!, $u: ID!){ removeConversationMember(conversationId: $c, userId: $u) { id } }`, {
+        c: conv,
+        u: guest.id,
+      }),
+    );
     await until(() => ofType(hostDevice.feed, 'CallStateChanged').some((e) => e.reason === 'MEMBERSHIP_REVOKED'), 5_000, 'revocation');
     const now = (await getCall(a, host, call.id))!;
     expect(now.participants.find((p) => p.user.id === guest.id)).toMatchObject({ state: 'MISSED', reason: 'MEMBERSHIP_REVOKED' });
@@ -285,7 +319,9 @@ describe('limits, TURN and history', () => {
   });
 
   it('callIceServers: STUN-only and turnConfigured false when no TURN is configured', async ({ a, org }) => {
-    const r = await ok(gql(a, org.patient.token, `{ callIceServers { iceServers { urls username credential } ttlSeconds turnConfigured } }`));
+    const r = await ok(
+      gql(a, org.patient.token, `{ callIceServers { iceServers { urls username credential } ttlSeconds turnConfigured } }`),
+    );
     expect(r.callIceServers).toMatchObject({ turnConfigured: false, iceServers: [] });
   });
 
