@@ -160,7 +160,7 @@ const schema = z.object({
   CALL_RING_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
   CALL_CONNECT_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
   CALL_LIVENESS_GRACE_MS: int(1_000, 3_600_000).default(60_000),
-  CALL_MAX_DURATION_MS: int(10_000, 7 * 24 * 3_600_000).default(4 * 3_600_000),
+  CALL_MAX_DURATION_MS: int(1_000, 7 * 24 * 3_600_000).default(4 * 3_600_000),
   CALL_RECONCILE_MS: int(100, 300_000).default(5_000),
   CALL_MESH_MAX: int(2, 8).default(4),
   CALL_MAX_CALLEES: int(1, 50).default(16),
