@@ -114,5 +114,13 @@ describe('a video call across two instances and two devices', () => {
     expect(kinds(again.feed).every((k) => k === 'CallStateChanged')).toBe(true);
     // ending again changes nothing
     expect((await ok(end(b, provider, call.id))).endCall.state).toBe('ENDED');
+    // operators see it in the metrics of the instances that did the work (no user labels)
+    const metrics = async (app: typeof a) => (await fetch(new URL('/metrics', app.url))).text();
+    expect(await metrics(b)).toMatch(/wardline_calls_started_total\{kind="direct",media="video"\} [1-9]/);
+    expect(await metrics(a)).toMatch(/wardline_call_signals_total\{kind="offer",result="delivered"\} 1/);
+    expect(await metrics(a)).toMatch(
+      /wardline_calls_active\{state="ringing"\}|wardline_calls_active \d|# TYPE wardline_calls_active gauge/,
+    );
+    expect(await metrics(a)).not.toContain(patient.id);
   });
 });

@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Refusal } from './machine.js';
 import type { CallState } from './tables.js';
 
@@ -19,9 +19,25 @@ export function callConflict(reason: keyof typeof MESSAGES, state: CallState): G
   return new GraphQLError(MESSAGES[reason], { extensions: { code: 'CONFLICT', reason, state: state.toUpperCase() } });
 }
 
-/** Call metrics (no user labels), registered in this instance's registry. */
-export function callMetrics(registry?: Registry) {
+/**
+ * Call metrics (no user labels), registered in this instance's registry. `liveCounts` feeds the
+ * gauge of live calls by state, read from PostgreSQL when Prometheus scrapes (cached 5 s).
+ */
+export function callMetrics(registry?: Registry, liveCounts?: () => Promise<Array<{ state: string; n: number }>>) {
   const registers = registry ? [registry] : [];
+  let cached: { at: number; rows: Array<{ state: string; n: number }> } | undefined;
+  if (liveCounts)
+    new Gauge({
+      name: 'wardline_calls_active',
+      help: 'Live calls by state (RINGING, ACCEPTED, IN_PROGRESS), from the database',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        if (!cached || Date.now() - cached.at > 5_000) cached = { at: Date.now(), rows: await liveCounts().catch(() => []) };
+        this.reset();
+        for (const r of cached.rows) this.set({ state: r.state }, r.n);
+      },
+    });
   const secs = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
   return {
     started: new Counter({ name: 'wardline_calls_started_total', help: 'Calls started', labelNames: ['kind', 'media'], registers }),

@@ -123,7 +123,7 @@ return {s, c}
  */
 export function createCallsService(deps: CallsDeps) {
   const { db, commit, logger, config } = deps;
-  const metrics = callMetrics(deps.registry);
+  const metrics = callMetrics(deps.registry, () => repo.liveCounts(db));
   const seqKey = (callId: string, device: string) => `${deps.keyPrefix}:call:{${callId}}:seq:${device}`;
   const rateKey = (callId: string, device: string) => `${deps.keyPrefix}:call:{${callId}}:rate:${device}`;
   if (!(deps.redis as Redis & { wlCallSignal?: unknown }).wlCallSignal)
