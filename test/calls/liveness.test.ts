@@ -6,7 +6,7 @@ import { seedOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
 import { ACCEPT, conversation, device, getCall, ofType, ok, overSocket, start } from './ops.js';
 
-const GRACE_MS = 1_500;
+const GRACE_MS = 3_000;
 let app: TestApp;
 let workers: Workers;
 beforeAll(async () => {
@@ -14,7 +14,6 @@ beforeAll(async () => {
     env: {
       CALL_LIVENESS_GRACE_MS: String(GRACE_MS),
       CALL_RECONCILE_MS: '300',
-      CALL_MAX_DURATION_MS: '6000',
       PRESENCE_TTL_MS: '2000',
       PRESENCE_REFRESH_MS: '500',
     },
@@ -28,12 +27,12 @@ afterAll(async () => {
 });
 
 /** A connected 1:1 call: caller and callee each on a socket, the callee answered on its socket. */
-async function connected() {
-  const org = await seedOrg(app);
-  const conv = await conversation(app, org.provider, [org.patient], 'DIRECT');
-  const dr = await device(app, org.provider, 'dr');
-  const pt = await device(app, org.patient, 'pt');
-  const call = await start(app, org.provider, { conversationId: conv, deviceId: 'dr' });
+async function connected(on: TestApp = app) {
+  const org = await seedOrg(on);
+  const conv = await conversation(on, org.provider, [org.patient], 'DIRECT');
+  const dr = await device(on, org.provider, 'dr');
+  const pt = await device(on, org.patient, 'pt');
+  const call = await start(on, org.provider, { conversationId: conv, deviceId: 'dr' });
   await ok(overSocket(pt.client, ACCEPT, { id: call.id, d: 'pt' }));
   return { org, dr, pt, call };
 }
@@ -71,7 +70,7 @@ describe('a live call ends when a party is gone, not before', () => {
     const beat = `mutation($id: ID!){ callHeartbeat(id: $id) }`;
     for (let i = 0; i < 6; i++) {
       expect((await ok(gql(app, org.patient.token, beat, { id: call.id }))).callHeartbeat).toBe(true);
-      await sleep(GRACE_MS / 3);
+      await sleep(GRACE_MS / 4);
     }
     expect((await getCall(app, org.provider, call.id))!.state).toBe('ACCEPTED');
     await until(() => ofType(dr.feed, 'CallStateChanged').some((e) => e.to === 'ENDED'), 15_000, 'the end once heartbeats stop');
@@ -80,10 +79,14 @@ describe('a live call ends when a party is gone, not before', () => {
 
 describe('maximum duration', () => {
   it('ends a call that reaches CALL_MAX_DURATION_MS with MAX_DURATION', async () => {
-    const { dr, call, org } = await connected();
+    // another deployment with a short maximum (its own worker)
+    const short = await startApp({ env: { CALL_RECONCILE_MS: '300', CALL_MAX_DURATION_MS: '3000' } });
+    const shortWorkers = startWorkers(short.container);
+    const { dr, call, org } = await connected(short);
     await until(() => ofType(dr.feed, 'CallStateChanged').some((e) => e.to === 'ENDED'), 15_000, 'the end');
     expect(ofType(dr.feed, 'CallStateChanged').find((e) => e.to === 'ENDED')).toMatchObject({ reason: 'MAX_DURATION' });
-    const final = (await getCall(app, org.provider, call.id))!;
-    expect(Date.parse(final.endedAt as string) - Date.parse(final.createdAt as string)).toBeGreaterThanOrEqual(6_000);
+    const final = (await getCall(short, org.provider, call.id))!;
+    expect(Date.parse(final.endedAt as string) - Date.parse(final.createdAt as string)).toBeGreaterThanOrEqual(3_000);
+    await shortWorkers.close();
   });
 });

@@ -2,14 +2,13 @@ import type { Config } from '../../config.js';
 import type { Periodic } from '../../jobs/define.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ModuleDeps, WorkerSide } from '../module.js';
-import type { PresenceService } from '../presence/service.js';
 import { connectTimer, ringTimer } from './events.js';
 import * as repo from './repo.js';
 import type { CallsService } from './service.js';
 import type { Db } from '../../db/client.js';
 
 /** What the call timers do when they fire; each is a conditional transition (a re-run does nothing). */
-export function createCallTimers(d: { db: Db; calls: CallsService; presence: PresenceService; config: Config['calls']; logger: Logger }) {
+export function createCallTimers(d: { db: Db; calls: CallsService; config: Config['calls']; logger: Logger }) {
   const { calls } = d;
   const m = calls.metrics;
 
@@ -37,7 +36,7 @@ export function createCallTimers(d: { db: Db; calls: CallsService; presence: Pre
   }
 
   /**
-   * T9: a joined participant whose user has had no live device (socket on any instance) and no
+   * T9: a joined participant whose user has had no connected device (socket on any instance) and no
    * heartbeat for the grace period leaves with CONNECTION_LOST (the call ends when fewer than two
    * remain); a call past its maximum duration ends with MAX_DURATION.
    */
@@ -52,18 +51,15 @@ export function createCallTimers(d: { db: Db; calls: CallsService; presence: Pre
       const r = await calls.systemAct(orgId, callId, { type: 'maxDuration' });
       if (r && 'call' in r) changed++;
     }
-    const rest = rows.filter((r) => !over.has(`${r.orgId}\n${r.callId}`));
-    const devices = await d.presence.liveDevices(rest.map((r) => ({ orgId: r.orgId, userId: r.userId })));
-    const seen = rest.filter((_, i) => (devices[i] ?? 0) > 0);
-    await repo.touchParticipants(d.db, seen, new Date(now));
+    // alive_until is pushed ahead by the API instances holding the participants' sockets (and by callHeartbeat)
     const lost = new Map<string, { orgId: string; users: string[] }>();
-    rest.forEach((r, i) => {
-      if ((devices[i] ?? 0) > 0) return;
-      if ((r.lastSeenAt?.getTime() ?? 0) + d.config.livenessGraceMs > now) return;
+    for (const r of rows) {
+      if (over.has(`${r.orgId}\n${r.callId}`)) continue;
+      if ((r.aliveUntil?.getTime() ?? 0) > now) continue;
       const e = lost.get(r.callId) ?? { orgId: r.orgId, users: [] };
       e.users.push(r.userId);
       lost.set(r.callId, e);
-    });
+    }
     for (const [callId, e] of lost) {
       const r = await calls.systemAct(e.orgId, callId, { type: 'lost', userIds: e.users });
       if (r && 'call' in r) {
@@ -80,8 +76,8 @@ export function createCallTimers(d: { db: Db; calls: CallsService; presence: Pre
 export type CallTimers = ReturnType<typeof createCallTimers>;
 
 /** The calls module's worker side. */
-export function callsWorker(d: ModuleDeps, u: { calls: CallsService; presence: PresenceService }): Promise<WorkerSide<CallTimers>> {
-  const timers = createCallTimers({ db: d.db, calls: u.calls, presence: u.presence, config: d.config.calls, logger: d.logger });
+export function callsWorker(d: ModuleDeps, u: { calls: CallsService }): Promise<WorkerSide<CallTimers>> {
+  const timers = createCallTimers({ db: d.db, calls: u.calls, config: d.config.calls, logger: d.logger });
   const c = d.config.calls;
   const m = u.calls.metrics;
   const repaired = (kind: 'ring' | 'connect') => (done: boolean) => {

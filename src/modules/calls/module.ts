@@ -32,4 +32,5 @@ export const callsModule = defineModule({
       registry: d.registry,
     }),
   worker: async (d, u) => (await import('./jobs.js')).callsWorker(d, u),
+  close: (calls) => calls.close(),
 });

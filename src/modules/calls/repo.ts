@@ -97,7 +97,7 @@ const participantColumns = {
   joinedAt: callParticipants.joinedAt,
   leftAt: callParticipants.leftAt,
   reason: callParticipants.reason,
-  lastSeenAt: callParticipants.lastSeenAt,
+  aliveUntil: callParticipants.aliveUntil,
   quality: callParticipants.quality,
   name: users.name,
   userRole: users.role,
@@ -137,6 +137,7 @@ export async function applyParticipantChanges(
   callId: string,
   changes: readonly ParticipantChange[],
   now: Date,
+  aliveUntil: Date,
 ): Promise<void> {
   for (const c of changes) {
     await tx
@@ -146,7 +147,7 @@ export async function applyParticipantChanges(
         reason: c.reason,
         ...(c.deviceId ? { deviceId: c.deviceId } : {}),
         ...(c.presenceDevice ? { presenceDevice: c.presenceDevice } : {}),
-        ...(c.state === 'joined' ? { joinedAt: now, lastSeenAt: now } : {}),
+        ...(c.state === 'joined' ? { joinedAt: now, aliveUntil } : {}),
         ...(c.state === 'left' ? { leftAt: now } : {}),
       })
       .where(and(eq(callParticipants.callId, callId), eq(callParticipants.userId, c.userId)));
@@ -225,7 +226,7 @@ export async function liveJoined(db: Executor, limit: number) {
       maxEndAt: calls.maxEndAt,
       userId: callParticipants.userId,
       deviceId: callParticipants.deviceId,
-      lastSeenAt: callParticipants.lastSeenAt,
+      aliveUntil: callParticipants.aliveUntil,
     })
     .from(calls)
     .innerJoin(callParticipants, and(eq(callParticipants.callId, calls.id), eq(callParticipants.state, 'joined')))
@@ -234,13 +235,25 @@ export async function liveJoined(db: Executor, limit: number) {
     .limit(limit);
 }
 
-/** Marks joined devices as seen now. */
-export async function touchParticipants(db: Executor, seen: ReadonlyArray<{ callId: string; userId: string }>, now: Date): Promise<void> {
-  for (const s of seen)
-    await db
-      .update(callParticipants)
-      .set({ lastSeenAt: now })
-      .where(and(eq(callParticipants.callId, s.callId), eq(callParticipants.userId, s.userId), eq(callParticipants.state, 'joined')));
+/** Pushes joined participants' liveness deadline to `aliveUntil` (one statement). */
+export async function touchParticipants(
+  db: Executor,
+  seen: ReadonlyArray<{ callId: string; userId: string }>,
+  aliveUntil: Date,
+): Promise<void> {
+  if (seen.length === 0) return;
+  await db
+    .update(callParticipants)
+    .set({ aliveUntil })
+    .where(
+      and(
+        eq(callParticipants.state, 'joined'),
+        sql`(${callParticipants.callId}, ${callParticipants.userId}) in (${sql.join(
+          seen.map((x) => sql`(${x.callId}::uuid, ${x.userId})`),
+          sql`, `,
+        )})`,
+      ),
+    );
 }
 
 /** Live calls of a conversation that any of `userIds` takes part in (still ringing or joined). */

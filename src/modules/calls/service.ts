@@ -101,6 +101,9 @@ const qualityInput = z.object({
 /** What happened to a call as the result of an action, for the caller and the after-commit work. */
 interface Applied {
   before: CallRow;
+  /** The call row and its participants after the change. */
+  row: CallRow;
+  parts: repo.ParticipantWithUser[];
   call: CallSnapshot;
   outcome: Extract<Outcome, { ok: true }>;
 }
@@ -157,11 +160,14 @@ export function createCallsService(deps: CallsDeps) {
       tx,
       items.map((i) => ({ key: i.userId, orgId, count: 1 })),
     );
-    for (const i of items) {
-      await callStream.insertAt(tx, events, [
-        { key: i.userId, orgId, type: i.type, payload: i.payload, subject, position: first.get(i.userId) as number } as never,
-      ]);
-    }
+    // one statement for every participant's event
+    await callStream.insertAt(
+      tx,
+      events,
+      items.map(
+        (i) => ({ key: i.userId, orgId, type: i.type, payload: i.payload, subject, position: first.get(i.userId) as number }) as never,
+      ),
+    );
   };
 
   /** Missed-call notifications, in the caller's transaction (one per call and callee, by key). */
@@ -210,7 +216,7 @@ export function createCallsService(deps: CallsDeps) {
     if (!outcome.ok) throw callConflict(outcome.refusal, before.state);
     if (outcome.noop) return { noop: repo.toSnapshot(before, parts) };
     const now = new Date();
-    await repo.applyParticipantChanges(tx, callId, outcome.participants, now);
+    await repo.applyParticipantChanges(tx, callId, outcome.participants, now, new Date(now.getTime() + config.livenessGraceMs));
     const stillRinging = parts.some((p) => (outcome.participants.find((c) => c.userId === p.userId)?.state ?? p.state) === 'ringing');
     const terminal = isTerminal(outcome.state);
     const set: Parameters<typeof repo.updateCall>[2] = { state: outcome.state };
@@ -229,7 +235,21 @@ export function createCallsService(deps: CallsDeps) {
       set.connectDeadline = null;
     }
     const updated = await repo.updateCall(tx, callId, set);
-    const call = await snapshotOf(tx, updated);
+    // the participants after the change, from memory (the same rows the UPDATEs wrote)
+    const after = parts.map((p): repo.ParticipantWithUser => {
+      const c = outcome.participants.find((x) => x.userId === p.userId);
+      if (!c) return p;
+      return {
+        ...p,
+        state: c.state,
+        reason: c.reason,
+        deviceId: c.deviceId ?? p.deviceId,
+        presenceDevice: c.presenceDevice ?? p.presenceDevice,
+        joinedAt: c.state === 'joined' ? now : p.joinedAt,
+        leftAt: c.state === 'left' ? now : p.leftAt,
+      };
+    });
+    const call = repo.toSnapshot(updated, after);
     const answered = outcome.answeredBy;
     await appendAll(
       tx,
@@ -250,7 +270,7 @@ export function createCallsService(deps: CallsDeps) {
       callId,
     );
     await notifyMissed(tx, events, call, outcome.missed);
-    return { before, call, outcome };
+    return { before, row: updated, parts: after, call, outcome };
   };
 
   const act = async (orgId: string, callId: string, action: Action, actorId: string | null): Promise<Applied | { noop: CallSnapshot }> => {
@@ -261,14 +281,13 @@ export function createCallsService(deps: CallsDeps) {
   };
 
   /** Timers and presence after a committed transition (best effort: PostgreSQL is the truth). */
-  const afterTransition = async ({ before, call, outcome }: Applied) => {
+  const afterTransition = async ({ before, row, parts, call, outcome }: Applied) => {
     const ids = { callId: call.id, orgId: call.orgId };
     metrics.transitions.inc({ from: before.state, to: outcome.state, reason: outcome.reason ?? 'none' });
     if (before.ringDeadline && !call.ringDeadline) await ringTimer.cancel(deps.queues, ids).catch(() => {});
     if (before.state === 'ringing' && outcome.state === 'accepted') {
       metrics.setup.observe((Date.now() - Date.parse(call.createdAt)) / 1000);
-      const row = await repo.findCall(db, call.orgId, call.id);
-      if (row?.connectDeadline) await scheduleAfterCommit(connectTimer, deps.queues, ids, row.connectDeadline, logger);
+      if (row.connectDeadline) await scheduleAfterCommit(connectTimer, deps.queues, ids, row.connectDeadline, logger);
     }
     if (before.state === 'accepted' && outcome.state !== 'accepted') {
       await connectTimer.cancel(deps.queues, ids).catch(() => {});
@@ -281,7 +300,7 @@ export function createCallsService(deps: CallsDeps) {
     // presence: joined devices show IN_CALL while the call is live; leaving restores their status
     const live = !isTerminal(outcome.state) && outcome.state !== 'ringing';
     const changed = new Set(outcome.participants.map((c) => c.userId));
-    const devices = await presenceDevices(call);
+    const devices = new Map(parts.flatMap((p) => (p.presenceDevice ? [[p.userId, p.presenceDevice] as const] : [])));
     await Promise.all(
       call.participants.map((p) => {
         const device = devices.get(p.user.id);
@@ -292,12 +311,6 @@ export function createCallsService(deps: CallsDeps) {
         });
       }),
     );
-  };
-
-  /** The connection each participant placed or answered the call on (their presence device). */
-  const presenceDevices = async (call: CallSnapshot) => {
-    const parts = (await repo.participantsOf(db, call.orgId, [call.id])).get(call.id) ?? [];
-    return new Map(parts.flatMap((p) => (p.presenceDevice ? [[p.userId, p.presenceDevice] as const] : [])));
   };
 
   const pairKey = (a: string, b: string) => (a < b ? `${a}\n${b}` : `${b}\n${a}`);
@@ -400,7 +413,8 @@ export function createCallsService(deps: CallsDeps) {
             if (!live) throw new RetryStart();
             return { call: await snapshotOf(tx, live), created: false, glare: live };
           }
-          await repo.insertParticipants(tx, [
+          const names = new Map(users.map((u) => [u.id, u]));
+          const parts: repo.ParticipantWithUser[] = [
             {
               callId: id,
               userId: viewer.userId,
@@ -408,21 +422,39 @@ export function createCallsService(deps: CallsDeps) {
               role: 'caller',
               state: rejectBusy ? 'left' : 'joined',
               deviceId: device,
+              presenceDevice: socketId ?? null,
               joinedAt: now,
-              lastSeenAt: now,
+              aliveUntil: new Date(now.getTime() + config.livenessGraceMs),
               leftAt: rejectBusy ? now : null,
               reason: rejectBusy ? 'busy' : null,
+              quality: null,
+              name: viewer.name,
+              userRole: viewer.role,
             },
-            ...callees.map((userId) => ({
-              callId: id,
-              userId,
-              orgId: viewer.orgId,
-              role: 'callee' as const,
-              state: rejectBusy ? ('declined' as const) : ('ringing' as const),
-              reason: rejectBusy ? ('busy' as const) : null,
-            })),
-          ]);
-          const call = await snapshotOf(tx, row);
+            ...[...callees].sort().map(
+              (userId): repo.ParticipantWithUser => ({
+                callId: id,
+                userId,
+                orgId: viewer.orgId,
+                role: 'callee',
+                state: rejectBusy ? 'declined' : 'ringing',
+                deviceId: null,
+                presenceDevice: null,
+                joinedAt: null,
+                aliveUntil: null,
+                leftAt: null,
+                reason: rejectBusy ? 'busy' : null,
+                quality: null,
+                name: names.get(userId)?.name ?? '',
+                userRole: names.get(userId)?.role ?? 'patient',
+              }),
+            ),
+          ];
+          await repo.insertParticipants(
+            tx,
+            parts.map(({ name: _n, userRole: _r, ...p }) => p),
+          );
+          const call = repo.toSnapshot(row, parts);
           await appendAll(
             tx,
             events,
@@ -603,7 +635,7 @@ export function createCallsService(deps: CallsDeps) {
       const call = await visibleCall(viewer, id);
       const me = call.participants.find((p) => p.user.id === viewer.userId);
       if (me?.state !== 'joined' || isTerminal(call.state)) return false;
-      await repo.touchParticipants(db, [{ callId: id, userId: viewer.userId }], new Date());
+      await repo.touchParticipants(db, [{ callId: id, userId: viewer.userId }], new Date(Date.now() + config.livenessGraceMs));
       return true;
     },
 
@@ -720,7 +752,30 @@ export function createCallsService(deps: CallsDeps) {
       }
     },
     metrics,
+    /** Stops the keep-alive timer. */
+    close: async (): Promise<void> => {},
   };
+
+  /**
+   * Liveness, API side: every few seconds this instance marks the joined participants whose user
+   * has a socket here as seen (one query for the live calls, one update when any is ours). The
+   * worker ends a participant nobody has seen for CALL_LIVENESS_GRACE_MS.
+   */
+  const keepAliveMs = Math.max(200, Math.min(config.reconcileMs, Math.floor(config.livenessGraceMs / 3)));
+  let keeping = false;
+  const keepAlive = setInterval(() => {
+    const here = deps.presence.localUsers();
+    if (keeping || here.size === 0) return;
+    keeping = true;
+    void (async () => {
+      const mine = (await repo.liveJoined(db, 5_000)).filter((r) => here.has(r.userId));
+      if (mine.length > 0) await repo.touchParticipants(db, mine, new Date(Date.now() + config.livenessGraceMs));
+    })()
+      .catch((err) => logger.debug({ err }, 'call keep-alive failed'))
+      .finally(() => (keeping = false));
+  }, keepAliveMs);
+  keepAlive.unref();
+  service.close = async () => clearInterval(keepAlive);
 
   // a member removed from a conversation leaves its live calls, in the removal's own transaction
   deps.messaging.onMembersRemoved(async (tx, events, r) => {

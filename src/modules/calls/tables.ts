@@ -70,8 +70,10 @@ export const calls = pgTable(
 
 /**
  * Everyone invited to a call, the caller included. `device_id` is the device that placed or
- * answered it (signals go only there); `last_seen_at` is the last time that device was seen
- * connected (presence) or sent a heartbeat, for the liveness check.
+ * answered it (signals go only there). `alive_until` is the liveness deadline of a joined
+ * participant: pushed CALL_LIVENESS_GRACE_MS ahead while an API instance holds one of their sockets
+ * or they send `callHeartbeat`; past it, the worker ends their part (CONNECTION_LOST). A deadline
+ * (not a "last seen" time), so the worker needs no config of the instances that set it.
  */
 export const callParticipants = pgTable(
   'call_participants',
@@ -89,7 +91,7 @@ export const callParticipants = pgTable(
     joinedAt: timestamp('joined_at', { withTimezone: true }),
     leftAt: timestamp('left_at', { withTimezone: true }),
     reason: text('reason', { enum: CALL_REASONS }),
-    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }),
+    aliveUntil: timestamp('alive_until', { withTimezone: true }),
     /** The device's last quality report and a running summary (not per sample). */
     quality: jsonb('quality').$type<QualitySummary>(),
   },

@@ -279,8 +279,12 @@ export function createPresenceService(deps: PresenceDeps) {
       await apply([{ orgId, userId, op: on ? 'callon' : 'calloff', device }]);
     },
 
-    /** How many live devices (sockets, on any instance) each user has. */
-    liveDevices: (users: ReadonlyArray<{ orgId: string; userId: string }>) => store.liveDevices(users),
+    /** Users with at least one socket on this instance. */
+    localUsers(): Set<string> {
+      const out = new Set<string>();
+      for (const s of sockets.values()) out.add(s.userId);
+      return out;
+    },
 
     /** Sockets this instance keeps alive. */
     stats: () => ({ devices: sockets.size }),

@@ -255,18 +255,6 @@ export function createPresenceStore(redis: Redis, opts: PresenceStoreOptions) {
       return out;
     },
 
-    /** How many live (unexpired) devices each user has, by the Redis clock. */
-    async liveDevices(users: ReadonlyArray<{ orgId: string; userId: string }>): Promise<number[]> {
-      if (users.length === 0) return [];
-      const now = Number(await call<number>('wlNow'));
-      const pipe = redis.pipeline();
-      for (const u of users) pipe.zcount(`${userKey(u.orgId, u.userId)}:dev`, `(${now}`, '+inf');
-      return ((await pipe.exec()) ?? []).map(([err, n]) => {
-        if (err) throw err;
-        return Number(n);
-      });
-    },
-
     /** Devices whose hint says they may have expired (by this instance's clock). */
     async dueDevices(limit: number): Promise<Array<{ member: string; orgId: string; userId: string; device: string }>> {
       const members = await redis.zrangebyscore(dueKey, '-inf', Date.now(), 'LIMIT', 0, limit);
