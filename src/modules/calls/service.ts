@@ -213,7 +213,8 @@ export function createCallsService(deps: CallsDeps) {
     if (!before) throw notFound('Call');
     const parts = (await repo.participantsOf(tx, orgId, [callId])).get(callId) ?? [];
     const outcome = transition(before, parts, action);
-    if (!outcome.ok) throw callConflict(outcome.refusal, before.state);
+    // someone who is not in the call learns nothing about it, exactly as for another org's call
+    if (!outcome.ok) throw outcome.refusal === 'NOT_PARTICIPANT' ? notFound('Call') : callConflict(outcome.refusal, before.state);
     if (outcome.noop) return { noop: repo.toSnapshot(before, parts) };
     const now = new Date();
     await repo.applyParticipantChanges(tx, callId, outcome.participants, now, new Date(now.getTime() + config.livenessGraceMs));
@@ -517,7 +518,7 @@ export function createCallsService(deps: CallsDeps) {
 
     /** Answers a ringing call on a device (T2); the first committed answer wins. */
     async acceptCall(viewer: Viewer, id: string, device?: string | null, socketId?: string): Promise<CallSnapshot> {
-      await visibleCall(viewer, id);
+      if (!isUuid(id)) throw notFound('Call');
       const d = device == null ? (socketId ?? 'http') : parseInput(deviceId, device, 'deviceId');
       const r = await act(
         viewer.orgId,
@@ -533,14 +534,14 @@ export function createCallsService(deps: CallsDeps) {
 
     /** Declines a ringing call (T3). */
     async rejectCall(viewer: Viewer, id: string): Promise<CallSnapshot> {
-      await visibleCall(viewer, id);
+      if (!isUuid(id)) throw notFound('Call');
       const r = await act(viewer.orgId, id, { type: 'reject', userId: viewer.userId }, viewer.userId);
       return 'call' in r ? r.call : r.noop;
     },
 
     /** Hangs up (T4 cancel while ringing, T8 leave); ending an ended call returns it unchanged. */
     async endCall(viewer: Viewer, id: string, reason?: string | null): Promise<CallSnapshot> {
-      await visibleCall(viewer, id);
+      if (!isUuid(id)) throw notFound('Call');
       const why = reason == null ? undefined : parseInput(z.enum(['hangup', 'ice_failed', 'media_failed']), reason, 'reason');
       const r = await act(viewer.orgId, id, { type: 'end', userId: viewer.userId, reason: why }, viewer.userId);
       return 'call' in r ? r.call : r.noop;
