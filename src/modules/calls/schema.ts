@@ -324,7 +324,9 @@ const StartCallInput = builder.inputType('StartCallInput', {
     calleeIds: t.idList({ required: false, description: 'Who to ring (up to CALL_MAX_CALLEES; one callee makes a DIRECT call).' }),
     media: t.field({ type: CallMediaEnum, description: 'AUDIO or VIDEO.' }),
     clientCallId: t.string({
-      description: 'Idempotency key (1-128 characters): repeating it returns the same call; reusing it for a different call is a CONFLICT.',
+      required: false,
+      description:
+        'Idempotency key (1-128 characters): repeating it returns the same call; reusing it for a different call is a CONFLICT. Apps should always pass one (a retried start must not ring twice); without it every start is a new call.',
     }),
     deviceId: t.string({
       required: false,

@@ -62,7 +62,7 @@ const startInput = z
     conversationId: z.string().nullish(),
     calleeIds: z.array(z.string().min(1).max(200)).min(1).max(50).nullish(),
     media: z.enum(CALL_MEDIA),
-    clientCallId: z.string().min(1).max(128),
+    clientCallId: z.string().min(1).max(128).nullish(),
     deviceId: deviceId.nullish(),
     callbackOf: z.string().nullish(),
   })
@@ -347,7 +347,9 @@ export function createCallsService(deps: CallsDeps) {
       const callbackOf = v.callbackOf ?? null;
       const wanted = v.calleeIds ? [...new Set(v.calleeIds)].sort() : undefined;
       const hash = requestHash({ conversationId, calleeIds: wanted ?? [], media: v.media, callbackOf });
-      const prior = await repo.findByClientKey(db, viewer.orgId, viewer.userId, v.clientCallId);
+      // without a key every start is a new call (the stored key is then a fresh id nobody repeats)
+      const clientCallId = v.clientCallId ?? `auto:${newId()}`;
+      const prior = v.clientCallId ? await repo.findByClientKey(db, viewer.orgId, viewer.userId, clientCallId) : undefined;
       if (prior) return replayStart(prior, hash);
 
       // who rings: the other members of the conversation, or the named users (sharing a conversation with the caller)
@@ -397,7 +399,7 @@ export function createCallsService(deps: CallsDeps) {
             initiatorId: viewer.userId,
             conversationId,
             pairKey: pair,
-            clientCallId: v.clientCallId,
+            clientCallId,
             requestHash: hash,
             callbackOf,
             calleeBusy: busy.size > 0,
@@ -408,7 +410,7 @@ export function createCallsService(deps: CallsDeps) {
           });
           if (!row) {
             // the key was taken meanwhile (a concurrent retry), or the pair already has a live call
-            const byKey = await repo.findByClientKey(tx, viewer.orgId, viewer.userId, v.clientCallId);
+            const byKey = await repo.findByClientKey(tx, viewer.orgId, viewer.userId, clientCallId);
             if (byKey) return { call: await replayStart(byKey, hash), created: false };
             const live = pair ? await repo.findLivePair(tx, viewer.orgId, pair) : undefined;
             if (!live) throw new RetryStart();
