@@ -198,8 +198,12 @@ export const Call = builder.objectRef<CallSnapshot>('Call').implement({
     }),
     ringRemainingMs: t.int({
       description:
-        'Milliseconds of ringing left when this was rendered (server clock), 0 when over. Ring only if `state` is RINGING (or you are RINGING in a group call) and this is above 0.',
-      resolve: (c) => ringRemainingMs(c),
+        'Milliseconds of ringing left for YOU when this was rendered (server clock): above 0 only while you are a callee still being rung. Ring if and only if this is above 0.',
+      extensions: { viewerDependent: true },
+      resolve: (c, _a, ctx) => {
+        const me = c.participants.find((p) => p.user.id === requireViewer(ctx).userId);
+        return me?.state === 'ringing' ? ringRemainingMs(c) : 0;
+      },
     }),
     calleeBusy: t.exposeBoolean('calleeBusy', { description: 'Whether a callee was in another call when this one rang.' }),
     callbackOf: t.exposeID('callbackOf', { nullable: true, description: 'The missed call this call returns, if it is a call back.' }),

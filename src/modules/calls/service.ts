@@ -212,7 +212,12 @@ export function createCallsService(deps: CallsDeps) {
     const before = await repo.findCall(tx, orgId, callId, true);
     if (!before) throw notFound('Call');
     const parts = (await repo.participantsOf(tx, orgId, [callId])).get(callId) ?? [];
-    const outcome = transition(before, parts, action);
+    // past the ring deadline nobody can answer any more (the timer marks it MISSED, even while no worker runs)
+    const lateAnswer = action.type === 'accept' && before.ringDeadline !== null && before.ringDeadline.getTime() <= Date.now();
+    const outcome =
+      lateAnswer && parts.some((p) => p.userId === action.userId && p.state === 'ringing')
+        ? { ok: false as const, refusal: 'CALL_NOT_RINGING' as const }
+        : transition(before, parts, action);
     // someone who is not in the call learns nothing about it, exactly as for another org's call
     if (!outcome.ok) throw outcome.refusal === 'NOT_PARTICIPANT' ? notFound('Call') : callConflict(outcome.refusal, before.state);
     if (outcome.noop) return { noop: repo.toSnapshot(before, parts) };
