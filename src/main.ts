@@ -15,6 +15,7 @@ import {
   startServer,
   stopOnSignals,
 } from './runtime/boot.js';
+import { DataDirLockedError, PortInUseError } from './runtime/data-lock.js';
 import { RedisUnavailableError } from './runtime/embedded-redis.js';
 
 const USAGE = `Usage: wardline <command> [options]      (npm start = wardline all)
@@ -128,7 +129,13 @@ main(process.argv.slice(2)).then(
   // a one-shot command is finished even if a library left a timer behind; servers run until a signal
   (state) => (state === 'done' ? process.exit(0) : undefined),
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof RedisUnavailableError || err instanceof TokenError) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof RedisUnavailableError ||
+      err instanceof TokenError ||
+      err instanceof DataDirLockedError ||
+      err instanceof PortInUseError
+    ) {
       process.stderr.write(`${err.message}\n`);
     } else if (err instanceof UsageError) {
       process.stderr.write(`${err.message}\n\n${USAGE}\n`);
