@@ -178,8 +178,38 @@ const WELCOME: Example = {
 /** Every example, in tab order. */
 export const EXAMPLES: readonly Example[] = [WELCOME, ...TOUR];
 
+/** Comment lines wrapped to fit GraphiQL's editor at 1440 px (continuations keep the indent). */
+const WIDTH = 60;
+function wrap(line: string): string[] {
+  const indent = /^\s*(\d+\.\s+)?/.exec(line)?.[0].replace(/\S/g, ' ') ?? '';
+  const out: string[] = [];
+  let cur = '';
+  for (const word of line.split(' ')) {
+    if (cur && (cur + ' ' + word).length > WIDTH) {
+      out.push(cur);
+      cur = indent + word;
+    } else cur = cur ? `${cur} ${word}` : word;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** Source lines joined into paragraphs: a line starting in lower case, a space, `(` or a backtick continues the previous one. */
+function paragraphs(lines: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const l of lines) {
+    if (out.length && l && /^[\s a-z(`]/.test(l) && out[out.length - 1]) out[out.length - 1] += ` ${l.trim()}`;
+    else out.push(l);
+  }
+  return out;
+}
+
 /** An example as GraphiQL shows it: its comment, then the operation. */
-export const exampleText = (e: Example) => `${e.about.map((l) => (l ? `# ${l}` : '#')).join('\n')}\n\n${e.query}\n`;
+export const exampleText = (e: Example) =>
+  `${paragraphs(e.about)
+    .flatMap(wrap)
+    .map((l) => (l ? `# ${l}` : '#'))
+    .join('\n')}\n\n${e.query}\n`;
 
 /** Every example operation in one document (for validation). */
 export const EXAMPLE_OPERATIONS = EXAMPLES.map((e) => e.query).join('\n\n');

@@ -111,6 +111,11 @@ export function renderPage(endpoint: string, title: string, version: (name: stri
     <title>${title}</title>
     <link rel="icon" href="${src('favicon.ico')}" />
     <link rel="stylesheet" href="${src('graphiql.css')}" />
+    <style>
+      /* every example tab in sight: the tab bar wraps instead of scrolling with a hidden scrollbar */
+      .graphiql-session-header { height: auto !important; min-height: var(--session-header-height); align-items: flex-start !important; }
+      .graphiql-tabs { flex-wrap: wrap !important; row-gap: 4px; }
+    </style>
   </head>
   <body class="no-focus-outline">
     <noscript>GraphiQL needs JavaScript.</noscript>
@@ -128,11 +133,8 @@ export function createGraphiQLPage(opts: { endpoint: string; title: string }): G
   let assets: Promise<Map<string, Asset>> | undefined;
   const load = () => {
     assets ??= loadAssets().then((m) => {
-      // warm the compressed copies in the background: the browser asks for them right after the page
-      for (const a of m.values()) {
-        void compressed(a, 'br').catch(() => {});
-        void compressed(a, 'gzip').catch(() => {});
-      }
+      // warm the brotli copies (what browsers ask for) in the background: the assets come right after the page
+      for (const a of m.values()) if (a.body.length > 1024) void compressed(a, 'br').catch(() => {});
       return m;
     });
     return assets;
