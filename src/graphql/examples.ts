@@ -185,7 +185,7 @@ function wrap(line: string): string[] {
   const out: string[] = [];
   let cur = '';
   for (const word of line.split(' ')) {
-    if (cur && (cur + ' ' + word).length > WIDTH) {
+    if (cur && `${cur} ${word}`.length > WIDTH) {
       out.push(cur);
       cur = indent + word;
     } else cur = cur ? `${cur} ${word}` : word;

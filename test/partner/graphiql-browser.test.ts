@@ -129,7 +129,7 @@ describe.skipIf(!chromium.path)('GraphiQL in a real browser', () => {
     // every tab in sight at 1440×900
     for (const t of await first.locator('.graphiql-tab').all()) {
       const box = await t.boundingBox();
-      expect(box && box.x >= 0 && box.x + box.width <= 1440 && box.y + box.height <= 900, await t.innerText()).toBe(true);
+      expect(box && box.x >= 0 && box.x + box.width <= 1440 && box.y + box.height <= 900, (await t.textContent()) ?? '').toBe(true);
     }
   }, 180_000);
 
