@@ -8,6 +8,7 @@ import type { Logger } from '../shared/logger.js';
 import { DataDirLockedError, assertPortFree, lockHolder, noteServedUrl } from './data-lock.js';
 import { devJwtSecret, needsDevSecret } from './dev-secret.js';
 import { provideRedis } from './embedded-redis.js';
+import { startSandbox } from './sandbox.js';
 import { DEMO_ORG, DEMO_USERS, demoTokens, formatDemoBanner, seedDemo } from './seed.js';
 
 /**
@@ -151,6 +152,30 @@ export async function startServer(config: Config, logger: Logger, lifecycle: Lif
   if (cfg.env !== 'production') {
     process.stdout.write(`listening on ${url}${cfg.graphiql ? ' (GraphiQL: open it in a browser)' : ''}\n`);
   }
+  return port;
+}
+
+/**
+ * `sandbox`: `all`, plus a synthetic stream into the demo organisation (seeded on an empty
+ * database as by `npm start`) through the public API, so every subscription of the tour moves.
+ */
+export async function startSandboxServer(config: Config, logger: Logger, lifecycle: Lifecycle, intervalMs = 3_000): Promise<number> {
+  if (!config.auth.jwtSecret) throw new TokenError("JWKS_URL is set: the sandbox signs the demo users' tokens with JWT_SECRET only.");
+  const port = await startServer({ ...config, seedOnEmpty: true }, logger, lifecycle, { api: true, workers: true });
+  const tokens = await demoTokens(config, { orgId: DEMO_ORG.id, users: DEMO_USERS, conversationId: '', created: false });
+  const byRole = (role: string) => tokens?.find((t) => t.role === role)?.token as string;
+  const url = graphqlUrl(config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host, port);
+  const sandbox = await startSandbox(
+    url,
+    { patient: byRole('patient'), provider: byRole('provider'), service: byRole('service') },
+    logger,
+    intervalMs,
+  );
+  lifecycle.defer('sandbox', () => sandbox.stop());
+  process.stdout.write(
+    `sandbox: a message every ${intervalMs / 1000} s in conversation ${sandbox.conversationId}, presence changes, alerts near Sydney, ` +
+      'notifications and reminders for demo-patient. Watch them in GraphiQL (ConversationEvents, WatchPresence, AlertsNearMe, Inbox).\n',
+  );
   return port;
 }
 
