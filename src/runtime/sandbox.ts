@@ -66,58 +66,72 @@ export async function startSandbox(url: string, tokens: SandboxTokens, logger: L
 
   let step = 0;
   let busy = false;
+  /** One step: every action runs even when another failed; failures are logged. */
   const run = async () => {
     const n = step++;
+    const failures: string[] = [];
+    const attempt = async (what: string, action: () => Promise<unknown>) => {
+      try {
+        await action();
+      } catch (err) {
+        failures.push(`${what}: ${(err as Error).message}`);
+      }
+    };
+    await attempt('message', () => message(n));
+    if (n % 3 === 1) await attempt('presence', () => presence());
+    if (n % 5 === 2) await attempt('alert', () => alert(n));
+    if (n % 4 === 3) await attempt('notification', () => notification());
+    if (n % 20 === 0) await attempt('reminder', () => reminder());
+    if (failures.length) logger.warn({ failures }, 'sandbox step failed');
+  };
+  const message = async (n: number) => {
     const [who, body] = MESSAGES[n % MESSAGES.length] as (typeof MESSAGES)[number];
     await post(url, tokens[who], 'mutation($c: ID!, $b: String!) { sendMessage(input: { conversationId: $c, body: $b }) { id } }', {
       c: conversationId,
       b: body,
     });
-    if (n % 3 === 1) {
-      if (patient) {
-        await patient.dispose();
-        patient = undefined;
-      } else patient = socket(tokens.patient);
-      busy = !busy;
-      await post(url, tokens.provider, 'mutation($s: PresenceStatus!) { setPresence(status: $s) { status } }', {
-        s: busy ? 'BUSY' : 'AVAILABLE',
-      });
-    }
-    if (n % 5 === 2) {
-      const levels = ['MEDIUM', 'HIGH', 'CRITICAL'];
-      await post(url, tokens.service, 'mutation($i: RaiseAlertInput!) { raiseAlert(input: $i) { id } }', {
-        i: {
-          level: levels[Math.floor(n / 5) % levels.length],
-          type: 'outbreak',
-          title: 'Sandbox: respiratory cases rising',
-          regionCode: 'AU-NSW',
-          location: { lat: -33.87 + (Math.random() - 0.5) / 10, lng: 151.21 + (Math.random() - 0.5) / 10 },
-          riskScore: Math.round(Math.random() * 100) / 100,
-          clientKey: `sandbox-${randomUUID()}`,
-        },
-      });
-    }
-    if (n % 4 === 3) {
-      await post(url, tokens.service, 'mutation($i: SendNotificationInput!) { sendNotification(input: $i) { id } }', {
-        i: { userId: 'demo-patient', kind: 'SYSTEM', title: 'Sandbox: your care plan was updated', clientKey: `sandbox-${randomUUID()}` },
-      });
-    }
-    if (n % 20 === 0) {
-      await post(url, tokens.provider, 'mutation($i: CreateReminderInput!) { createReminder(input: $i) { id } }', {
-        i: {
-          userId: 'demo-patient',
-          kind: 'MEDICATION',
-          title: 'Sandbox: take your inhaler',
-          at: new Date(Date.now() + 70_000).toISOString(),
-          clientKey: `sandbox-${randomUUID()}`,
-        },
-      });
-    }
   };
+  const presence = async () => {
+    if (patient) {
+      await patient.dispose();
+      patient = undefined;
+    } else patient = socket(tokens.patient);
+    busy = !busy;
+    await post(url, tokens.provider, 'mutation($s: PresenceStatus!) { setPresence(status: $s) { status } }', {
+      s: busy ? 'BUSY' : 'ONLINE',
+    });
+  };
+  const levels = ['MEDIUM', 'HIGH', 'CRITICAL'];
+  const alert = (n: number) =>
+    post(url, tokens.service, 'mutation($i: RaiseAlertInput!) { raiseAlert(input: $i) { id } }', {
+      i: {
+        level: levels[Math.floor(n / 5) % levels.length],
+        type: 'outbreak',
+        title: 'Sandbox: respiratory cases rising',
+        regionCode: 'AU-NSW',
+        location: { lat: -33.87 + (Math.random() - 0.5) / 10, lng: 151.21 + (Math.random() - 0.5) / 10 },
+        riskScore: Math.round(Math.random() * 100) / 100,
+        clientKey: `sandbox-${randomUUID()}`,
+      },
+    });
+  const notification = () =>
+    post(url, tokens.service, 'mutation($i: SendNotificationInput!) { sendNotification(input: $i) { id } }', {
+      i: { userId: 'demo-patient', kind: 'SYSTEM', title: 'Sandbox: your care plan was updated', clientKey: `sandbox-${randomUUID()}` },
+    });
+  const reminder = () =>
+    post(url, tokens.provider, 'mutation($i: CreateReminderInput!) { createReminder(input: $i) { id } }', {
+      i: {
+        userId: 'demo-patient',
+        kind: 'MEDICATION',
+        title: 'Sandbox: take your inhaler',
+        at: new Date(Date.now() + 70_000).toISOString(),
+        clientKey: `sandbox-${randomUUID()}`,
+      },
+    });
 
   let running: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
-    running = running.then(run).catch((err) => logger.warn({ err: (err as Error).message }, 'sandbox step failed'));
+    running = running.then(run);
   }, intervalMs);
   logger.info({ conversationId, intervalMs }, 'sandbox producing');
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, startSandbox } from '../../src/runtime/sandbox.js';
 import { demoTokens, seedDemo } from '../../src/runtime/seed.js';
-import { createLogger } from '../../src/shared/logger.js';
+import type { Logger } from '../../src/shared/logger.js';
 import { collect, wsClient } from '../harness/clients.js';
 import { type TestApp, startApp } from '../harness/start-app.js';
 
@@ -29,20 +29,25 @@ describe('partner sandbox', () => {
     });
     const inbox = collect(patient, 'subscription { notificationEvents { __typename } }');
     const alerts = collect(patient, 'subscription { alertRaised { __typename } }');
-    const presence = collect(provider, 'subscription { presenceChanged(userIds: ["demo-patient"]) { status } }');
+    const presence = collect(provider, 'subscription { presenceChanged(userIds: ["demo-patient", "demo-provider"]) { userId status } }');
+    const warnings: unknown[] = [];
+    const logger = { info: () => {}, warn: (o: unknown) => void warnings.push(o) } as unknown as Logger;
     await new Promise((r) => setTimeout(r, 1_000));
     sandbox = await startSandbox(
       app.url,
       { patient: tokens.patient as string, provider: tokens.provider as string, service: tokens.service as string },
-      createLogger('silent'),
+      logger,
       150,
     );
     expect(sandbox.conversationId).toBeTruthy();
     await messages.waitFor(3, 20_000);
     await inbox.waitFor(1, 20_000);
     await alerts.waitFor(1, 20_000);
-    await presence.waitFor(2, 20_000); // the current state, then the patient's device coming or going
+    // the current states, then the patient's device coming or going and the provider switching to BUSY
+    await presence.waitFor(4, 20_000);
+    expect(presence.items.map((p) => p.presenceChanged)).toContainEqual({ userId: 'demo-provider', status: 'BUSY' });
     for (const c of [messages, inbox, alerts, presence]) expect(c.errors).toEqual([]);
+    expect(warnings).toEqual([]); // every action of every step succeeded
     await sandbox.stop();
     sandbox = undefined;
     await patient.dispose();
