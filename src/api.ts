@@ -2,13 +2,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type DocumentNode, GraphQLError, Kind, NoSchemaIntrospectionCustomRule, getOperationAST, visit } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Container } from './container.js';
 import type { Context } from './graphql/context.js';
-import { EXAMPLE_OPERATIONS } from './graphql/examples.js';
 import { buildSchema } from './graphql/schema.js';
+import { createGraphiQLPage } from './http/graphiql.js';
 import { createHealth } from './http/health.js';
 import { attachWsServer, type WsServer } from './realtime/ws/adapter.js';
 import { type Enveloped, createProtocol } from './realtime/ws/protocol.js';
@@ -140,10 +139,8 @@ export function createApi(c: Container): Api {
       error: () => {},
     },
     maskedErrors: { maskError: (err) => maskError(err) },
-    graphiql: config.graphiql
-      ? { title: 'Wardline', subscriptionsProtocol: 'WS', defaultQuery: EXAMPLE_OPERATIONS, shouldPersistHeaders: true }
-      : false,
-    renderGraphiQL,
+    // GraphiQL is served by http/graphiql.ts (assets from this server, its own fetcher)
+    graphiql: false,
     plugins: [
       EnvelopArmorPlugin({
         maxDepth: { n: config.limits.maxDepth },
@@ -172,8 +169,10 @@ export function createApi(c: Container): Api {
   });
 
   const health = createHealth(c);
+  const graphiql = config.graphiql ? createGraphiQLPage({ endpoint: '/graphql', title: 'Wardline GraphiQL' }) : undefined;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (health.handle(req, res)) return;
+    if (graphiql?.handle(req, res)) return;
     void yoga(req, res);
   });
   server.headersTimeout = 30_000;

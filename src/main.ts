@@ -12,10 +12,13 @@ import {
   migrateDatabase,
   mintDevToken,
   seedDatabase,
+  startSandboxServer,
   startServer,
   stopOnSignals,
 } from './runtime/boot.js';
+import { DataDirLockedError, PortInUseError } from './runtime/data-lock.js';
 import { RedisUnavailableError } from './runtime/embedded-redis.js';
+import { SandboxError } from './runtime/sandbox.js';
 
 const USAGE = `Usage: wardline <command> [options]      (npm start = wardline all)
 
@@ -24,6 +27,8 @@ Commands:
   serve      API server only (run several behind a load balancer)
   worker     background workers only (reminders, alert escalation); run one or more
   migrate    apply the database migrations in drizzle/ and exit
+  sandbox    like all, plus a synthetic stream into the demo organisation (messages, presence,
+             alerts, notifications, reminders) so every subscription moves; SANDBOX_INTERVAL_MS
   seed       seed the demo organisation (idempotent) and print its tokens
   token      print a JWT: --sub ID --org ORG --role patient|provider|admin|service [--name NAME] [--ttl SECONDS]
   help       this text
@@ -53,6 +58,23 @@ const server =
 
 const COMMANDS: Record<string, Command> = {
   all: server(true, true),
+
+  async sandbox(args, config, logger) {
+    if (args.length) throw new UsageError(`unexpected arguments: ${args.join(' ')}`);
+    const interval = Number(process.env.SANDBOX_INTERVAL_MS ?? 3_000);
+    if (!Number.isInteger(interval) || interval < 100)
+      throw new UsageError('SANDBOX_INTERVAL_MS: expected a whole number of milliseconds, at least 100');
+    const lifecycle = createLifecycle(logger);
+    exitOnUnhandled(logger, lifecycle);
+    const started = startSandboxServer(config, logger, lifecycle, interval);
+    stopOnSignals(lifecycle, logger, started, config.shutdownGraceMs);
+    await started.catch(async (err: unknown) => {
+      await lifecycle.stop();
+      throw err;
+    });
+    return 'running';
+  },
+
   serve: server(true, false),
   worker: server(false, true),
 
@@ -128,7 +150,14 @@ main(process.argv.slice(2)).then(
   // a one-shot command is finished even if a library left a timer behind; servers run until a signal
   (state) => (state === 'done' ? process.exit(0) : undefined),
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof RedisUnavailableError || err instanceof TokenError) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof RedisUnavailableError ||
+      err instanceof TokenError ||
+      err instanceof DataDirLockedError ||
+      err instanceof PortInUseError ||
+      err instanceof SandboxError
+    ) {
       process.stderr.write(`${err.message}\n`);
     } else if (err instanceof UsageError) {
       process.stderr.write(`${err.message}\n\n${USAGE}\n`);

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import * as schema from './schema.js';
+import { lockDataDir } from '../runtime/data-lock.js';
 
 /** The Drizzle database, whichever driver is behind it (postgres.js or PGlite). */
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -79,19 +80,29 @@ export async function openDatabase(url: string | undefined, dataDir: string, poo
   const { drizzle } = await import('drizzle-orm/pglite');
   const { migrate } = await import('drizzle-orm/pglite/migrator');
   let client: InstanceType<typeof PGlite>;
+  let release = () => {};
   if (dataDir === ':memory:') client = new PGlite();
   else {
     const dir = resolve(dataDir, 'pglite');
     mkdirSync(dirname(dir), { recursive: true });
+    release = lockDataDir(dataDir); // one process at a time: a second opener would corrupt or abort
     client = new PGlite(dir);
   }
-  await client.waitReady;
+  try {
+    await client.waitReady;
+  } catch (err) {
+    release();
+    throw err;
+  }
   const db = drizzle({ client, schema });
   return {
     db: db as unknown as Db,
     kind: 'pglite',
     migrate: async () => migrate(db, { migrationsFolder: await findMigrations() }),
     ping: async () => void (await client.query('select 1')),
-    close: () => client.close(),
+    close: async () => {
+      await client.close();
+      release();
+    },
   };
 }

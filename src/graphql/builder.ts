@@ -32,7 +32,13 @@ export const builder = new SchemaBuilder<{
     cursorFieldOptions: { description: 'Opaque position of this item, valid only for this list.' },
     firstArgOptions: { description: 'Page forward: at most this many items (capped at MAX_PAGE_SIZE).' },
     afterArgOptions: { description: 'Page forward from this cursor (exclusive).' },
-    lastArgOptions: { description: 'Page backward: at most this many items (capped at MAX_PAGE_SIZE).' },
-    beforeArgOptions: { description: 'Page backward from this cursor (exclusive).' },
+    lastArgOptions: {
+      description:
+        'Page backward: at most this many items (capped at MAX_PAGE_SIZE). Only lists whose description says they page backward accept it; the others answer BAD_USER_INPUT.',
+    },
+    beforeArgOptions: {
+      description:
+        'Page backward from this cursor (exclusive). Only lists whose description says they page backward accept it; the others answer BAD_USER_INPUT.',
+    },
   },
 });

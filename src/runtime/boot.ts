@@ -5,9 +5,11 @@ import { type CoreContainer, createContainer } from '../container.js';
 import { openDatabase } from '../db/client.js';
 import { mintToken, type TokenClaims } from '../http/auth.js';
 import type { Logger } from '../shared/logger.js';
+import { DataDirLockedError, assertPortFree, lockHolder, noteServedUrl } from './data-lock.js';
 import { devJwtSecret, needsDevSecret } from './dev-secret.js';
 import { provideRedis } from './embedded-redis.js';
-import { demoTokens, formatDemoBanner, seedDemo } from './seed.js';
+import { startSandbox } from './sandbox.js';
+import { DEMO_ORG, DEMO_USERS, demoTokens, formatDemoBanner, seedDemo } from './seed.js';
 
 /**
  * Validates the environment (throws `ConfigError` listing every problem). Outside production,
@@ -117,6 +119,10 @@ export interface ServerOptions {
  * server. Every acquired resource is registered on `lifecycle` as soon as it exists.
  */
 export async function startServer(config: Config, logger: Logger, lifecycle: Lifecycle, opts: ServerOptions): Promise<number> {
+  // the front door's traps, before anything is opened: a busy port, an embedded database in use
+  if (opts.api) await assertPortFree(config.host, config.port);
+  const holder = config.databaseUrl ? undefined : lockHolder(config.dataDir);
+  if (holder) throw new DataDirLockedError(config.dataDir, holder);
   const redis = await provideRedis(config.redisUrl, config.dataDir, logger);
   lifecycle.defer('redis-server', () => redis.stop());
   const cfg: Config = { ...config, redisUrl: redis.url };
@@ -140,11 +146,36 @@ export async function startServer(config: Config, logger: Logger, lifecycle: Lif
   lifecycle.defer('api', () => api.close());
   const port = await api.listen(cfg.port, cfg.host);
   const url = graphqlUrl(cfg.host, port);
+  if (!cfg.databaseUrl) noteServedUrl(cfg.dataDir, url);
   logger.info({ port, host: cfg.host, database: c.database.kind, redis: redis.source }, 'listening');
   if (seeded) process.stdout.write(`${formatDemoBanner(seeded, await demoTokens(cfg, seeded), url)}\n`);
   if (cfg.env !== 'production') {
     process.stdout.write(`listening on ${url}${cfg.graphiql ? ' (GraphiQL: open it in a browser)' : ''}\n`);
   }
+  return port;
+}
+
+/**
+ * `sandbox`: `all`, plus a synthetic stream into the demo organisation (seeded on an empty
+ * database as by `npm start`) through the public API, so every subscription of the tour moves.
+ */
+export async function startSandboxServer(config: Config, logger: Logger, lifecycle: Lifecycle, intervalMs = 3_000): Promise<number> {
+  if (!config.auth.jwtSecret) throw new TokenError("JWKS_URL is set: the sandbox signs the demo users' tokens with JWT_SECRET only.");
+  const port = await startServer({ ...config, seedOnEmpty: true }, logger, lifecycle, { api: true, workers: true });
+  const tokens = await demoTokens(config, { orgId: DEMO_ORG.id, users: DEMO_USERS, conversationId: '', created: false });
+  const byRole = (role: string) => tokens?.find((t) => t.role === role)?.token as string;
+  const url = graphqlUrl(config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host, port);
+  const sandbox = await startSandbox(
+    url,
+    { patient: byRole('patient'), provider: byRole('provider'), service: byRole('service') },
+    logger,
+    intervalMs,
+  );
+  lifecycle.defer('sandbox', () => sandbox.stop());
+  process.stdout.write(
+    `sandbox: a message every ${intervalMs / 1000} s in conversation ${sandbox.conversationId}, presence changes, alerts near Sydney, ` +
+      'notifications and reminders for demo-patient. Watch them in GraphiQL (ConversationEvents, WatchPresence, AlertsNearMe, Inbox).\n',
+  );
   return port;
 }
 
@@ -168,6 +199,12 @@ export async function migrateDatabase(config: Config, logger: Logger): Promise<v
 
 /** `seed`: seeds (or finds) the demo organisation and prints its tokens. */
 export async function seedDatabase(config: Config, logger: Logger, lifecycle: Lifecycle): Promise<void> {
+  const holder = config.databaseUrl ? undefined : lockHolder(config.dataDir);
+  if (holder) {
+    // the server has the embedded database open (and seeded it on its first start): print the tokens only
+    process.stdout.write(`${await tokensWhileLocked(config, holder.pid, holder.url)}\n`);
+    return;
+  }
   const redis = await provideRedis(config.redisUrl, config.dataDir, logger);
   lifecycle.defer('redis-server', () => redis.stop());
   const cfg: Config = { ...config, redisUrl: redis.url };
@@ -175,6 +212,21 @@ export async function seedDatabase(config: Config, logger: Logger, lifecycle: Li
   lifecycle.defer('container', () => c.close());
   const seed = await seedDemo(c.services);
   process.stdout.write(`${formatDemoBanner(seed, await demoTokens(cfg, seed), graphqlUrl(cfg.host, cfg.port))}\n`);
+}
+
+async function tokensWhileLocked(config: Config, pid: number, url: string | undefined): Promise<string> {
+  const tokens = await demoTokens(config, { orgId: DEMO_ORG.id, users: DEMO_USERS, conversationId: '', created: false });
+  const lines = [
+    '',
+    `Process ${pid} (the server) has the embedded database in ${config.dataDir} open, so seed leaves it alone:`,
+    `a server seeds the demo organisation "${DEMO_ORG.id}" when it starts on an empty database (SEED_ON_EMPTY).`,
+  ];
+  if (tokens) {
+    lines.push('Demo tokens (GraphiQL Headers tab: {"Authorization": "Bearer <token>"}):');
+    for (const t of tokens) lines.push(`  ${t.role.padEnd(9)} ${t.id.padEnd(14)} ${t.token}`);
+  } else lines.push('JWKS_URL is set: sign tokens for the demo users with your identity provider.');
+  lines.push(`GraphiQL: ${url ?? graphqlUrl(config.host, config.port)}`, '');
+  return lines.join('\n');
 }
 
 /** Thrown when a token cannot be minted here (JWKS_URL configured: no shared secret). */

@@ -54,11 +54,17 @@ function run(env: Record<string, string>): { child: ChildProcess; out: () => str
 /** Starts `all` on the embedded defaults and resolves once /health/ready answers 200. */
 async function start(): Promise<Started> {
   const p = run({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: prefix });
-  const end = Date.now() + 90_000; // a fresh PGlite takes 3-4 s to create, much more on a busy machine
+  // a fresh PGlite takes 3-4 s to create on an idle machine, and about a minute on a loaded 2-core one
+  const end = Date.now() + 100_000;
   let port: string | undefined;
   while (!port) {
     port = /listening on http:\/\/[^:]+:(\d+)\/graphql/.exec(p.out())?.[1];
-    if (p.child.exitCode !== null || Date.now() > end) throw new Error(`server did not start:\n${p.out()}\n${p.err()}`);
+    if (p.child.exitCode !== null || Date.now() > end) {
+      // a server left running would hold DATA_DIR's lock and fail the next test too
+      p.child.kill('SIGKILL');
+      await p.exited;
+      throw new Error(`server did not start:\n${p.out()}\n${p.err()}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   const base = `http://127.0.0.1:${port}`;
@@ -107,7 +113,7 @@ describe('npm start on embedded defaults', () => {
     const p = await gql(s.url, `Bearer ${t.provider}`, `{ me { id role } }`);
     expect(p.data?.me).toEqual({ id: 'demo-provider', role: 'PROVIDER' });
     await stop(s);
-  }, 120_000);
+  }, 150_000);
 
   it('restarts on the same DATA_DIR with the data and the dev secret kept, and does not seed again', async () => {
     const s = await start();
@@ -118,7 +124,7 @@ describe('npm start on embedded defaults', () => {
     expect(r.errors).toBeUndefined();
     expect(r.data.conversations.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual([conversationId]);
     await stop(s);
-  }, 120_000);
+  }, 150_000);
 
   it('reports every configuration problem at once and exits 1 without a stack trace', async () => {
     const p = run({ DATA_DIR: dataDir, PORT: 'eighty', MAX_PAGE_SIZE: '0', REDIS_URL: 'http://nope' });

@@ -171,7 +171,8 @@ builder.queryField('alerts', (t) =>
   t.connection(
     {
       type: Alert,
-      description: 'Alerts addressed to you that match the filter, newest first. Expired alerts are left out unless `includeExpired`.',
+      description:
+        'Alerts addressed to you that match the filter, newest first. Expired alerts are left out unless `includeExpired`. Pages forward only (`first`/`after`); `last`/`before` are refused.',
       args: {
         filter: t.arg({ type: AlertFilter, required: false, description: 'Server-side filter.' }),
         includeExpired: t.arg.boolean({ required: false, description: 'Also list expired alerts (default false).' }),

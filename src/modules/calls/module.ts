@@ -8,8 +8,8 @@ import { createCallsService } from './service.js';
 /** WebRTC call signaling: a persisted state machine, per-user call streams, device-addressed signals, durable timeouts. */
 export const callsModule = defineModule({
   name: 'calls',
-  // timeouts are short transactions that must run on time: plenty in parallel
-  queues: { calls: (w) => ({ concurrency: Math.max(w.concurrency, 20), lockMs: w.lockMs }) },
+  // timeouts are short transactions: as many at once as the connection pool serves (more would only queue for a connection)
+  queues: { calls: (w) => ({ concurrency: Math.min(w.concurrency, 10), lockMs: w.lockMs }) },
   service: (
     d,
     u: { identity: IdentityService; messaging: MessagingService; notifications: NotificationsService; presence: PresenceService },

@@ -235,25 +235,27 @@ export async function liveJoined(db: Executor, limit: number) {
     .limit(limit);
 }
 
-/** Pushes joined participants' liveness deadline to `aliveUntil` (one statement). */
+/**
+ * Pushes joined participants' liveness deadline to `aliveUntil` (one statement). Rows are locked in
+ * key order and rows a transition holds are skipped (they are touched next time): the keep-alive
+ * never waits for, or deadlocks with, a call's state change.
+ */
 export async function touchParticipants(
   db: Executor,
   seen: ReadonlyArray<{ callId: string; userId: string }>,
   aliveUntil: Date,
 ): Promise<void> {
   if (seen.length === 0) return;
-  await db
-    .update(callParticipants)
-    .set({ aliveUntil })
-    .where(
-      and(
-        eq(callParticipants.state, 'joined'),
-        sql`(${callParticipants.callId}, ${callParticipants.userId}) in (${sql.join(
-          seen.map((x) => sql`(${x.callId}::uuid, ${x.userId})`),
-          sql`, `,
-        )})`,
-      ),
-    );
+  const keys = sql.join(
+    seen.map((x) => sql`(${x.callId}::uuid, ${x.userId})`),
+    sql`, `,
+  );
+  await db.execute(sql`
+    update ${callParticipants} p set alive_until = ${aliveUntil.toISOString()}::timestamptz
+    from (select call_id, user_id from ${callParticipants}
+          where state = 'joined' and (call_id, user_id) in (${keys})
+          order by call_id, user_id for update skip locked) s
+    where p.call_id = s.call_id and p.user_id = s.user_id`);
 }
 
 /** Live calls of a conversation that any of `userIds` takes part in (still ringing or joined). */

@@ -394,32 +394,39 @@ export function createCallsService(deps: CallsDeps) {
         commit(async (tx, events) => {
           const id = newId();
           const now = new Date();
-          const row = await repo.insertCall(tx, {
-            id,
-            orgId: viewer.orgId,
-            kind: direct ? 'direct' : 'group',
-            media: v.media,
-            state: rejectBusy ? 'rejected' : 'ringing',
-            reason: rejectBusy ? 'busy' : null,
-            initiatorId: viewer.userId,
-            conversationId,
-            pairKey: pair,
-            clientCallId,
-            requestHash: hash,
-            callbackOf,
-            calleeBusy: busy.size > 0,
-            createdAt: now,
-            ringDeadline: rejectBusy ? null : new Date(now.getTime() + config.ringTimeoutMs),
-            maxEndAt: new Date(now.getTime() + config.maxDurationMs),
-            endedAt: rejectBusy ? now : null,
-          });
+          const insert = () =>
+            repo.insertCall(tx, {
+              id,
+              orgId: viewer.orgId,
+              kind: direct ? 'direct' : 'group',
+              media: v.media,
+              state: rejectBusy ? 'rejected' : 'ringing',
+              reason: rejectBusy ? 'busy' : null,
+              initiatorId: viewer.userId,
+              conversationId,
+              pairKey: pair,
+              clientCallId,
+              requestHash: hash,
+              callbackOf,
+              calleeBusy: busy.size > 0,
+              createdAt: now,
+              ringDeadline: rejectBusy ? null : new Date(now.getTime() + config.ringTimeoutMs),
+              maxEndAt: new Date(now.getTime() + config.maxDurationMs),
+              endedAt: rejectBusy ? now : null,
+            });
+          let row = await insert();
           if (!row) {
             // the key was taken meanwhile (a concurrent retry), or the pair already has a live call
             const byKey = await repo.findByClientKey(tx, viewer.orgId, viewer.userId, clientCallId);
             if (byKey) return { call: await replayStart(byKey, hash), created: false };
             const live = pair ? await repo.findLivePair(tx, viewer.orgId, pair) : undefined;
             if (!live) throw new RetryStart();
-            return { call: await snapshotOf(tx, live), created: false, glare: live };
+            if (live.ringDeadline && live.ringDeadline.getTime() <= Date.now() && live.state === 'ringing') {
+              // their last call rang out but its timer has not fired yet: end it here, then ring anew
+              await actInTx(tx, events, viewer.orgId, live.id, { type: 'ringTimeout' }, null);
+              row = await insert();
+              if (!row) throw new RetryStart();
+            } else return { call: await snapshotOf(tx, live), created: false, glare: live };
           }
           const names = new Map(users.map((u) => [u.id, u]));
           const parts: repo.ParticipantWithUser[] = [

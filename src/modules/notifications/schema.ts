@@ -60,7 +60,7 @@ builder.queryFields((t) => ({
   notifications: t.connection(
     {
       type: Notification,
-      description: 'Your inbox, newest first.',
+      description: 'Your inbox, newest first. Pages forward only (`first`/`after`); `last`/`before` are refused.',
       args: { unreadOnly: t.arg.boolean({ required: false, description: 'Only unread items.' }) },
       resolve: (_r, args, ctx) => ctx.services.notifications.list(requireViewer(ctx), args),
     },

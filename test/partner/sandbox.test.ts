@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Sandbox, startSandbox } from '../../src/runtime/sandbox.js';
+import { demoTokens, seedDemo } from '../../src/runtime/seed.js';
+import type { Logger } from '../../src/shared/logger.js';
+import { collect, wsClient } from '../harness/clients.js';
+import { type TestApp, startApp } from '../harness/start-app.js';
+
+/** `npm run sandbox`'s producer moves every subscription of the tour in the demo organisation. */
+describe('partner sandbox', () => {
+  let app: TestApp;
+  let sandbox: Sandbox | undefined;
+  let tokens: Record<string, string>;
+  beforeAll(async () => {
+    app = await startApp();
+    const seed = await seedDemo(app.container.services);
+    tokens = Object.fromEntries(((await demoTokens(app.config, seed)) ?? []).map((t) => [t.role, t.token]));
+  });
+  afterAll(async () => {
+    await sandbox?.stop();
+    await app.stop();
+  });
+
+  it('streams messages, presence, alerts and notifications', async () => {
+    const patient = wsClient(app, `Bearer ${tokens.patient}`);
+    const provider = wsClient(app, `Bearer ${tokens.provider}`);
+    const conv = await seedDemo(app.container.services);
+    const messages = collect(patient, 'subscription($c: ID!) { conversationEvents(conversationId: $c) { __typename } }', {
+      c: conv.conversationId,
+    });
+    const inbox = collect(patient, 'subscription { notificationEvents { __typename } }');
+    const alerts = collect(patient, 'subscription { alertRaised { __typename } }');
+    const presence = collect(provider, 'subscription { presenceChanged(userIds: ["demo-patient", "demo-provider"]) { userId status } }');
+    const warnings: unknown[] = [];
+    const logger = { info: () => {}, warn: (o: unknown) => void warnings.push(o) } as unknown as Logger;
+    await new Promise((r) => setTimeout(r, 1_000));
+    sandbox = await startSandbox(
+      app.url,
+      { patient: tokens.patient as string, provider: tokens.provider as string, service: tokens.service as string },
+      logger,
+      150,
+    );
+    expect(sandbox.conversationId).toBeTruthy();
+    await messages.waitFor(3, 20_000);
+    await inbox.waitFor(1, 20_000);
+    await alerts.waitFor(1, 20_000);
+    // the current states, then the patient's device coming or going and the provider switching to BUSY
+    await presence.waitFor(4, 20_000);
+    expect(presence.items.map((p) => p.presenceChanged)).toContainEqual({ userId: 'demo-provider', status: 'BUSY' });
+    for (const c of [messages, inbox, alerts, presence]) expect(c.errors).toEqual([]);
+    expect(warnings).toEqual([]); // every action of every step succeeded
+    await sandbox.stop();
+    sandbox = undefined;
+    await patient.dispose();
+    await provider.dispose();
+  }, 60_000);
+});
