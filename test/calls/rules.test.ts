@@ -3,9 +3,25 @@ import { disposeAll, gql, until } from '../harness/clients.js';
 import { withTwoInstances } from '../harness/fixtures.js';
 import { type SeededOrg, seedOrg } from '../harness/seed.js';
 import type { TestApp } from '../harness/start-app.js';
-import { START, accept, conversation, device, end, events, getCall, key, missedCalls, ofType, ok, reject, signal, start } from './ops.js';
+import {
+  START,
+  accept,
+  conversation,
+  device,
+  end,
+  events,
+  getCall,
+  key,
+  missedCalls,
+  ofType,
+  ok,
+  reject,
+  shouldRing,
+  signal,
+  start,
+} from './ops.js';
 
-const it = withTwoInstances({ CALL_MESH_MAX: '3', CALL_START_RATE_PER_MIN: '10', CALL_SIGNAL_RATE: '20' });
+const it = withTwoInstances({ CALL_MESH_MAX: '3', CALL_START_RATE_PER_MIN: '10', CALL_SIGNAL_RATE: '3' });
 afterEach(disposeAll);
 
 const code = (r: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => r.errors?.[0]?.extensions;
@@ -234,6 +250,39 @@ describe('signals', () => {
 });
 
 describe('groups, busy callees and membership', () => {
+  it('a device opened mid-ring rings only for a user still being rung: not the caller, not a group callee who declined', async ({
+    a: app,
+    org: base,
+  }) => {
+    const org = base;
+    const { provider } = org;
+    const [p1, p2] = [await org.user('patient'), await org.user('patient')];
+    const direct = await conversation(app, provider, [p1], 'DIRECT');
+    const group = await conversation(app, provider, [p1, p2]);
+    const one = await start(app, provider, { conversationId: direct, deviceId: 'dr-phone' });
+    // the caller's tablet opens while the call rings: it shows the outgoing call, it does not ring
+    const drTablet = await device(app, provider, 'dr-tablet');
+    await drTablet.feed.waitFor(1, 5_000);
+    const mine = events(drTablet.feed)[0];
+    expect(mine).toMatchObject({ __typename: 'ActiveCall', call: { id: one.id, state: 'RINGING' } });
+    expect.soft(shouldRing(mine as never), `the caller's own device would ring: ${JSON.stringify(mine)}`).toBe(false);
+    await ok(end(app, provider, one.id));
+
+    // a group call p1 declined while p2 is still rung: p1's laptop, opened now, must not ring either
+    const many = await start(app, provider, { conversationId: group });
+    await ok(gql(app, p1.token, `mutation($id: ID!){ rejectCall(id: $id) { state } }`, { id: many.id }));
+    const laptop = await device(app, p1, 'p1-laptop');
+    await laptop.feed.waitFor(1, 5_000);
+    const declined = events(laptop.feed).find((e) => e.call?.id === many.id);
+    expect(declined?.call.state).toBe('RINGING');
+    expect.soft(shouldRing(declined as never), `a callee who declined would ring again: ${JSON.stringify(declined)}`).toBe(false);
+    // p2, still rung, does ring
+    const p2Phone = await device(app, p2, 'p2-phone');
+    await p2Phone.feed.waitFor(1, 5_000);
+    expect(shouldRing(events(p2Phone.feed)[0] as never)).toBe(true);
+    await ok(end(app, provider, many.id));
+  });
+
   it('group mesh: the cap refuses one more joiner (CALL_FULL); the call survives one leaving and ends when one is left', async ({
     a,
     org,

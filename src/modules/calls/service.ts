@@ -134,6 +134,22 @@ export function createCallsService(deps: CallsDeps) {
 
   const snapshotOf = async (ex: Executor, row: CallRow) => (await repo.snapshotsOf(ex, row.orgId, [row]))[0] as CallSnapshot;
 
+  /**
+   * The call as it is now, read at most once per 250 ms per call on this instance: every device
+   * rendering the same IncomingCall at once (fan-out) shares one read. A render can be 250 ms
+   * behind, never ahead; the CallStateChanged that follows any change corrects it.
+   */
+  const recent = new Map<string, { at: number; call: Promise<CallSnapshot | undefined> }>();
+  const recentCall = (orgId: string, id: string): Promise<CallSnapshot | undefined> => {
+    const key = `${orgId}\n${id}`;
+    const hit = recent.get(key);
+    if (hit && Date.now() - hit.at < 250) return hit.call;
+    if (recent.size > 5_000) recent.clear();
+    const call = repo.findCall(db, orgId, id).then((row) => (row ? snapshotOf(db, row) : undefined));
+    recent.set(key, { at: Date.now(), call });
+    return call;
+  };
+
   /** The call if the viewer takes part in it (or is an admin of its org); else NOT_FOUND. */
   const visibleCall = async (viewer: Viewer, id: string): Promise<CallSnapshot> => {
     const row = isUuid(id) ? await repo.findCall(db, viewer.orgId, id) : undefined;
@@ -722,7 +738,10 @@ export function createCallsService(deps: CallsDeps) {
      * Renders an IncomingCall with the call's CURRENT state (a late device sees it is over and
      * does not ring); other events carry the call as of their commit.
      */
-    current: (viewer: Viewer, call: CallSnapshot) => visibleCall(viewer, call.id).catch(() => call),
+    async current(viewer: Viewer, call: CallSnapshot): Promise<CallSnapshot> {
+      const now = await recentCall(call.orgId, call.id).catch(() => undefined);
+      return now?.participants.some((p) => p.user.id === viewer.userId) ? now : call;
+    },
 
     /**
      * Authorises `callEvents`: the viewer's own call stream. Active calls come first (a device
