@@ -67,6 +67,26 @@ export interface Config {
     /** Smallest gap allowed between occurrences of a recurring reminder (6-field cron allows seconds). */
     minIntervalMs: number;
   };
+  calls: {
+    ringTimeoutMs: number;
+    connectTimeoutMs: number;
+    /** An accepted call ends when every device of a joined party has been gone this long. */
+    livenessGraceMs: number;
+    maxDurationMs: number;
+    reconcileMs: number;
+    /** Most participants joined at once (mesh: every pair has a peer connection). */
+    meshMax: number;
+    /** Most callees one call may ring. */
+    maxCallees: number;
+    /** Default for orgs that set none: ring a callee who is in another call, or reject with BUSY. */
+    busyPolicy: 'ring' | 'reject_busy';
+    signalMaxBytes: number;
+    /** Signals per second one device may send on one call. */
+    signalRatePerSecond: number;
+    /** `startCall`s per minute one user may make. */
+    startsPerMinute: number;
+    turn: { uris: string[]; stunUris: string[]; secret: string | undefined; ttlSeconds: number };
+  };
   shutdownGraceMs: number;
   /** Seed the demo organisation when the database is empty (npm start). */
   seedOnEmpty: boolean;
@@ -77,6 +97,12 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) =>
   z.coerce.number({ message: 'expected a whole number' }).int('expected a whole number').min(min).max(max);
+
+const list = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -131,6 +157,21 @@ const schema = z.object({
   REMINDER_ATTEMPTS: int(1, 100).default(8),
   REMINDER_BACKOFF_MS: int(10, 3_600_000).default(1_000),
   REMINDER_MIN_INTERVAL_MS: int(1_000, 86_400_000).default(60_000),
+  CALL_RING_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
+  CALL_CONNECT_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
+  CALL_LIVENESS_GRACE_MS: int(1_000, 3_600_000).default(60_000),
+  CALL_MAX_DURATION_MS: int(1_000, 7 * 24 * 3_600_000).default(4 * 3_600_000),
+  CALL_RECONCILE_MS: int(100, 300_000).default(5_000),
+  CALL_MESH_MAX: int(2, 8).default(4),
+  CALL_MAX_CALLEES: int(1, 50).default(16),
+  CALL_BUSY_POLICY: z.enum(['ring', 'reject_busy']).default('ring'),
+  CALL_SIGNAL_MAX_BYTES: int(256, 1_048_576).default(65_536),
+  CALL_SIGNAL_RATE: int(1, 10_000).default(50),
+  CALL_START_RATE_PER_MIN: int(1, 10_000).default(30),
+  TURN_URIS: z.string().default(''),
+  STUN_URIS: z.string().default(''),
+  TURN_SHARED_SECRET: z.string().min(16, 'expected at least 16 characters').optional(),
+  TURN_TTL_SECONDS: int(60, 7 * 86_400).default(3_600),
   SEED_ON_EMPTY: bool.optional(),
 });
 
@@ -161,6 +202,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
   if (e.JWKS_URL && !e.JWT_SECRET && !e.CURSOR_SECRET && prod)
     problems.push('CURSOR_SECRET: required with JWKS_URL in production (cursors are signed with it)');
   if (e.PRESENCE_REFRESH_MS * 2 > e.PRESENCE_TTL_MS) problems.push('PRESENCE_REFRESH_MS: must be at most half of PRESENCE_TTL_MS');
+  if (list(e.TURN_URIS).some((u) => !/^turns?:/.test(u))) problems.push('TURN_URIS: expected comma-separated turn: or turns: URIs');
+  if (list(e.STUN_URIS).some((u) => !/^stuns?:/.test(u))) problems.push('STUN_URIS: expected comma-separated stun: URIs');
+  if (list(e.TURN_URIS).length > 0 && !e.TURN_SHARED_SECRET) problems.push('TURN_SHARED_SECRET: required with TURN_URIS');
   if (e.DEFAULT_PAGE_SIZE > e.MAX_PAGE_SIZE) problems.push('DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE');
   if (problems.length) throw new ConfigError(problems);
 
@@ -210,6 +254,20 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       attempts: e.REMINDER_ATTEMPTS,
       backoffMs: e.REMINDER_BACKOFF_MS,
       minIntervalMs: e.REMINDER_MIN_INTERVAL_MS,
+    },
+    calls: {
+      ringTimeoutMs: e.CALL_RING_TIMEOUT_MS,
+      connectTimeoutMs: e.CALL_CONNECT_TIMEOUT_MS,
+      livenessGraceMs: e.CALL_LIVENESS_GRACE_MS,
+      maxDurationMs: e.CALL_MAX_DURATION_MS,
+      reconcileMs: e.CALL_RECONCILE_MS,
+      meshMax: e.CALL_MESH_MAX,
+      maxCallees: e.CALL_MAX_CALLEES,
+      busyPolicy: e.CALL_BUSY_POLICY,
+      signalMaxBytes: e.CALL_SIGNAL_MAX_BYTES,
+      signalRatePerSecond: e.CALL_SIGNAL_RATE,
+      startsPerMinute: e.CALL_START_RATE_PER_MIN,
+      turn: { uris: list(e.TURN_URIS), stunUris: list(e.STUN_URIS), secret: e.TURN_SHARED_SECRET, ttlSeconds: e.TURN_TTL_SECONDS },
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     seedOnEmpty: e.SEED_ON_EMPTY ?? !prod,

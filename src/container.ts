@@ -130,7 +130,17 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     const publisher: Publisher = realtime?.hub ?? createPublisher(redis.pub, config.redisPrefix);
 
     const commit = createCommit(database.db, publisher, logger);
-    const deps: ModuleDeps = { config, logger, db: database.db, commit, cursors, queues, publisher, redis: redis.commands };
+    const deps: ModuleDeps = {
+      config,
+      logger,
+      db: database.db,
+      commit,
+      cursors,
+      queues,
+      publisher,
+      redis: redis.commands,
+      registry: metrics.registry,
+    };
     const services = buildServices(deps, closers);
     const workerSide = opts.role === 'serve' ? undefined : await buildWorkerSides(deps, services);
 

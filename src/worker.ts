@@ -98,7 +98,8 @@ export function startWorkers(c: CoreContainer, duties: Duties | undefined = c.du
 }
 
 /**
- * Runs a periodic duty every `everyMs`, one run at a time. A run that has not settled after five
+ * Runs a periodic duty at start and then every `everyMs`, one run at a time (a reconciler repairs
+ * what went overdue while no worker ran as soon as one starts). A run that has not settled after five
  * periods (at least 30 s) no longer blocks the next one: a duty stuck on a dead connection must not
  * silence the reconciler for good.
  */
@@ -106,7 +107,7 @@ function runPeriodically(logger: Logger, p: Periodic): NodeJS.Timeout {
   const { everyMs } = p;
   const stuckAfterMs = Math.max(30_000, 5 * everyMs);
   let startedAt = 0;
-  const t = setInterval(() => {
+  const tick = () => {
     const now = Date.now();
     if (startedAt && now - startedAt < stuckAfterMs) return;
     if (startedAt) logger.warn({ task: p.name, ms: now - startedAt }, 'periodic task still running; starting another');
@@ -120,7 +121,9 @@ function runPeriodically(logger: Logger, p: Periodic): NodeJS.Timeout {
       .finally(() => {
         if (startedAt === mine) startedAt = 0;
       });
-  }, everyMs);
+  };
+  const t = setInterval(tick, everyMs);
   t.unref();
+  setImmediate(tick).unref();
   return t;
 }

@@ -4,6 +4,7 @@ import './scalars.js';
 import './stream-event.js';
 import '../modules/identity/schema.js';
 import '../modules/alerts/schema.js';
+import '../modules/calls/schema.js';
 import '../modules/messaging/schema.js';
 import '../modules/notifications/schema.js';
 import '../modules/presence/schema.js';

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import type { Duties, QueueSettings } from '../jobs/define.js';
@@ -19,6 +20,8 @@ export interface ModuleDeps {
   publisher: Publisher;
   /** The commands connection (typing throttle, presence). */
   redis: Redis;
+  /** This instance's Prometheus registry (a module registers its own metrics). */
+  registry: Registry;
 }
 
 /** What a module's worker side gives the worker process: the side itself (what its jobs call) and its duties. */

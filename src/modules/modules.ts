@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { QueueSettings } from '../jobs/define.js';
 import type { DomainModule } from './module.js';
 import { alertsModule } from './alerts/module.js';
+import { callsModule } from './calls/module.js';
 import { identityModule } from './identity/module.js';
 import { messagingModule } from './messaging/module.js';
 import { notificationsModule } from './notifications/module.js';
@@ -13,7 +14,15 @@ import { remindersModule } from './reminders/module.js';
  * composition root builds their services from this list, and their worker sides and duties in
  * processes that run jobs; the worker runs their queues with each queue's own settings.
  */
-export const MODULES = [identityModule, messagingModule, notificationsModule, presenceModule, remindersModule, alertsModule] as const;
+export const MODULES = [
+  identityModule,
+  messagingModule,
+  notificationsModule,
+  presenceModule,
+  remindersModule,
+  alertsModule,
+  callsModule,
+] as const;
 
 type Module = (typeof MODULES)[number];
 

@@ -80,12 +80,14 @@ const at = (ms: number) => new Date(ms).toISOString();
 async function outage(org: SeededOrg, outageMs: number, data: 'keep' | 'lose') {
   const pid = worker.pid;
   const patient = await org.user('patient');
-  const stopAt = Date.now() + 2_000;
-  const before = await createReminder(app, patient, { at: at(stopAt - 1_000) });
+  // room for creating them on a loaded machine: they are created at once, each due well after its request
+  const stopAt = Date.now() + 5_000;
+  const before = await createReminder(app, patient, { at: at(Date.now() + 1_500) });
   // due as Redis stops (some are being delivered at that moment), while it is away, and after it is back
-  const during = [];
-  for (let i = 0; i < 20; i++) during.push(await createReminder(app, patient, { at: at(stopAt - 20 + i * 5) }));
-  for (let i = 1; i < 10; i++) during.push(await createReminder(app, patient, { at: at(stopAt + (i / 10) * outageMs) }));
+  const during = await Promise.all([
+    ...Array.from({ length: 20 }, (_, i) => createReminder(app, patient, { at: at(stopAt - 20 + i * 5) })),
+    ...Array.from({ length: 9 }, (_, i) => createReminder(app, patient, { at: at(stopAt + ((i + 1) / 10) * outageMs) })),
+  ]);
   const after = await createReminder(app, patient, { at: at(stopAt + outageMs + 1_500) });
   await until(async () => (await deliveries(org.orgId, before.id)) === 1, 10_000, 'the reminder due before the outage');
 

@@ -5,6 +5,8 @@ export const orgs = pgTable('orgs', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  /** What a call to someone already in a call does here (`ring` or `reject_busy`); null: the deployment's CALL_BUSY_POLICY. */
+  callBusyPolicy: text('call_busy_policy', { enum: ['ring', 'reject_busy'] }),
 });
 
 /** Users, provisioned just in time from valid token claims (`sub`, `org`, `role`, `name`). */

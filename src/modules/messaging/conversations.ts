@@ -23,6 +23,16 @@ const createInput = z.object({
 });
 type Member = Awaited<ReturnType<typeof repo.findMembership>>;
 
+/**
+ * Runs inside the transaction that removes members from a conversation (another module's rows
+ * that depend on membership change with it); may return work to do after commit.
+ */
+export type MembersRemovedHook = (
+  tx: Executor,
+  events: EventSink,
+  removal: { orgId: string; conversationId: string; userIds: readonly string[] },
+) => Promise<(() => Promise<void>) | undefined>;
+
 /** What the messaging service needs (conversations and messages alike). */
 export interface MessagingDeps {
   db: Db;
@@ -44,6 +54,7 @@ export interface MessagingDeps {
  */
 export function createConversations(deps: MessagingDeps) {
   const { db, commit } = deps;
+  const removalHooks: MembersRemovedHook[] = [];
 
   const appendTo = <K extends keyof ConversationEventPayloads>(
     tx: Executor,
@@ -115,16 +126,22 @@ export function createConversations(deps: MessagingDeps) {
       const conv = await this.getConversation(viewer, conversationId, true);
       const self = userId === viewer.userId;
       if (!self && !canManageMembers(viewer, conv, true)) throw forbidden('Only providers, admins or the creator can remove members.');
-      return commit(async (tx, events) => {
-        if (await repo.deleteMember(tx, viewer.orgId, conv.id, userId))
-          await appendTo(tx, events, viewer, conv.id, 'MembersChanged', {
-            conversationId: conv.id,
-            added: [],
-            removed: [userId],
-            by: viewer.userId,
-          });
-        return conv;
+      const after: Array<() => Promise<void>> = [];
+      await commit(async (tx, events) => {
+        if (!(await repo.deleteMember(tx, viewer.orgId, conv.id, userId))) return;
+        await appendTo(tx, events, viewer, conv.id, 'MembersChanged', {
+          conversationId: conv.id,
+          added: [],
+          removed: [userId],
+          by: viewer.userId,
+        });
+        for (const hook of removalHooks) {
+          const then = await hook(tx, events, { orgId: viewer.orgId, conversationId: conv.id, userIds: [userId] });
+          if (then) after.push(then);
+        }
       });
+      for (const then of after) await then().catch(() => {});
+      return conv;
     },
 
     /** The conversation if the viewer is a member; otherwise null (or NOT_FOUND when `required`). */
@@ -152,6 +169,11 @@ export function createConversations(deps: MessagingDeps) {
     async unreadCount(viewer: Viewer, conversationId: string): Promise<number> {
       const m = await repo.findMembership(db, viewer.orgId, conversationId, viewer.userId);
       return m ? repo.unreadCount(db, viewer.orgId, conversationId, viewer.userId, m.lastReadSeq) : 0;
+    },
+
+    /** Registers work that must happen in the same transaction as a member's removal (e.g. leaving live calls). */
+    onMembersRemoved(hook: MembersRemovedHook): void {
+      removalHooks.push(hook);
     },
 
     /** Which of `userIds` share at least one conversation with the viewer (the viewer's own id excluded). */

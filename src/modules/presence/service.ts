@@ -270,6 +270,22 @@ export function createPresenceService(deps: PresenceDeps) {
       });
     },
 
+    /**
+     * A device enters (`on`) or leaves a call: while in it the device shows IN_CALL, and when it
+     * leaves, the status it had before comes back. A device that is not connected is left alone.
+     * Any instance may do this for a device connected to another (the state is in Redis).
+     */
+    async callStatus(orgId: string, userId: string, device: string, on: boolean): Promise<void> {
+      await apply([{ orgId, userId, op: on ? 'callon' : 'calloff', device }]);
+    },
+
+    /** Users with at least one socket on this instance. */
+    localUsers(): Set<string> {
+      const out = new Set<string>();
+      for (const s of sockets.values()) out.add(s.userId);
+      return out;
+    },
+
     /** Sockets this instance keeps alive. */
     stats: () => ({ devices: sockets.size }),
 

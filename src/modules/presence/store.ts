@@ -32,7 +32,7 @@ local IDLE = 'offline|0|'
 local gone = redis.call('ZRANGEBYSCORE', d, '-inf', now, 'WITHSCORES')
 local goneAt = 0
 for i = 1, #gone, 2 do
-  redis.call('HDEL', h, 's:' .. gone[i])
+  redis.call('HDEL', h, 's:' .. gone[i], 'p:' .. gone[i])
   goneAt = math.max(goneAt, tonumber(gone[i + 1]) - lease)
 end
 if #gone > 0 then redis.call('ZREMRANGEBYSCORE', d, '-inf', now) end
@@ -60,7 +60,19 @@ elseif op == 'open' then
   add()
 elseif op == 'close' then
   redis.call('ZREM', d, dev)
-  redis.call('HDEL', h, 's:' .. dev)
+  redis.call('HDEL', h, 's:' .. dev, 'p:' .. dev)
+elseif op == 'callon' then
+  if redis.call('ZSCORE', d, dev) then
+    local cur = redis.call('HGET', h, 's:' .. dev) or 'online'
+    if cur ~= 'in_call' then redis.call('HSET', h, 'p:' .. dev, cur) end
+    redis.call('HSET', h, 's:' .. dev, 'in_call')
+  end
+elseif op == 'calloff' then
+  local was = redis.call('HGET', h, 'p:' .. dev)
+  if was then
+    if redis.call('HGET', h, 's:' .. dev) == 'in_call' then redis.call('HSET', h, 's:' .. dev, was) end
+    redis.call('HDEL', h, 'p:' .. dev)
+  end
 elseif op == 'set' then
   if not redis.call('ZSCORE', d, dev) then redis.call('ZADD', d, now + lease, dev) end
   redis.call('HSET', h, 's:' .. dev, st)
@@ -83,7 +95,7 @@ local cur = best .. '|' .. n .. '|' .. text
 local prev = redis.call('HGET', h, 'agg') or IDLE
 if cur ~= prev then
   if best == 'offline' and string.sub(prev, 1, 8) ~= 'offline|' then
-    local direct = op == 'close' or op == 'set' or op == 'setall'
+    local direct = op == 'close' or op == 'set' or op == 'setall' or op == 'callon' or op == 'calloff'
     redis.call('HSET', h, 'off', (not direct and goneAt > 0) and goneAt or now)
   end
   redis.call('HSET', h, 'agg', cur, 'chg', now)
@@ -123,7 +135,8 @@ return n
 /** The `now` of Redis, for callers that schedule relative to it. */
 const NOW = `local t = redis.call('TIME') return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-export type Op = 'open' | 'refresh' | 'close' | 'set' | 'setall' | 'read' | 'flush';
+/** `callon`/`calloff`: a live device enters a call (IN_CALL, its status kept in `p:<device>`) and leaves it (status restored). */
+export type Op = 'open' | 'refresh' | 'close' | 'set' | 'setall' | 'read' | 'flush' | 'callon' | 'calloff';
 
 export interface OpInput {
   orgId: string;
