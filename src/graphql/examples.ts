@@ -144,6 +144,36 @@ const TOUR: readonly Example[] = [
 }`,
   },
   {
+    name: 'MyCalls',
+    about: [
+      'Your calls, live: first each call in progress, then incoming calls and state changes.',
+      'Run it in a second window as the patient, then StartCall here as the provider: it rings there',
+      '(`ringRemainingMs` above 0) until answered, declined or MISSED after 30 s.',
+    ],
+    query: `subscription MyCalls($after: String) {
+  callEvents(after: $after, deviceId: "graphiql") {
+    __typename
+    ... on StreamEvent { cursor at }
+    ... on ActiveCall { call { id state ringRemainingMs } }
+    ... on IncomingCall { call { id state media ringRemainingMs initiator { name } } }
+    ... on CallStateChanged { from to reason call { id durationSeconds } }
+  }
+}`,
+  },
+  {
+    name: 'StartCall',
+    about: [
+      'Rings the other members of a conversation (audio). Every run starts a new call; pass your own',
+      '`clientCallId` to retry without ringing twice. Media goes between the devices, not through Wardline.',
+    ],
+    query: `mutation StartCall($conversationId: ID!, $clientCallId: String) {
+  startCall(input: { conversationId: $conversationId, media: AUDIO, clientCallId: $clientCallId }) {
+    id state ringRemainingMs participants { user { name } state }
+  }
+}`,
+    variables: { conversationId: FIRST_CONVERSATION },
+  },
+  {
     name: 'DailyMedication',
     about: ['A reminder for yourself every day at 08:00 London time. Every run creates another; pass `clientKey` to retry safely.'],
     query: `mutation DailyMedication($clientKey: String) {

@@ -12,7 +12,7 @@ import { chromiumOrSkip, launch, screenshot } from './chromium.js';
  */
 const chromium = chromiumOrSkip();
 const names = EXAMPLES.map((e) => e.name);
-const subscriptions = ['ConversationEvents', 'WatchPresence', 'Inbox', 'AlertsNearMe'];
+const subscriptions = ['ConversationEvents', 'WatchPresence', 'Inbox', 'AlertsNearMe', 'MyCalls'];
 
 let app: TestApp;
 let browser: Browser;
@@ -189,6 +189,13 @@ describe.skipIf(!chromium.path)('GraphiQL in a real browser', () => {
     await run(second, 'Inbox');
     await second.waitForTimeout(1_000);
     expect(await response(second)).not.toContain('"errors"');
+
+    // calls: the provider in the second window sees the call it starts in the first
+    await run(second, 'MyCalls');
+    await second.waitForTimeout(1_000);
+    const call = (await runHttp(first, 'StartCall')).data?.startCall?.id;
+    expect(call).toBeTruthy();
+    expect(await shows(second, `"id": "${call}"`)).not.toContain('"errors"');
   }, 120_000);
 
   it('says why a refused token fails, within seconds', async () => {
