@@ -191,6 +191,17 @@ describe.skipIf(!chromium.path)('GraphiQL in a real browser', () => {
     await run(second, 'Inbox');
     await second.waitForTimeout(1_000);
     expect(await response(second)).not.toContain('"errors"');
+
+    // calls: the provider in the second window sees the call it starts in the first
+    await run(second, 'MyCalls');
+    await second.waitForTimeout(1_000);
+    const call = (await runHttp(first, 'StartCall')).data?.startCall?.id;
+    expect(call).toBeTruthy();
+    expect(await shows(second, `"id": "${call}"`)).not.toContain('"errors"');
+    // hang it up (the caller cancels), so the next call rings from the start
+    await tab(first, 'HangUp');
+    await setVariables(first, JSON.stringify({ id: call }));
+    expect((await runHttp(first, 'HangUp')).data?.endCall?.state).toBe('MISSED');
   }, 120_000);
 
   it('a call: the patient (another browser) sees it ring, answers it with the pasted id, and both sides see it end', async () => {
@@ -209,7 +220,8 @@ describe.skipIf(!chromium.path)('GraphiQL in a real browser', () => {
     const answer = await open(patient.context());
     await tab(answer, 'AnswerCall');
     await setVariables(answer, JSON.stringify({ id: call.id, deviceId: 'graphiql' }));
-    expect((await runHttp(answer, 'AnswerCall')).data?.acceptCall?.state).toBe('ACCEPTED');
+    const answered = await runHttp(answer, 'AnswerCall');
+    expect(answered.data?.acceptCall?.state, JSON.stringify(answered.errors)).toBe('ACCEPTED');
     await shows(patient, '"answeredBy"');
 
     await tab(first, 'HangUp');

@@ -55,7 +55,7 @@ function run(env: Record<string, string>): { child: ChildProcess; out: () => str
 async function start(): Promise<Started> {
   const p = run({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: prefix });
   // a fresh PGlite takes 3-4 s to create on an idle machine, and about a minute on a loaded 2-core one
-  const end = Date.now() + 100_000;
+  const end = Date.now() + 150_000;
   let port: string | undefined;
   while (!port) {
     port = /listening on http:\/\/[^:]+:(\d+)\/graphql/.exec(p.out())?.[1];
@@ -113,7 +113,7 @@ describe('npm start on embedded defaults', () => {
     const p = await gql(s.url, `Bearer ${t.provider}`, `{ me { id role } }`);
     expect(p.data?.me).toEqual({ id: 'demo-provider', role: 'PROVIDER' });
     await stop(s);
-  }, 150_000);
+  }, 200_000);
 
   it('restarts on the same DATA_DIR with the data and the dev secret kept, and does not seed again', async () => {
     const s = await start();
@@ -124,7 +124,7 @@ describe('npm start on embedded defaults', () => {
     expect(r.errors).toBeUndefined();
     expect(r.data.conversations.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual([conversationId]);
     await stop(s);
-  }, 150_000);
+  }, 200_000);
 
   it('reports every configuration problem at once and exits 1 without a stack trace', async () => {
     const p = run({ DATA_DIR: dataDir, PORT: 'eighty', MAX_PAGE_SIZE: '0', REDIS_URL: 'http://nope' });
