@@ -130,7 +130,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     const publisher: Publisher = realtime?.hub ?? createPublisher(redis.pub, config.redisPrefix);
 
     const commit = createCommit(database.db, publisher, logger);
-    const deps: ModuleDeps = { config, logger, db: database.db, commit, cursors, queues, publisher, redis: redis.commands };
+    const deps: ModuleDeps = { config, logger, db: database.db, commit, cursors, queues, publisher, redis: redis.commands, metrics };
     const services = buildServices(deps, closers);
     const workerSide = opts.role === 'serve' ? undefined : await buildWorkerSides(deps, services);
 

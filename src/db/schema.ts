@@ -5,3 +5,4 @@ export * from '../modules/messaging/tables.js';
 export * from '../modules/notifications/tables.js';
 export * from '../modules/alerts/tables.js';
 export * from '../modules/reminders/tables.js';
+export * from '../modules/predictions/tables.js';

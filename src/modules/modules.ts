@@ -5,6 +5,7 @@ import { alertsModule } from './alerts/module.js';
 import { identityModule } from './identity/module.js';
 import { messagingModule } from './messaging/module.js';
 import { notificationsModule } from './notifications/module.js';
+import { predictionsModule } from './predictions/module.js';
 import { presenceModule } from './presence/module.js';
 import { remindersModule } from './reminders/module.js';
 
@@ -13,7 +14,15 @@ import { remindersModule } from './reminders/module.js';
  * composition root builds their services from this list, and their worker sides and duties in
  * processes that run jobs; the worker runs their queues with each queue's own settings.
  */
-export const MODULES = [identityModule, messagingModule, notificationsModule, presenceModule, remindersModule, alertsModule] as const;
+export const MODULES = [
+  identityModule,
+  messagingModule,
+  notificationsModule,
+  presenceModule,
+  remindersModule,
+  alertsModule,
+  predictionsModule,
+] as const;
 
 type Module = (typeof MODULES)[number];
 

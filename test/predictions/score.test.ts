@@ -1,0 +1,72 @@
+import { describe, expect } from 'vitest';
+import { gql } from '../harness/clients.js';
+import { it } from '../harness/fixtures.js';
+import { SCORE, riskFeatures, score, urgencyFeatures } from './ops.js';
+
+describe('score', () => {
+  it('scores 30-day risk with exact linear explanations, top 3 by |contribution|', async ({ app, org }) => {
+    const p = await score(app, org.service, { model: 'risk-30d', features: riskFeatures(), subjectId: 'patient-1' });
+    expect(p.fallback).toBe(false);
+    expect(p.fallbackReason).toBeNull();
+    expect(p.modelVersion).toBe('1.0.0');
+    expect(p.model).toMatchObject({ id: 'risk-30d@1.0.0', aliases: ['champion'] });
+    expect(p.score).toBeGreaterThan(0);
+    expect(p.score).toBeLessThan(100);
+    expect(p.explanationMethod).toBe('EXACT_LINEAR_SHAPLEY');
+    expect(p.explanation).toHaveLength(3);
+    const mags = p.explanation.map((c: { contribution: number }) => Math.abs(c.contribution));
+    expect(mags).toEqual([...mags].sort((a, b) => b - a));
+    expect(p.warnings).toEqual([]);
+  });
+
+  it('classifies urgency with probabilities summing to 1 and occlusion explanations', async ({ app, org }) => {
+    const p = await score(app, org.provider, { model: 'symptom-urgency', features: urgencyFeatures(), topK: 5 });
+    expect(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']).toContain(p.label);
+    const sum = p.probabilities.reduce((s: number, c: { probability: number }) => s + c.probability, 0);
+    expect(sum).toBeCloseTo(1, 4);
+    expect(p.explanationMethod).toBe('OCCLUSION');
+    expect(p.explanation.length).toBeLessThanOrEqual(5);
+  });
+
+  it('clips out-of-range values with a warning; a missing required feature is BAD_USER_INPUT', async ({ app, org }) => {
+    const p = await score(app, org.service, { model: 'risk-30d', features: riskFeatures({ systolicBp: 400 }) });
+    expect(p.warnings).toContain('systolicBp clipped to 220');
+    const { age: _omit, ...rest } = riskFeatures();
+    const r = await gql(app, org.service.token, SCORE, { input: { model: 'risk-30d', features: rest } });
+    expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'features.age' });
+    const u = await gql(app, org.service.token, SCORE, { input: { model: 'no-such-model', features: rest } });
+    expect(u.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('is idempotent by clientKey; a different request with the same key is a CONFLICT', async ({ app, org }) => {
+    const input = { model: 'risk-30d', features: riskFeatures(), clientKey: 'k-1' };
+    const a = await score(app, org.service, input);
+    const b = await score(app, org.service, input);
+    expect(b.id).toBe(a.id);
+    const r = await gql(app, org.service.token, SCORE, { input: { ...input, features: riskFeatures({ age: 30 }) } });
+    expect(r.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+  });
+
+  it('patients cannot score', async ({ app, org }) => {
+    const r = await gql(app, org.patient.token, SCORE, { input: { model: 'risk-30d', features: riskFeatures() } });
+    expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('lists the models with feature specs, metrics and aliases', async ({ app, org }) => {
+    const r = await gql(
+      app,
+      org.patient.token,
+      `{ models { id name version aliases status task intendedUse fallback artifactSha256 featureSpec { name type unit required min max } metrics { name value dataset } } }`,
+    );
+    expect(r.errors).toBeUndefined();
+    const risk = r.data.models.find((m: { id: string }) => m.id === 'risk-30d@1.0.0');
+    expect(risk).toMatchObject({ status: 'ACTIVE', task: 'RISK_SCORE', aliases: ['champion'], fallback: 'lace@1' });
+    expect(risk.intendedUse).toMatch(/not a medical device/);
+    expect(risk.featureSpec.find((f: { name: string }) => f.name === 'age')).toMatchObject({
+      type: 'INTEGER',
+      unit: 'years',
+      required: true,
+    });
+    expect(r.data.models.map((m: { id: string }) => m.id)).toContain('symptom-urgency@1.0.0');
+  });
+});
