@@ -1,5 +1,10 @@
 // Operations and helpers shared by the prediction tests (not a test file).
+import { eq, sql } from 'drizzle-orm';
 import { expect } from 'vitest';
+import { notifications } from '../../src/modules/notifications/tables.js';
+import { scoringDuties } from '../../src/modules/predictions/jobs.js';
+import { scoringBatches, scoringResults } from '../../src/modules/predictions/tables.js';
+import { startWorkers, type Workers } from '../../src/worker.js';
 import { gql } from '../harness/clients.js';
 import type { SeededUser } from '../harness/seed.js';
 import type { TestApp } from '../harness/start-app.js';
@@ -70,4 +75,24 @@ export async function batch(app: TestApp, by: SeededUser, id: string, first = 10
   const r = await gql(app, by.token, GET_BATCH, { id, first, after });
   expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
   return r.data.scoringBatch as Record<string, any> | null;
+}
+
+/** A real worker running the scoring duties on the app's container, its reconciler scoped to `orgIds`. */
+export function scoringWorker(app: TestApp, orgIds: () => string[]): Workers {
+  return startWorkers(app.container, scoringDuties(app.container.jobs!.predictions, app.config.predictions.reconcileMs, { orgIds }));
+}
+
+/** Ground truth of a batch in PostgreSQL: its counters and its stored results. */
+export async function storedBatch(app: TestApp, batchId: string) {
+  const db = app.container.database.db;
+  const [b] = await db.select().from(scoringBatches).where(eq(scoringBatches.id, batchId));
+  const [r] = await db
+    .select({ n: sql<number>`count(*)::int`, distinct: sql<number>`count(distinct row_index)::int`, errors: sql<number>`count(error)::int` })
+    .from(scoringResults)
+    .where(eq(scoringResults.batchId, batchId));
+  const [n] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(notifications)
+    .where(eq(notifications.clientKey, `scoring-batch:${batchId}`));
+  return { batch: b!, results: r!, notifications: n?.n ?? 0 };
 }
