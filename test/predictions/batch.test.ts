@@ -7,7 +7,10 @@ import { PROGRESS, SUBMIT, batch, riskRows, scoringWorker, storedBatch, submit }
 const it = withApp({ SCORING_CHUNK_SIZE: '250', SCORING_PROGRESS_MIN_MS: '50', SCORING_RECONCILE_MS: '300', SCORING_STALL_MS: '500' });
 
 describe('batch scoring', () => {
-  it('workers score every row once; progress is monotone, starts with a snapshot and completes; results page in order', async ({ app, org }) => {
+  it('workers score every row once; progress is monotone, starts with a snapshot and completes; results page in order', async ({
+    app,
+    org,
+  }) => {
     const b = await submit(app, org.service, { model: 'risk-30d', rows: riskRows(2_500, 100), clientBatchId: 'b-1', explain: true });
     expect(b).toMatchObject({ status: 'QUEUED', totalRows: 2_500, processedRows: 0, model: { id: 'risk-30d@1.0.0' } });
     const client = connect(app, org.service);
@@ -29,7 +32,9 @@ describe('batch scoring', () => {
       expect(stored.notifications).toBe(1);
 
       const page1 = await batch(app, org.service, b.id, 100);
-      expect(page1?.results.edges.map((e: { node: { rowIndex: number } }) => e.node.rowIndex)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+      expect(page1?.results.edges.map((e: { node: { rowIndex: number } }) => e.node.rowIndex)).toEqual(
+        Array.from({ length: 100 }, (_, i) => i),
+      );
       expect(page1?.results.edges[99].node).toMatchObject({ rowIndex: 99, error: expect.stringMatching(/required/) });
       expect(page1?.results.edges[0].node).toMatchObject({ subjectId: 's0', fallback: false, explanationMethod: 'EXACT_LINEAR_SHAPLEY' });
       const page2 = await batch(app, org.service, b.id, 100, page1?.results.pageInfo.endCursor);
@@ -61,7 +66,14 @@ describe('batch scoring', () => {
   });
 
   it('the reconciler re-creates lost chunk jobs and the batch completes', async ({ app, org }) => {
-    const b = await submit(app, org.service, { model: 'symptom-urgency', rows: riskRows(600).map((r) => ({ ...r, features: { respiratoryRate: 18, spo2: 97, onOxygen: false, systolicBp: 120, pulse: 80, consciousness: 'ALERT', temperature: 37 } })), clientBatchId: 'b-4' });
+    const b = await submit(app, org.service, {
+      model: 'symptom-urgency',
+      rows: riskRows(600).map((r) => ({
+        ...r,
+        features: { respiratoryRate: 18, spo2: 97, onOxygen: false, systolicBp: 120, pulse: 80, consciousness: 'ALERT', temperature: 37 },
+      })),
+      clientBatchId: 'b-4',
+    });
     // every chunk job is lost (as if Redis dropped them)
     await app.container.queues.queue('scoring').obliterate({ force: true });
     const workers = scoringWorker(app, () => [org.orgId]);

@@ -87,7 +87,11 @@ export async function storedBatch(app: TestApp, batchId: string) {
   const db = app.container.database.db;
   const [b] = await db.select().from(scoringBatches).where(eq(scoringBatches.id, batchId));
   const [r] = await db
-    .select({ n: sql<number>`count(*)::int`, distinct: sql<number>`count(distinct row_index)::int`, errors: sql<number>`count(error)::int` })
+    .select({
+      n: sql<number>`count(*)::int`,
+      distinct: sql<number>`count(distinct row_index)::int`,
+      errors: sql<number>`count(error)::int`,
+    })
     .from(scoringResults)
     .where(eq(scoringResults.batchId, batchId));
   const [n] = await db
