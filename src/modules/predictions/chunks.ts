@@ -26,6 +26,8 @@ export interface ChunksDeps {
 /** Test seam: runs after a chunk's results are scored, before its transaction (kill tests hold here). */
 export interface ChunkHooks {
   beforeCommit?(): Promise<void>;
+  /** Runs after a chunk's transaction committed, before the job is acknowledged. */
+  afterCommit?(): Promise<void>;
 }
 
 /**
@@ -118,6 +120,7 @@ export function createChunks(deps: ChunksDeps, hooks: ChunkHooks = {}) {
     });
     await hooks.beforeCommit?.();
     const inserted = await store(b, results);
+    await hooks.afterCommit?.();
     const m = deps.metrics;
     m.chunkSeconds.observe((performance.now() - t0) / 1000);
     if (inserted) {
