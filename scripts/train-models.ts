@@ -157,24 +157,15 @@ async function trainUrgency(): Promise<ModelCard> {
   const model = tf.sequential({
     layers: [
       tf.layers.dense({
-        units: Number(process.env.URGENCY_UNITS ?? 32),
+        units: 32,
         activation: 'relu',
         inputShape: [columns.length],
         kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }),
       }),
-      ...(process.env.URGENCY_UNITS2
-        ? [
-            tf.layers.dense({
-              units: Number(process.env.URGENCY_UNITS2),
-              activation: 'relu',
-              kernelInitializer: tf.initializers.glorotUniform({ seed: 9 }),
-            }),
-          ]
-        : []),
       tf.layers.dense({ units: classes.length, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 8 }) }),
     ],
   });
-  model.compile({ optimizer: tf.train.adam(Number(process.env.URGENCY_LR ?? 0.01)), loss: 'categoricalCrossentropy' });
+  model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
   const x = matrix(trainRows, columns);
   const y = tf.oneHot(
     tf.tensor1d(
@@ -184,8 +175,8 @@ async function trainUrgency(): Promise<ModelCard> {
     classes.length,
   );
   await model.fit(x, y, {
-    epochs: Number(process.env.URGENCY_EPOCHS ?? 60),
-    batchSize: Number(process.env.URGENCY_BATCH ?? 256),
+    epochs: 60,
+    batchSize: 256,
     shuffle: false,
     verbose: 0,
   });

@@ -116,3 +116,21 @@ export const chunkJobId = (batchId: string, chunk: number) => `scoring-chunk-${b
 
 /** Idempotency key of the submitter's completion notification. */
 export const batchNotificationKey = (batchId: string) => `scoring-batch:${batchId}`;
+
+/** A subject crossed a risk rule's threshold: into high risk (`entered`) or back below its exit threshold (`exited`). */
+export interface RiskCrossing {
+  ruleId: string;
+  subjectId: string;
+  direction: 'entered' | 'exited';
+  /** The subject's previous score under this rule (null for its first). */
+  from: number | null;
+  to: number;
+  prediction: PredictionSnapshot;
+}
+
+export interface RiskEventPayloads {
+  RiskCrossed: RiskCrossing;
+}
+
+/** The ledger stream of one risk rule: its crossings in commit order (replay gives exactly the missed ones). */
+export const riskStream = defineStream<string, RiskEventPayloads>({ name: (ruleId) => `risk:${ruleId}` });

@@ -4,7 +4,10 @@ import type { ModelCard } from './card.js';
 import {
   type BatchRow,
   type PredictionRow,
+  type RiskRuleRow,
   modelAliases,
+  riskRuleStates,
+  riskRules,
   predictionModels,
   predictions,
   scoringBatchRows,
@@ -196,4 +199,55 @@ export const pageResults = (db: Executor, batchId: string, afterIndex: number, l
 export async function deleteFinishedBefore(db: Executor, before: Date): Promise<number> {
   const r = await db.delete(scoringBatches).where(lt(scoringBatches.finishedAt, before)).returning({ id: scoringBatches.id });
   return r.length;
+}
+
+// ── risk rules ──
+
+export async function insertRiskRule(db: Executor, row: typeof riskRules.$inferInsert): Promise<RiskRuleRow> {
+  const [r] = await db.insert(riskRules).values(row).returning();
+  return r as RiskRuleRow;
+}
+
+export async function findRiskRule(db: Executor, orgId: string, id: string): Promise<RiskRuleRow | undefined> {
+  const [r] = await db
+    .select()
+    .from(riskRules)
+    .where(and(eq(riskRules.orgId, orgId), eq(riskRules.id, id)));
+  return r;
+}
+
+/** Rules of the org on `modelName` that watch `subjectId` (listed, or the whole org). */
+export const rulesFor = (db: Executor, orgId: string, modelName: string, subjectId: string) =>
+  db
+    .select()
+    .from(riskRules)
+    .where(
+      and(
+        eq(riskRules.orgId, orgId),
+        eq(riskRules.modelName, modelName),
+        sql`(${riskRules.subjectIds} is null or ${subjectId} = any(${riskRules.subjectIds}))`,
+      ),
+    );
+
+/** The (rule, subject) state, locked until commit (created low when new): transitions serialise. */
+export async function lockRuleState(tx: Executor, orgId: string, ruleId: string, subjectId: string) {
+  await tx.insert(riskRuleStates).values({ ruleId, subjectId, orgId }).onConflictDoNothing();
+  const [r] = await tx
+    .select()
+    .from(riskRuleStates)
+    .where(and(eq(riskRuleStates.ruleId, ruleId), eq(riskRuleStates.subjectId, subjectId)))
+    .for('update');
+  return r!;
+}
+
+export async function saveRuleState(
+  tx: Executor,
+  ruleId: string,
+  subjectId: string,
+  set: { high: boolean; lastEnteredAt: Date | null; lastScore: number },
+) {
+  await tx
+    .update(riskRuleStates)
+    .set({ ...set, updatedAt: new Date() })
+    .where(and(eq(riskRuleStates.ruleId, ruleId), eq(riskRuleStates.subjectId, subjectId)));
 }

@@ -15,6 +15,7 @@ import { checkRow } from './features.js';
 import type { PredictionMetrics } from './metrics.js';
 import { type ModelSet, parseModelRef } from './models.js';
 import * as repo from './repo.js';
+import { createRisk } from './risk.js';
 import { type ScoreOptions, type ScoreOutcome, scoreRows } from './scorer.js';
 
 export interface PredictionsDeps {
@@ -100,10 +101,21 @@ export function createPredictionsService(deps: PredictionsDeps) {
     return out;
   };
 
+  const risk = createRisk({
+    db,
+    cursors: deps.cursors,
+    riskModels: async () =>
+      (await models())
+        .all()
+        .filter((m) => m.card.task === 'risk_score')
+        .map((m) => m.card.name),
+  });
+
   const service = {
     models,
     resolve,
     run,
+    risk,
 
     /** Every registered model version with its aliases (cards mirrored at boot). */
     async listModels() {
@@ -176,6 +188,7 @@ export function createPredictionsService(deps: PredictionsDeps) {
             payload: { prediction },
             subject: stored.id,
           });
+        await risk.evaluate(tx, events, prediction);
         return stored;
       });
       if (row) return toPredictionSnapshot(row);

@@ -155,3 +155,43 @@ export const scoringResults = pgTable(
 export type PredictionRow = typeof predictions.$inferSelect;
 export type BatchRow = typeof scoringBatches.$inferSelect;
 export type ResultRow = typeof scoringResults.$inferSelect;
+
+/**
+ * A risk watch of an organisation: tell subscribers when a subject's score of `modelName` crosses
+ * `enterAt` from below (re-armed only once it falls below `exitAt`; a new entry within
+ * `cooldownSeconds` of the last one is suppressed). Null `subjectIds`: every subject of the org.
+ */
+export const riskRules = pgTable(
+  'risk_rules',
+  {
+    id: uuid('id').primaryKey(),
+    orgId: text('org_id').notNull(),
+    modelName: text('model_name').notNull(),
+    enterAt: doublePrecision('enter_at').notNull(),
+    exitAt: doublePrecision('exit_at').notNull(),
+    cooldownSeconds: integer('cooldown_seconds').notNull(),
+    subjectIds: text('subject_ids').array(),
+    createdBy: text('created_by').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('risk_rules_org_model_idx').on(t.orgId, t.modelName)],
+);
+
+/** The durable state of one (rule, subject): whether it is in high risk and when it last entered. */
+export const riskRuleStates = pgTable(
+  'risk_rule_states',
+  {
+    ruleId: uuid('rule_id')
+      .notNull()
+      .references(() => riskRules.id, { onDelete: 'cascade' }),
+    subjectId: text('subject_id').notNull(),
+    orgId: text('org_id').notNull(),
+    high: boolean('high').notNull().default(false),
+    lastEnteredAt: timestamp('last_entered_at', { withTimezone: true }),
+    lastScore: doublePrecision('last_score'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.ruleId, t.subjectId] })],
+);
+
+export type RiskRuleRow = typeof riskRules.$inferSelect;
