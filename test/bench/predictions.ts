@@ -27,8 +27,21 @@ const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:54
 const REDIS_URL = env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const self = fileURLToPath(import.meta.url);
 
-const child = (role: string, extraEnv: Record<string, string> = {}) =>
-  fork(self, [role], { execArgv: ['--import', 'tsx'], env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const kids = new Set<ChildProcess>();
+// children never outlive the driver, even when it fails
+process.on('exit', () => {
+  for (const k of kids) k.kill('SIGKILL');
+});
+const child = (role: string, extraEnv: Record<string, string> = {}) => {
+  const c = fork(self, [role], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  kids.add(c);
+  c.once('exit', () => kids.delete(c));
+  return c;
+};
 const message = <T>(p: ChildProcess, ms = 120_000) =>
   new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('child did not answer')), ms);
@@ -259,7 +272,7 @@ async function ceiling(batchId: string) {
     await sql.unsafe(
       `insert into copy_ceiling (batch_id, row_index, subject_id, produced_by, score, label, probabilities, fallback, fallback_reason, explanation, explanation_method, warnings, error)
        select $1::uuid, r.i, r.s, r.pb, r.sc, r.l, r.pr, coalesce(r.fb, false), r.fr, r.ex, r.em, r.w, r.e
-       from jsonb_to_recordset($2::jsonb) as r(i int, s text, pb text, sc float8, l text, pr jsonb, fb boolean, fr text, ex jsonb, em text, w jsonb, e text)
+       from jsonb_to_recordset($2::text::jsonb) as r(i int, s text, pb text, sc float8, l text, pr jsonb, fb boolean, fr text, ex jsonb, em text, w jsonb, e text)
        on conflict do nothing`,
       [batchId, part],
     );
@@ -337,4 +350,8 @@ const role = process.argv[2];
 if (role === 'server') await serve('serve');
 else if (role === 'worker') await serve('worker');
 else if (role === 'inference') await inference(env.BENCH_BACKEND ?? 'wasm');
-else await driver();
+else
+  await driver().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });

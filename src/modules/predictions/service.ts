@@ -50,6 +50,9 @@ export interface Resolved {
   set: ModelSet;
 }
 
+/** How long a resolved alias is reused before it is read again. */
+const ALIAS_TTL_MS = 5_000;
+
 export const requestHash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
 
 /** Real-time scoring and the model registry; each method authorises first. */
@@ -72,13 +75,24 @@ export function createPredictionsService(deps: PredictionsDeps) {
     return set;
   };
 
+  /** Alias → version, cached for ALIAS_TTL_MS (one query less per score; an alias change shows within that). */
+  const aliases = new Map<string, { version: string | undefined; at: number }>();
+  const aliasVersion = async (name: string, alias: string) => {
+    const key = `${name}:${alias}`;
+    const hit = aliases.get(key);
+    if (hit && Date.now() - hit.at < ALIAS_TTL_MS) return hit.version;
+    const version = await repo.aliasVersion(db, name, alias);
+    aliases.set(key, { version, at: Date.now() });
+    return version;
+  };
+
   /** Resolves `name`, `name@version` or `name:alias` (default alias `champion`) to a loaded card. */
   const resolve = async (ref: string, field = 'model'): Promise<Resolved> => {
     const set = await models();
     const parsed = parseModelRef(ref);
     const known = parsed && set.all().some((m) => m.card.name === parsed.name);
     if (!parsed || !known) throw badInput(`${field}: unknown model "${ref}"; see the \`models\` query.`, field);
-    const version = parsed.version ?? (await repo.aliasVersion(db, parsed.name, parsed.alias ?? 'champion'));
+    const version = parsed.version ?? (await aliasVersion(parsed.name, parsed.alias ?? 'champion'));
     const m = version ? set.get(parsed.name, version) : undefined;
     if (!m) throw badInput(`${field}: no version of ${parsed.name} matches "${ref}".`, field);
     return { card: m.card, set };
