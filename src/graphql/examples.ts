@@ -84,4 +84,49 @@ mutation DailyMedication {
     id status nextAt
   }
 }
+# --- predictions (synthetic-data demonstration models; not medical devices) ---
+
+query Models {
+  models { id aliases status task intendedUse fallback featureSpec { name type unit required min max categories } metrics { name value dataset } }
+}
+
+mutation ScoreRisk {
+  score(input: { model: "risk-30d", subjectId: "patient-42", clientKey: "graphiql-score-1",
+                 features: { lengthOfStay: 6, acuteAdmission: true, charlson: 3, edVisits6m: 2, age: 81, spo2: 93 } }) {
+    id score modelVersion fallback fallbackReason explanationMethod explanation { feature value contribution unit } warnings
+  }
+}
+
+mutation ScoreUrgency {
+  score(input: { model: "symptom-urgency", features: { respiratoryRate: 26, spo2: 91, onOxygen: false, systolicBp: 98,
+                 pulse: 118, consciousness: "ALERT", temperature: 38.9, dyspnoea: true } }) {
+    label probabilities { label probability } explanationMethod explanation { feature contribution }
+  }
+}
+
+mutation SubmitBatch {
+  submitScoringBatch(input: { model: "risk-30d", clientBatchId: "graphiql-batch-1", explain: true, rows: [
+    { subjectId: "patient-1", features: { lengthOfStay: 2, acuteAdmission: false, charlson: 0, edVisits6m: 0, age: 45 } },
+    { subjectId: "patient-2", features: { lengthOfStay: 12, acuteAdmission: true, charlson: 5, edVisits6m: 3, age: 88 } } ] }) {
+    id status totalRows
+  }
+}
+
+subscription BatchProgress($batchId: ID!) {
+  scoringBatchProgress(batchId: $batchId) { status processedRows totalRows progress rowsPerSecond }
+}
+
+query BatchResults($batchId: ID!) {
+  scoringBatch(id: $batchId) {
+    status results(first: 50) { edges { node { rowIndex subjectId score fallback error explanation { feature contribution } } } pageInfo { hasNextPage endCursor } }
+  }
+}
+
+mutation WatchHighRisk {
+  createRiskRule(input: { model: "risk-30d", enterAt: 40, exitAt: 30, cooldownSeconds: 3600 }) { id enterAt exitAt }
+}
+
+subscription RiskAlerts($ruleId: ID!, $after: String) {
+  riskAlerts(ruleId: $ruleId, after: $after) { cursor at subjectId direction from to prediction { id score } }
+}
 `;
