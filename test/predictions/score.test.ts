@@ -70,3 +70,18 @@ describe('score', () => {
     expect(r.data.models.map((m: { id: string }) => m.id)).toContain('symptom-urgency@1.0.0');
   });
 });
+
+describe('predictions history', () => {
+  const HISTORY = `query($s: ID!){ predictions(subjectId:$s, first: 10){ edges { node { id subjectId score } } } }`;
+  it('clinicians see a subject’s predictions newest first; a patient only their own', async ({ app, org }) => {
+    const other = await org.user('patient');
+    const a = await score(app, org.service, { model: 'risk-30d', features: riskFeatures(), subjectId: org.patient.id });
+    const b = await score(app, org.service, { model: 'risk-30d', features: riskFeatures({ age: 50 }), subjectId: org.patient.id });
+    await score(app, org.service, { model: 'risk-30d', features: riskFeatures(), subjectId: other.id });
+    const ids = async (token: string, s: string) =>
+      ((await gql(app, token, HISTORY, { s })).data.predictions.edges as Array<{ node: { id: string } }>).map((e) => e.node.id);
+    expect(await ids(org.provider.token, org.patient.id)).toEqual([b.id, a.id]);
+    expect(await ids(org.patient.token, org.patient.id)).toEqual([b.id, a.id]);
+    expect(await ids(org.patient.token, other.id)).toEqual([]);
+  });
+});

@@ -35,6 +35,7 @@ export const predictionsModule = defineModule({
       cursors: d.cursors,
       logger: d.logger,
       config,
+      limits: d.config.limits,
       models,
       metrics,
     });

@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import { type Executor, rowsOf } from '../../db/client.js';
+import { olderThanRow } from '../../db/keyset.js';
 import type { ModelCard } from './card.js';
 import {
   type BatchRow,
@@ -251,3 +252,24 @@ export async function saveRuleState(
     .set({ ...set, updatedAt: new Date() })
     .where(and(eq(riskRuleStates.ruleId, ruleId), eq(riskRuleStates.subjectId, subjectId)));
 }
+
+/** A subject's predictions, newest first, keyset-paged by (createdAt, id). */
+export const pagePredictions = (
+  db: Executor,
+  orgId: string,
+  subjectId: string,
+  opts: { limit: number; afterId?: string; modelName?: string },
+) =>
+  db
+    .select()
+    .from(predictions)
+    .where(
+      and(
+        eq(predictions.orgId, orgId),
+        eq(predictions.subjectId, subjectId),
+        opts.modelName ? eq(predictions.modelName, opts.modelName) : undefined,
+        olderThanRow(predictions, orgId, opts.afterId),
+      ),
+    )
+    .orderBy(sql`${predictions.createdAt} desc, ${predictions.id} desc`)
+    .limit(opts.limit);

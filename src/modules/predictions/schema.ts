@@ -331,6 +331,24 @@ const RiskRuleInput = builder.inputType('RiskRuleInput', {
   }),
 });
 
+builder.queryField('predictions', (t) =>
+  t.connection(
+    {
+      type: PredictionType,
+      description:
+        'A subject’s stored predictions, newest first. Providers, admins and services of the organisation see any subject; a patient sees only their own (subjectId = their user id), otherwise an empty list.',
+      args: {
+        subjectId: t.arg.id({ description: 'The patient.' }),
+        model: t.arg.string({ required: false, description: 'Only this model (name or reference).' }),
+      },
+      resolve: (_r, args, ctx) =>
+        ctx.services.predictions.history(requireViewer(ctx), { ...args, subjectId: String(args.subjectId), after: args.after ?? null }),
+    },
+    { name: 'PredictionConnection', description: 'A page of predictions.' },
+    { name: 'PredictionEdge', description: 'A prediction and its cursor.' },
+  ),
+);
+
 builder.queryFields((t) => ({
   models: t.field({
     type: [ModelType],

@@ -7,7 +7,7 @@ import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
-import { parseInput } from '../../shared/validation.js';
+import { type PageArgs, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { ModelCard } from './card.js';
 import { type PredictionSnapshot, subjectStream, toPredictionSnapshot } from './events.js';
@@ -24,6 +24,7 @@ export interface PredictionsDeps {
   cursors: CursorCodec;
   logger: Logger;
   config: Config['predictions'];
+  limits: Config['limits'];
   /** This process's models, loading in the background from boot. */
   models: Promise<ModelSet>;
   metrics: PredictionMetrics;
@@ -209,6 +210,24 @@ export function createPredictionsService(deps: PredictionsDeps) {
       const prior = key ? await repo.predictionByKey(db, viewer.orgId, viewer.userId, key) : undefined;
       if (!prior) throw new Error('prediction insert conflicted without a prior row');
       return replay(prior);
+    },
+
+    /**
+     * A subject's predictions, newest first. Clinicians, admins and services of the organisation
+     * read any subject's; a patient only their own (anyone else's is an empty list, not an error).
+     */
+    async history(viewer: Viewer, args: PageArgs & { subjectId: string; model?: string | null }) {
+      const own = viewer.role === 'patient' && args.subjectId === viewer.userId;
+      const scope = `predictions:${viewer.orgId}:${args.subjectId}`;
+      const page = forwardPage(args, deps.limits, deps.cursors, scope, 'predictions');
+      if (viewer.role === 'patient' && !own) return forwardConnection([], page, deps.cursors, scope, toPredictionSnapshot);
+      const model = args.model ? parseModelRef(args.model)?.name : undefined;
+      const rows = await repo.pagePredictions(db, viewer.orgId, args.subjectId, {
+        limit: page.limit + 1,
+        afterId: page.afterId,
+        modelName: model,
+      });
+      return forwardConnection(rows, page, deps.cursors, scope, toPredictionSnapshot);
     },
 
     /** Readiness of scoring: degraded (never down) when a model failed to load and its rule answers. */
