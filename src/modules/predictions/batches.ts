@@ -114,11 +114,8 @@ export function createBatchesService(deps: BatchesDeps) {
 
     /** A batch the viewer may read, or null (another org's or someone else's is null, not FORBIDDEN). */
     async get(viewer: Viewer, id: string): Promise<BatchSnapshot | null> {
-      try {
-        return toBatchSnapshot(await readable(viewer, id));
-      } catch {
-        return null;
-      }
+      const b = isUuid(id) ? await repo.findBatch(db, viewer.orgId, id) : undefined;
+      return b && mayRead(viewer, b) ? toBatchSnapshot(b) : null;
     },
 
     /** A page of a batch's results in row order (the viewer's access was checked by `get`). */
