@@ -203,7 +203,7 @@ async function batchBench(url: string, token: string, explain: boolean) {
   for (;;) {
     [row] = await sql<{ status: string; finished: number | null; processed: number }[]>`
       select status, (extract(epoch from finished_at) * 1000)::float8 as finished, processed_rows as processed from scoring_batches where id = ${b.id}`;
-    if (row && row.finished) break;
+    if (row?.finished) break;
     await sleep(20);
   }
   await sql.end();
