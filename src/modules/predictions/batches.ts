@@ -5,7 +5,7 @@ import type { Queues } from '../../jobs/queues.js';
 import type { Commit } from '../../realtime/commit.js';
 import type { StreamSpec } from '../../realtime/stream.js';
 import type { CursorCodec } from '../../shared/cursor.js';
-import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
+import { conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { clampPage, parseInput } from '../../shared/validation.js';
