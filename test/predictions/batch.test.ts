@@ -87,3 +87,44 @@ describe('batch scoring', () => {
     }
   });
 });
+
+describe('a chunk retried after its commit', () => {
+  it('stores and counts nothing twice', async ({ app, org }) => {
+    const { createChunks } = await import('../../src/modules/predictions/chunks.js');
+    const { chunkJob } = await import('../../src/modules/predictions/jobs.js');
+    const { startWorkers } = await import('../../src/worker.js');
+    const c = app.container;
+    let failures = 0;
+    const chunks = createChunks(
+      {
+        db: c.database.db,
+        commit: (await import('../../src/realtime/commit.js')).createCommit(c.database.db, c.publisher, c.logger),
+        queues: c.queues,
+        logger: c.logger,
+        config: c.config.predictions,
+        predictions: c.services.predictions,
+        notifications: c.services.notifications,
+        metrics: c.services.predictions.metrics,
+      },
+      {
+        afterCommit: async () => {
+          if (failures++ === 0) throw new Error('lost the connection before acknowledging');
+        },
+      },
+    );
+    const workers = startWorkers(c, { jobs: [chunkJob(chunks)], periodic: [] });
+    try {
+      const b = await submit(app, org.service, { model: 'risk-30d', rows: riskRows(300), clientBatchId: 'retry-1' });
+      await until(async () => (await storedBatch(app, b.id)).batch.status === 'succeeded', 20_000, 'the batch');
+      const job = await c.queues.queue('scoring').getJob(`scoring-chunk-${b.id}-0`);
+      expect(job?.attemptsMade).toBeGreaterThanOrEqual(1);
+      expect(failures).toBeGreaterThan(1);
+      const stored = await storedBatch(app, b.id);
+      expect(stored.results).toEqual({ n: 300, distinct: 300, errors: 0 });
+      expect(stored.batch.processedRows).toBe(300);
+      expect(stored.notifications).toBe(1);
+    } finally {
+      await workers.close();
+    }
+  });
+});
