@@ -122,6 +122,10 @@ query BatchResults($batchId: ID!) {
   }
 }
 
+subscription PatientPredictions($after: String) {
+  predictionEvents(subjectId: "patient-42", after: $after) { cursor at prediction { id score label fallback modelVersion } }
+}
+
 mutation WatchHighRisk {
   createRiskRule(input: { model: "risk-30d", enterAt: 40, exitAt: 30, cooldownSeconds: 3600 }) { id enterAt exitAt }
 }

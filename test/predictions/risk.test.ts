@@ -82,3 +82,22 @@ describe('risk alerts (threshold, hysteresis, cooldown)', () => {
     expect(p.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 });
+
+describe('predictionEvents', () => {
+  const EVENTS = `subscription($s: ID!, $a: String){ predictionEvents(subjectId:$s, after:$a){ cursor at prediction { id subjectId score } } }`;
+  it('pushes every stored score of a subject live and resumes by cursor; a patient watches only their own', async ({ app, org }) => {
+    const sub = await live(app, connect(app, org.provider), EVENTS, { s: org.patient.id });
+    const a = await score(app, org.service, { model: 'risk-30d', features: HIGH, subjectId: org.patient.id });
+    await sub.waitFor(1);
+    expect(sub.items[0].predictionEvents.prediction).toMatchObject({ id: a.id, subjectId: org.patient.id });
+    const b = await score(app, org.service, { model: 'risk-30d', features: LOW, subjectId: org.patient.id });
+    const mine = await live(app, connect(app, org.patient), EVENTS, { s: org.patient.id, a: sub.items[0].predictionEvents.cursor });
+    await mine.waitFor(1);
+    expect(mine.items[0].predictionEvents.prediction.id).toBe(b.id);
+    const other = await org.user('patient');
+    const denied = await live(app, connect(app, other), EVENTS, { s: org.patient.id });
+    await denied.ended();
+    expect((denied.errors.flat() as Array<{ extensions?: { code?: string } }>)[0]?.extensions?.code).toBe('FORBIDDEN');
+    await settled(app);
+  });
+});

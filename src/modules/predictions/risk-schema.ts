@@ -1,8 +1,10 @@
-// GraphQL of risk rules: createRiskRule and the riskAlerts subscription (crossings, resumable by cursor).
+// GraphQL of live predictions: predictionEvents (every stored score of a subject) and risk rules
+// (createRiskRule, riskAlerts: crossings only); both durable and resumable by cursor.
 import { builder } from '../../graphql/builder.js';
 import { requireViewer } from '../../graphql/context.js';
 import { StreamEvent, type StreamOpener, streamResolvers } from '../../graphql/stream-event.js';
 import type { RiskCrossedRoot } from './risk.js';
+import type { PredictionAddedRoot } from './service.js';
 import { PredictionType } from './schema.js';
 import type { RiskRuleRow } from './tables.js';
 
@@ -75,5 +77,30 @@ builder.subscriptionField('riskAlerts', (t) =>
       after: t.arg.string({ required: false, description: 'Resume after this cursor.' }),
     },
     ...streamResolvers<RiskCrossedRoot>(openRisk),
+  }),
+);
+
+const PredictionAdded = builder.objectRef<PredictionAddedRoot>('PredictionAdded').implement({
+  description: 'A prediction about the subject was stored (by `score`).',
+  interfaces: [StreamEvent],
+  isTypeOf: (v) => (v as PredictionAddedRoot).kind === 'PredictionAdded',
+  fields: (t) => ({
+    prediction: t.field({ type: PredictionType, description: 'The stored prediction.', resolve: (e) => e.prediction }),
+  }),
+});
+
+const openSubject: StreamOpener = (args, ctx) =>
+  ctx.services.predictions.openSubject(requireViewer(ctx), String(args.subjectId), args.after as string | null);
+
+builder.subscriptionField('predictionEvents', (t) =>
+  t.field({
+    type: PredictionAdded,
+    description:
+      'Every prediction stored about a subject, live, in commit order (providers, admins and services of the organisation; a patient only their own). Pass `after` to first get what you missed.',
+    args: {
+      subjectId: t.arg.id({ description: 'The subject (patient).' }),
+      after: t.arg.string({ required: false, description: 'Resume after this cursor.' }),
+    },
+    ...streamResolvers<PredictionAddedRoot>(openSubject),
   }),
 );

@@ -7,6 +7,7 @@ import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, conflict, forbidden } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
+import type { StreamEventRoot, StreamSpec } from '../../realtime/stream.js';
 import { type PageArgs, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { ModelCard } from './card.js';
@@ -53,6 +54,9 @@ export interface Resolved {
 
 /** How long a resolved alias is reused before it is read again. */
 const ALIAS_TTL_MS = 5_000;
+
+/** Root value of a PredictionAdded event. */
+export type PredictionAddedRoot = StreamEventRoot & { kind: 'PredictionAdded'; prediction: PredictionSnapshot };
 
 export const requestHash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
 
@@ -228,6 +232,25 @@ export function createPredictionsService(deps: PredictionsDeps) {
         modelName: model,
       });
       return forwardConnection(rows, page, deps.cursors, scope, toPredictionSnapshot);
+    },
+
+    /**
+     * Authorises `predictionEvents`: the subject's stream (clinicians, admins and services of the
+     * organisation; a patient only their own). Resumable with `after`.
+     */
+    async openSubject(viewer: Viewer, subjectId: string, after: string | null | undefined): Promise<StreamSpec> {
+      if (viewer.role === 'patient' ? subjectId !== viewer.userId : !SCORERS.has(viewer.role))
+        throw forbidden('You can watch only your own predictions.');
+      return subjectStream.open(
+        { orgId: viewer.orgId, subjectId },
+        {
+          orgId: viewer.orgId,
+          after,
+          cursors: deps.cursors,
+          scope: `subject:${viewer.orgId}:${subjectId}`,
+          toRoot: (ev, cursor): PredictionAddedRoot => ({ kind: 'PredictionAdded', cursor, at: ev.at, prediction: ev.payload.prediction }),
+        },
+      );
     },
 
     /** Readiness of scoring: degraded (never down) when a model failed to load and its rule answers. */
