@@ -36,6 +36,7 @@ CREATE TABLE "predictions" (
 	"requested_by" text NOT NULL,
 	"client_key" text,
 	"request_sha256" text NOT NULL,
+	"shadow_of" uuid,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint

@@ -23,7 +23,7 @@ import { GENERATOR_VERSION, auc, ece, macroF1, riskData, urgencyData } from './s
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TRAIN_ROWS = 20_000;
 const TEST_ROWS = 20_000;
-const SEEDS = { risk: { train: 101, test: 202 }, urgency: { train: 303, test: 404 } };
+const SEEDS = { risk: { train: 101, challengerTrain: 111, test: 202 }, urgency: { train: 303, test: 404 } };
 const INTENDED_USE = 'Demonstration on synthetic data; not a medical device. Do not use for clinical decisions.';
 
 const clean = (spec: FeatureSpec[], row: unknown): CleanRow => {
@@ -74,8 +74,12 @@ async function save(model: tf.LayersModel, dir: string): Promise<string> {
 
 const dataset = (seed: number, n: number) => `synthetic test set (seed ${seed}, ${n} rows, generator v${GENERATOR_VERSION})`;
 
-async function trainRisk(): Promise<ModelCard> {
-  const train = riskData(TRAIN_ROWS, SEEDS.risk.train);
+/** risk-30d 1.0.0 (champion) and 1.1.0 (challenger: the same recipe on a fresh training sample). */
+const trainRiskChampion = () => trainRisk('1.0.0', SEEDS.risk.train, ['champion']);
+const trainRiskChallenger = () => trainRisk('1.1.0', SEEDS.risk.challengerTrain, ['challenger']);
+
+async function trainRisk(version: string, trainSeed: number, aliases: string[]): Promise<ModelCard> {
+  const train = riskData(TRAIN_ROWS, trainSeed);
   const test = riskData(TEST_ROWS, SEEDS.risk.test);
   const trainRows = train.map((d) => clean(RISK_FEATURES, d.row));
   const columns = standardisation(RISK_FEATURES, trainRows);
@@ -120,11 +124,11 @@ async function trainRisk(): Promise<ModelCard> {
     { name: 'BRIER', value: Array.from(p).reduce((s, q, i) => s + (q - (labels[i] as number)) ** 2, 0) / p.length, dataset: ds },
     { name: 'PREVALENCE', value: labels.reduce((s, v) => s + v, 0) / labels.length, dataset: ds },
   ].map((m) => ({ ...m, value: round6(m.value) }));
-  const sha = await save(model, join(root, 'models/risk-30d/1.0.0'));
+  const sha = await save(model, join(root, `models/risk-30d/${version}`));
   tf.dispose([x, y, xt]);
   return {
     name: 'risk-30d',
-    version: '1.0.0',
+    version,
     task: 'risk_score',
     description:
       'Probability (as 0–100) of an unplanned hospital admission within 30 days of discharge. Logistic regression on standardised inputs; explanations are exact (coefficient × standardised value, in log-odds).',
@@ -137,12 +141,12 @@ async function trainRisk(): Promise<ModelCard> {
     trainingData: {
       generator: 'risk-30d-synth',
       generatorVersion: GENERATOR_VERSION,
-      trainSeed: SEEDS.risk.train,
+      trainSeed,
       testSeed: SEEDS.risk.test,
       trainRows: TRAIN_ROWS,
       testRows: TEST_ROWS,
     },
-    aliases: ['champion'],
+    aliases,
     fallback: 'lace@1',
     weightsSha256: sha,
   };
@@ -238,7 +242,7 @@ async function trainUrgency(): Promise<ModelCard> {
 tf.env().set('PROD', true);
 await tf.setBackend('cpu');
 const only = process.argv[2];
-for (const train of [trainRisk, trainUrgency]) {
+for (const train of [trainRiskChampion, trainRiskChallenger, trainUrgency]) {
   if (only && !train.name.toLowerCase().includes(only)) continue;
   const t0 = Date.now();
   const card = await train();

@@ -25,7 +25,7 @@ const clean = (card: ModelCard, row: unknown) => {
   return c.row;
 };
 const metric = (card: ModelCard, name: string) => card.metrics.find((m) => m.name === name)?.value as number;
-const model = (name: string) => set.all().find((m) => m.card.name === name)!;
+const model = (name: string, version = '1.0.0') => set.all().find((m) => m.card.name === name && m.card.version === version)!;
 const noExplain = { explain: false, topK: 3 };
 
 describe('committed model artifacts', () => {
@@ -36,7 +36,7 @@ describe('committed model artifacts', () => {
         .all()
         .map((m) => m.id)
         .sort(),
-    ).toEqual(['risk-30d@1.0.0', 'symptom-urgency@1.0.0']);
+    ).toEqual(['risk-30d@1.0.0', 'risk-30d@1.1.0', 'symptom-urgency@1.0.0']);
     for (const m of set.all()) {
       expect(m.status, m.error).toBe('loaded');
       expect(sha256(readFileSync(join(m.dir, 'weights.bin')))).toBe(m.card.weightsSha256);
@@ -44,29 +44,32 @@ describe('committed model artifacts', () => {
     }
   });
 
-  it('risk-30d: AUC within 0.02 of the oracle, at least 0.03 above LACE, calibration error ≤ 0.03', () => {
-    const m = model('risk-30d');
-    const test = riskData(m.card.trainingData.testRows, m.card.trainingData.testSeed);
-    const rows = test.map((d) => clean(m.card, d.row));
-    const out = scoreRows(set.tf, m, m.card, rows, noExplain);
-    const p = out.map((o) => (o.score as number) / 100);
-    const y = test.map((d) => d.y);
-    const a = auc(p, y);
-    const oracle = auc(
-      test.map((d) => d.p),
-      y,
-    );
-    const lace = auc(
-      rows.map((r) => laceScore(r).score),
-      y,
-    );
-    expect(a).toBeGreaterThanOrEqual(oracle - 0.02);
-    expect(a).toBeGreaterThanOrEqual(lace + 0.03);
-    expect(ece(p, y)).toBeLessThanOrEqual(0.03);
-    // the card states what this test measures (backends agree to well under the rounding)
-    expect(a).toBeCloseTo(metric(m.card, 'AUC'), 3);
-    expect(oracle).toBeCloseTo(metric(m.card, 'ORACLE_AUC'), 6);
-  });
+  it.each(['1.0.0', '1.1.0'])(
+    'risk-30d@%s: AUC within 0.02 of the oracle, at least 0.03 above LACE, calibration error ≤ 0.03',
+    (version) => {
+      const m = model('risk-30d', version);
+      const test = riskData(m.card.trainingData.testRows, m.card.trainingData.testSeed);
+      const rows = test.map((d) => clean(m.card, d.row));
+      const out = scoreRows(set.tf, m, m.card, rows, noExplain);
+      const p = out.map((o) => (o.score as number) / 100);
+      const y = test.map((d) => d.y);
+      const a = auc(p, y);
+      const oracle = auc(
+        test.map((d) => d.p),
+        y,
+      );
+      const lace = auc(
+        rows.map((r) => laceScore(r).score),
+        y,
+      );
+      expect(a).toBeGreaterThanOrEqual(oracle - 0.02);
+      expect(a).toBeGreaterThanOrEqual(lace + 0.03);
+      expect(ece(p, y)).toBeLessThanOrEqual(0.03);
+      // the card states what this test measures (backends agree to well under the rounding)
+      expect(a).toBeCloseTo(metric(m.card, 'AUC'), 3);
+      expect(oracle).toBeCloseTo(metric(m.card, 'ORACLE_AUC'), 6);
+    },
+  );
 
   it('symptom-urgency: macro-F1 within 0.035 of the oracle and clearly above NEWS2', () => {
     const m = model('symptom-urgency');

@@ -1,5 +1,5 @@
 import { describe, expect } from 'vitest';
-import { gql } from '../harness/clients.js';
+import { gql, until } from '../harness/clients.js';
 import { it } from '../harness/fixtures.js';
 import { SCORE, riskFeatures, score, urgencyFeatures } from './ops.js';
 
@@ -83,5 +83,25 @@ describe('predictions history', () => {
     expect(await ids(org.provider.token, org.patient.id)).toEqual([b.id, a.id]);
     expect(await ids(org.patient.token, org.patient.id)).toEqual([b.id, a.id]);
     expect(await ids(org.patient.token, other.id)).toEqual([]);
+  });
+});
+
+describe('shadow scoring', () => {
+  it('the challenger scores the same request off the response path; it is stored, never returned or listed', async ({ app, org }) => {
+    const p = await score(app, org.service, { model: 'risk-30d', features: riskFeatures(), subjectId: 'shadowed' });
+    expect(p.modelVersion).toBe('1.0.0');
+    const { shadowsOf } = await import('../../src/modules/predictions/repo.js');
+    await until(async () => (await shadowsOf(app.container.database.db, org.orgId, p.id)).length === 1, 5_000, 'the shadow score');
+    const [s] = await shadowsOf(app.container.database.db, org.orgId, p.id);
+    expect(s).toMatchObject({ modelVersion: '1.1.0', producedBy: '1.1.0', subjectId: 'shadowed', fallback: false });
+    expect(Math.abs((s!.score as number) - p.score)).toBeLessThan(10);
+    const h = await gql(app, org.provider.token, `query{ predictions(subjectId:"shadowed"){ edges { node { id } } } }`);
+    expect(h.data.predictions.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual([p.id]);
+    // naming a version explicitly is not shadowed
+    const pinned = await score(app, org.service, { model: 'risk-30d@1.0.0', features: riskFeatures() });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await shadowsOf(app.container.database.db, org.orgId, pinned.id)).toEqual([]);
+    const models = await gql(app, org.admin.token, `{ models { id aliases status } }`);
+    expect(models.data.models).toContainEqual({ id: 'risk-30d@1.1.0', aliases: ['challenger'], status: 'SHADOW' });
   });
 });

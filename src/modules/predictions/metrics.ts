@@ -44,6 +44,19 @@ export function createPredictionMetrics(registry: Registry, models: () => ModelS
       labelNames: ['model', 'reason'],
       registers,
     }),
+    shadowDiff: new Histogram({
+      name: 'wardline_shadow_abs_diff',
+      help: 'Absolute difference between the challenger (shadow) and the answered risk score, 0-100',
+      labelNames: ['model'],
+      buckets: [0.5, 1, 2, 5, 10, 20, 50],
+      registers,
+    }),
+    shadowDisagree: new Counter({
+      name: 'wardline_shadow_label_total',
+      help: 'Shadow classifications by whether the challenger agreed with the answered label',
+      labelNames: ['model', 'agree'],
+      registers,
+    }),
     batchRows: new Counter({
       name: 'wardline_scoring_rows_total',
       help: 'Batch rows stored, by model and result (ok, fallback, error)',

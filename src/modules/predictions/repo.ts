@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { type Executor, rowsOf } from '../../db/client.js';
 import { olderThanRow } from '../../db/keyset.js';
 import type { ModelCard } from './card.js';
@@ -23,7 +23,14 @@ export async function mirrorCards(db: Executor, cards: readonly ModelCard[]): Pr
   for (const card of cards) {
     await db
       .insert(predictionModels)
-      .values({ name: card.name, version: card.version, task: card.task, card, weightsSha256: card.weightsSha256 })
+      .values({
+        name: card.name,
+        version: card.version,
+        task: card.task,
+        card,
+        weightsSha256: card.weightsSha256,
+        status: card.aliases.includes('challenger') ? 'shadow' : 'active',
+      })
       .onConflictDoUpdate({
         target: [predictionModels.name, predictionModels.version],
         set: { card, task: card.task, weightsSha256: card.weightsSha256, updatedAt: new Date() },
@@ -46,6 +53,8 @@ export async function aliasVersion(db: Executor, name: string, alias: string): P
 }
 
 // ── real-time predictions ──
+
+export type PredictionRowOf = PredictionRow;
 
 export async function insertPrediction(tx: Executor, row: typeof predictions.$inferInsert): Promise<PredictionRow | undefined> {
   const [r] = await tx.insert(predictions).values(row).onConflictDoNothing().returning();
@@ -267,9 +276,17 @@ export const pagePredictions = (
       and(
         eq(predictions.orgId, orgId),
         eq(predictions.subjectId, subjectId),
+        isNull(predictions.shadowOf),
         opts.modelName ? eq(predictions.modelName, opts.modelName) : undefined,
         olderThanRow(predictions, orgId, opts.afterId),
       ),
     )
     .orderBy(sql`${predictions.createdAt} desc, ${predictions.id} desc`)
     .limit(opts.limit);
+
+/** Shadow scores of a prediction (challenger results of the same request). */
+export const shadowsOf = (db: Executor, orgId: string, predictionId: string) =>
+  db
+    .select()
+    .from(predictions)
+    .where(and(eq(predictions.orgId, orgId), eq(predictions.shadowOf, predictionId)));

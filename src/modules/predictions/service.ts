@@ -58,6 +58,9 @@ const ALIAS_TTL_MS = 5_000;
 /** Root value of a PredictionAdded event. */
 export type PredictionAddedRoot = StreamEventRoot & { kind: 'PredictionAdded'; prediction: PredictionSnapshot };
 
+/** The explicit version of a model reference, if it names one. */
+const parsedVersion = (ref: string) => parseModelRef(ref)?.version;
+
 export const requestHash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
 
 /** Real-time scoring and the model registry; each method authorises first. */
@@ -104,7 +107,12 @@ export function createPredictionsService(deps: PredictionsDeps) {
   };
 
   /** Scores clean rows with a resolved model, timing inference and counting outcomes. */
-  const run = (r: Resolved, rows: Parameters<typeof scoreRows>[3], opts: ScoreOptions, mode: 'realtime' | 'batch'): ScoreOutcome[] => {
+  const run = (
+    r: Resolved,
+    rows: Parameters<typeof scoreRows>[3],
+    opts: ScoreOptions,
+    mode: 'realtime' | 'batch' | 'shadow',
+  ): ScoreOutcome[] => {
     const { card, set } = r;
     const t0 = performance.now();
     const out = scoreRows(set.tf, set.get(card.name, card.version), card, rows, opts);
@@ -129,6 +137,42 @@ export function createPredictionsService(deps: PredictionsDeps) {
         .filter((m) => m.card.task === 'risk_score')
         .map((m) => m.card.name),
   });
+
+  /**
+   * Shadow scoring: when the request named no version and the model has a `challenger` alias on
+   * another version, the challenger scores the same row after the answer (off the response path).
+   * Its result is stored with `shadowOf` and compared (metric), never returned, pushed or used by
+   * risk rules.
+   */
+  const shadow = (viewer: Viewer, of: repo.PredictionRowOf, row: Parameters<typeof scoreRows>[3][number], opts: ScoreOptions) => {
+    setImmediate(() => {
+      void (async () => {
+        const version = await aliasVersion(of.modelName, 'challenger');
+        if (!version || version === of.modelVersion) return;
+        const challenger = await resolve(`${of.modelName}@${version}`);
+        const [o] = run(challenger, [row], opts, 'shadow');
+        if (!o) return;
+        await repo.insertPrediction(db, {
+          ...of,
+          id: newId(),
+          modelVersion: version,
+          producedBy: o.modelVersion,
+          score: o.score,
+          label: o.label,
+          probabilities: o.probabilities,
+          fallback: o.fallback,
+          fallbackReason: o.fallbackReason,
+          explanation: o.explanation,
+          explanationMethod: o.explanationMethod,
+          clientKey: null,
+          shadowOf: of.id,
+          createdAt: new Date(),
+        });
+        if (o.score !== null && of.score !== null) metrics.shadowDiff.observe({ model: of.modelName }, Math.abs(o.score - of.score));
+        else if (o.label !== null) metrics.shadowDisagree.inc({ model: of.modelName, agree: String(o.label === of.label) });
+      })().catch((err: unknown) => deps.logger.warn({ err, predictionId: of.id, orgId: viewer.orgId }, 'shadow scoring failed'));
+    });
+  };
 
   const service = {
     models,
@@ -210,7 +254,10 @@ export function createPredictionsService(deps: PredictionsDeps) {
         await risk.evaluate(tx, events, prediction);
         return stored;
       });
-      if (row) return toPredictionSnapshot(row);
+      if (row) {
+        if (!parsedVersion(v.model)) shadow(viewer, row, checked.row, opts);
+        return toPredictionSnapshot(row);
+      }
       const prior = key ? await repo.predictionByKey(db, viewer.orgId, viewer.userId, key) : undefined;
       if (!prior) throw new Error('prediction insert conflicted without a prior row');
       return replay(prior);

@@ -70,6 +70,8 @@ export const predictions = pgTable(
     clientKey: text('client_key'),
     /** sha256 of the request (model, features, options): a reused client key must match it. */
     requestSha256: text('request_sha256').notNull(),
+    /** A challenger's score of the same request: stored and compared, never returned or pushed. */
+    shadowOf: uuid('shadow_of'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
