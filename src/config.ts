@@ -87,6 +87,20 @@ export interface Config {
     startsPerMinute: number;
     turn: { uris: string[]; stunUris: string[]; secret: string | undefined; ttlSeconds: number };
   };
+  predictions: {
+    /** Where the model artifacts are (`<name>/<version>/{model.json,weights.bin,card.json}`); undefined: the shipped `models/`. */
+    modelsDir: string | undefined;
+    /** TensorFlow.js backend: auto (tfjs-node if installed, else wasm, else cpu), wasm, cpu or tensorflow. */
+    backend: 'auto' | 'wasm' | 'cpu' | 'tensorflow';
+    batchMaxRows: number;
+    chunkSize: number;
+    /** At most one progress event per batch per this many ms (plus the terminal one). */
+    progressMinMs: number;
+    reconcileMs: number;
+    /** A batch whose counters have not moved for this long gets its missing chunk jobs re-created. */
+    stallMs: number;
+    retentionDays: number;
+  };
   shutdownGraceMs: number;
   /** Seed the demo organisation when the database is empty (npm start). */
   seedOnEmpty: boolean;
@@ -173,6 +187,14 @@ const schema = z.object({
   TURN_SHARED_SECRET: z.string().min(16, 'expected at least 16 characters').optional(),
   TURN_TTL_SECONDS: int(60, 7 * 86_400).default(3_600),
   SEED_ON_EMPTY: bool.optional(),
+  PREDICTIONS_MODELS_DIR: z.string().min(1).optional(),
+  PREDICTIONS_BACKEND: z.enum(['auto', 'wasm', 'cpu', 'tensorflow']).default('auto'),
+  SCORING_BATCH_MAX_ROWS: int(1, 100_000).default(10_000),
+  SCORING_CHUNK_SIZE: int(10, 10_000).default(1_000),
+  SCORING_PROGRESS_MIN_MS: int(0, 600_000).default(1_000),
+  SCORING_RECONCILE_MS: int(200, 3_600_000).default(30_000),
+  SCORING_STALL_MS: int(100, 86_400_000).default(60_000),
+  SCORING_RESULT_RETENTION_DAYS: int(1, 3_650).default(30),
 });
 
 /** Thrown by {@link loadConfig}; its message lists every problem at once. */
@@ -268,6 +290,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       signalRatePerSecond: e.CALL_SIGNAL_RATE,
       startsPerMinute: e.CALL_START_RATE_PER_MIN,
       turn: { uris: list(e.TURN_URIS), stunUris: list(e.STUN_URIS), secret: e.TURN_SHARED_SECRET, ttlSeconds: e.TURN_TTL_SECONDS },
+    },
+    predictions: {
+      modelsDir: e.PREDICTIONS_MODELS_DIR,
+      backend: e.PREDICTIONS_BACKEND,
+      batchMaxRows: e.SCORING_BATCH_MAX_ROWS,
+      chunkSize: e.SCORING_CHUNK_SIZE,
+      progressMinMs: e.SCORING_PROGRESS_MIN_MS,
+      reconcileMs: e.SCORING_RECONCILE_MS,
+      stallMs: e.SCORING_STALL_MS,
+      retentionDays: e.SCORING_RESULT_RETENTION_DAYS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     seedOnEmpty: e.SEED_ON_EMPTY ?? !prod,

@@ -139,7 +139,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       queues,
       publisher,
       redis: redis.commands,
-      registry: metrics.registry,
+      metrics,
     };
     const services = buildServices(deps, closers);
     const workerSide = opts.role === 'serve' ? undefined : await buildWorkerSides(deps, services);

@@ -6,3 +6,4 @@ export * from '../modules/notifications/tables.js';
 export * from '../modules/alerts/tables.js';
 export * from '../modules/reminders/tables.js';
 export * from '../modules/calls/tables.js';
+export * from '../modules/predictions/tables.js';

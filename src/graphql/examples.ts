@@ -227,10 +227,99 @@ const TOUR: readonly Example[] = [
   callIceServers { iceServers { urls username credential } ttlSeconds turnConfigured }
 }`,
   },
+  {
+    name: 'Models',
+    about: [
+      'The risk models: versions, aliases (champion, challenger), feature spec with units and ranges,',
+      'metrics on a named test set, intended use. Synthetic-data demonstration models, not medical devices.',
+    ],
+    query: `query Models {
+  models { id aliases status task intendedUse fallback featureSpec { name type unit required min max categories } metrics { name value dataset } }
+}`,
+  },
+  {
+    name: 'ScoreRisk',
+    about: [
+      '30-day hospitalisation risk (0-100) for a subject, with the top contributing features (providers',
+      'and service accounts). Stored and pushed to PatientPredictions. Pass `clientKey` to retry safely.',
+    ],
+    query: `mutation ScoreRisk($clientKey: String) {
+  score(input: { model: "risk-30d", subjectId: "patient-42", clientKey: $clientKey,
+                 features: { lengthOfStay: 6, acuteAdmission: true, charlson: 3, edVisits6m: 2, age: 81, spo2: 93 } }) {
+    id score modelVersion fallback fallbackReason explanationMethod explanation { feature value contribution unit } warnings
+  }
+}`,
+  },
+  {
+    name: 'ScoreUrgency',
+    about: ['Symptom urgency (LOW to CRITICAL) with class probabilities and an explanation.'],
+    query: `mutation ScoreUrgency {
+  score(input: { model: "symptom-urgency", features: { respiratoryRate: 26, spo2: 91, onOxygen: false, systolicBp: 98,
+                 pulse: 118, consciousness: "ALERT", temperature: 38.9, dyspnoea: true } }) {
+    label probabilities { label probability } explanationMethod explanation { feature contribution }
+  }
+}`,
+  },
+  {
+    name: 'SubmitBatch',
+    about: [
+      'Scores rows in the background (workers, in chunks). Watch BatchProgress with the returned id,',
+      "then page through BatchResults. `clientBatchId` is the batch's idempotency key: running this",
+      'again returns the same batch; change it to submit a new one.',
+    ],
+    variables: { clientBatchId: 'graphiql-batch-1' },
+    query: `mutation SubmitBatch($clientBatchId: String!) {
+  submitScoringBatch(input: { model: "risk-30d", clientBatchId: $clientBatchId, explain: true, rows: [
+    { subjectId: "patient-1", features: { lengthOfStay: 2, acuteAdmission: false, charlson: 0, edVisits6m: 0, age: 45 } },
+    { subjectId: "patient-2", features: { lengthOfStay: 12, acuteAdmission: true, charlson: 5, edVisits6m: 3, age: 88 } } ] }) {
+    id status totalRows
+  }
+}`,
+  },
+  {
+    name: 'BatchProgress',
+    about: ['Progress of a batch, live, until it completes. Paste the id from SubmitBatch into `batchId`.'],
+    query: `subscription BatchProgress($batchId: ID!) {
+  scoringBatchProgress(batchId: $batchId) { status processedRows totalRows progress rowsPerSecond }
+}`,
+    variables: { batchId: '<batch id>' },
+  },
+  {
+    name: 'BatchResults',
+    about: ['The stored results of a batch. Paste the id from SubmitBatch into `batchId`.'],
+    query: `query BatchResults($batchId: ID!) {
+  scoringBatch(id: $batchId) {
+    status results(first: 50) { edges { node { rowIndex subjectId score fallback error explanation { feature contribution } } } pageInfo { hasNextPage endCursor } }
+  }
+}`,
+    variables: { batchId: '<batch id>' },
+  },
+  {
+    name: 'PatientPredictions',
+    about: ['Predictions for one subject, live and resumable (run ScoreRisk in another window).'],
+    query: `subscription PatientPredictions($after: String) {
+  predictionEvents(subjectId: "patient-42", after: $after) { cursor at prediction { id score label fallback modelVersion } }
+}`,
+  },
+  {
+    name: 'WatchHighRisk',
+    about: ['A risk rule: told when a subject crosses 40 from below (re-armed below 30, at most hourly).'],
+    query: `mutation WatchHighRisk {
+  createRiskRule(input: { model: "risk-30d", enterAt: 40, exitAt: 30, cooldownSeconds: 3600 }) { id enterAt exitAt }
+}`,
+  },
+  {
+    name: 'RiskAlerts',
+    about: ['Crossings of a risk rule, live and resumable. Paste the id from WatchHighRisk into `ruleId`.'],
+    query: `subscription RiskAlerts($ruleId: ID!, $after: String) {
+  riskAlerts(ruleId: $ruleId, after: $after) { cursor at subjectId direction from to prediction { id score } }
+}`,
+    variables: { ruleId: '<rule id>' },
+  },
 ];
 
 /** Examples that need an id pasted from another example's answer before they run. */
-export const NEEDS_INPUT: readonly string[] = ['AnswerCall', 'SendOffer', 'HangUp'];
+export const NEEDS_INPUT: readonly string[] = ['AnswerCall', 'SendOffer', 'HangUp', 'BatchResults'];
 
 /** The first tab: what to do first, and where the other examples are. */
 const WELCOME: Example = {

@@ -9,6 +9,8 @@ import '../modules/messaging/schema.js';
 import '../modules/notifications/schema.js';
 import '../modules/presence/schema.js';
 import '../modules/reminders/schema.js';
+import '../modules/predictions/schema.js';
+import '../modules/predictions/risk-schema.js';
 
 builder.queryType({ description: 'Read operations.' });
 builder.mutationType({ description: 'Write operations. Creating mutations accept a client key for safe retries.' });

@@ -11,7 +11,7 @@ const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
 
 /**
  * `/health/live` (the process answers), `/health/ready` (db and redis answer and the instance is
- * not draining), `/metrics` (Prometheus text). Readiness fails first on shutdown so a load
+ * not draining; `degraded` but still 200 when a model failed to load and its fallback rule answers), `/metrics` (Prometheus text). Readiness fails first on shutdown so a load
  * balancer stops routing here before sockets are closed.
  */
 export function createHealth(c: Container) {
@@ -37,7 +37,12 @@ export function createHealth(c: Container) {
       ...extraChecks.map(([n, fn]) => run(n, fn)),
     ]);
     const ok = !draining && Object.values(checks).every((v) => v === 'ok');
-    json(res, ok ? 200 : 503, { status: draining ? 'draining' : ok ? 'ok' : 'degraded', checks, queues });
+    // models are a soft check: a model that failed to load is answered by its fallback rule, so the
+    // instance stays ready (200) and says it is degraded
+    const models = await withTimeout(c.services.predictions.health(), 2_000).catch(() => undefined);
+    checks.models = models?.status ?? 'loading';
+    const status = draining ? 'draining' : ok && models?.status === 'ok' ? 'ok' : 'degraded';
+    json(res, ok ? 200 : 503, { status, checks, queues, models });
   };
   return {
     /** Adds a readiness check (e.g. queues, from the worker). */

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
+import type { Metrics } from '../http/metrics.js';
 import type { Duties, QueueSettings } from '../jobs/define.js';
 import type { Queues } from '../jobs/queues.js';
 import type { Commit } from '../realtime/commit.js';
@@ -20,8 +20,8 @@ export interface ModuleDeps {
   publisher: Publisher;
   /** The commands connection (typing throttle, presence). */
   redis: Redis;
-  /** This instance's Prometheus registry (a module registers its own metrics). */
-  registry: Registry;
+  /** The instance's Prometheus metrics (a module registers its own on `metrics.registry`). */
+  metrics: Metrics;
 }
 
 /** What a module's worker side gives the worker process: the side itself (what its jobs call) and its duties. */

@@ -6,6 +6,7 @@ import { callsModule } from './calls/module.js';
 import { identityModule } from './identity/module.js';
 import { messagingModule } from './messaging/module.js';
 import { notificationsModule } from './notifications/module.js';
+import { predictionsModule } from './predictions/module.js';
 import { presenceModule } from './presence/module.js';
 import { remindersModule } from './reminders/module.js';
 
@@ -22,6 +23,7 @@ export const MODULES = [
   remindersModule,
   alertsModule,
   callsModule,
+  predictionsModule,
 ] as const;
 
 type Module = (typeof MODULES)[number];

@@ -12,7 +12,16 @@ import { chromiumOrSkip, launch, screenshot } from './chromium.js';
  */
 const chromium = chromiumOrSkip();
 const names = EXAMPLES.map((e) => e.name);
-const subscriptions = ['ConversationEvents', 'WatchPresence', 'Inbox', 'AlertsNearMe', 'MyCalls'];
+const subscriptions = [
+  'ConversationEvents',
+  'WatchPresence',
+  'Inbox',
+  'AlertsNearMe',
+  'MyCalls',
+  'BatchProgress',
+  'PatientPredictions',
+  'RiskAlerts',
+];
 
 let app: TestApp;
 let browser: Browser;

@@ -29,7 +29,7 @@ export const callsModule = defineModule({
       config: d.config.calls,
       limits: d.config.limits,
       keyPrefix: d.config.redisPrefix,
-      registry: d.registry,
+      registry: d.metrics.registry,
     }),
   worker: async (d, u) => (await import('./jobs.js')).callsWorker(d, u),
   close: (calls) => calls.close(),

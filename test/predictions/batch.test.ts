@@ -1,0 +1,130 @@
+import { describe, expect } from 'vitest';
+import { connect, gql, live, settled, until } from '../harness/clients.js';
+import { withApp } from '../harness/fixtures.js';
+import { PROGRESS, SUBMIT, batch, riskRows, scoringWorker, storedBatch, submit } from './ops.js';
+
+// small chunks and a fast progress clock, so a 2,500-row batch shows several progress events
+const it = withApp({ SCORING_CHUNK_SIZE: '250', SCORING_PROGRESS_MIN_MS: '50', SCORING_RECONCILE_MS: '300', SCORING_STALL_MS: '500' });
+
+describe('batch scoring', () => {
+  it('workers score every row once; progress is monotone, starts with a snapshot and completes; results page in order', async ({
+    app,
+    org,
+  }) => {
+    const b = await submit(app, org.service, { model: 'risk-30d', rows: riskRows(2_500, 100), clientBatchId: 'b-1', explain: true });
+    expect(b).toMatchObject({ status: 'QUEUED', totalRows: 2_500, processedRows: 0, model: { id: 'risk-30d@1.0.0' } });
+    const client = connect(app, org.service);
+    const sub = await live(app, client, PROGRESS, { id: b.id });
+    await sub.waitFor(1);
+    const workers = scoringWorker(app, () => [org.orgId]);
+    try {
+      await sub.ended(30_000);
+      const snaps = sub.items.map((i) => i.scoringBatchProgress);
+      expect(snaps[0].processedRows).toBe(0);
+      const counts = snaps.map((s: { processedRows: number }) => s.processedRows);
+      expect(counts).toEqual([...counts].sort((x, y) => x - y));
+      expect(snaps.at(-1)).toMatchObject({ status: 'PARTIAL', processedRows: 2_500, failedRows: 25, progress: 1 });
+      expect(sub.errors).toEqual([]);
+
+      const stored = await storedBatch(app, b.id);
+      expect(stored.results).toEqual({ n: 2_500, distinct: 2_500, errors: 25 });
+      expect(stored.batch.processedRows).toBe(2_500);
+      expect(stored.notifications).toBe(1);
+
+      const page1 = await batch(app, org.service, b.id, 100);
+      expect(page1?.results.edges.map((e: { node: { rowIndex: number } }) => e.node.rowIndex)).toEqual(
+        Array.from({ length: 100 }, (_, i) => i),
+      );
+      expect(page1?.results.edges[99].node).toMatchObject({ rowIndex: 99, error: expect.stringMatching(/required/) });
+      expect(page1?.results.edges[0].node).toMatchObject({ subjectId: 's0', fallback: false, explanationMethod: 'EXACT_LINEAR_SHAPLEY' });
+      const page2 = await batch(app, org.service, b.id, 100, page1?.results.pageInfo.endCursor);
+      expect(page2?.results.edges[0].node.rowIndex).toBe(100);
+    } finally {
+      await workers.close();
+      await settled(app);
+    }
+  });
+
+  it('resubmitting the same clientBatchId returns the same batch; another body is a CONFLICT', async ({ app, org }) => {
+    const input = { model: 'risk-30d', rows: riskRows(10), clientBatchId: 'b-2' };
+    const a = await submit(app, org.service, input);
+    const again = await submit(app, org.service, input);
+    expect(again.id).toBe(a.id);
+    const r = await gql(app, org.service.token, SUBMIT, { input: { ...input, rows: riskRows(11) } });
+    expect(r.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+  });
+
+  it('only the submitter, org admins and org services see a batch', async ({ app, org }) => {
+    const b = await submit(app, org.provider, { model: 'risk-30d', rows: riskRows(5), clientBatchId: 'b-3' });
+    expect(await batch(app, org.provider, b.id)).not.toBeNull();
+    expect(await batch(app, org.admin, b.id)).not.toBeNull();
+    expect(await batch(app, org.service, b.id)).not.toBeNull();
+    expect(await batch(app, org.patient, b.id)).toBeNull();
+    expect(await batch(app, await org.user('provider'), b.id)).toBeNull();
+    const r = await gql(app, org.patient.token, SUBMIT, { input: { model: 'risk-30d', rows: riskRows(1), clientBatchId: 'p' } });
+    expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('the reconciler re-creates lost chunk jobs and the batch completes', async ({ app, org }) => {
+    const b = await submit(app, org.service, {
+      model: 'symptom-urgency',
+      rows: riskRows(600).map((r) => ({
+        ...r,
+        features: { respiratoryRate: 18, spo2: 97, onOxygen: false, systolicBp: 120, pulse: 80, consciousness: 'ALERT', temperature: 37 },
+      })),
+      clientBatchId: 'b-4',
+    });
+    // every chunk job is lost (as if Redis dropped them)
+    await app.container.queues.queue('scoring').obliterate({ force: true });
+    const workers = scoringWorker(app, () => [org.orgId]);
+    try {
+      await until(async () => (await storedBatch(app, b.id)).batch.status === 'succeeded', 20_000, 'the reconciled batch');
+      const stored = await storedBatch(app, b.id);
+      expect(stored.results).toEqual({ n: 600, distinct: 600, errors: 0 });
+      expect(stored.batch.processedRows).toBe(600);
+    } finally {
+      await workers.close();
+    }
+  });
+});
+
+describe('a chunk retried after its commit', () => {
+  it('stores and counts nothing twice', async ({ app, org }) => {
+    const { createChunks } = await import('../../src/modules/predictions/chunks.js');
+    const { chunkJob } = await import('../../src/modules/predictions/jobs.js');
+    const { startWorkers } = await import('../../src/worker.js');
+    const c = app.container;
+    let failures = 0;
+    const chunks = createChunks(
+      {
+        db: c.database.db,
+        commit: (await import('../../src/realtime/commit.js')).createCommit(c.database.db, c.publisher, c.logger),
+        queues: c.queues,
+        logger: c.logger,
+        config: c.config.predictions,
+        predictions: c.services.predictions,
+        notifications: c.services.notifications,
+        metrics: c.services.predictions.metrics,
+      },
+      {
+        afterCommit: async () => {
+          if (failures++ === 0) throw new Error('lost the connection before acknowledging');
+        },
+      },
+    );
+    const workers = startWorkers(c, { jobs: [chunkJob(chunks)], periodic: [] });
+    try {
+      const b = await submit(app, org.service, { model: 'risk-30d', rows: riskRows(300), clientBatchId: 'retry-1' });
+      await until(async () => (await storedBatch(app, b.id)).batch.status === 'succeeded', 20_000, 'the batch');
+      const job = await c.queues.queue('scoring').getJob(`scoring-chunk-${b.id}-0`);
+      expect(job?.attemptsMade).toBeGreaterThanOrEqual(1);
+      expect(failures).toBeGreaterThan(1);
+      const stored = await storedBatch(app, b.id);
+      expect(stored.results).toEqual({ n: 300, distinct: 300, errors: 0 });
+      expect(stored.batch.processedRows).toBe(300);
+      expect(stored.notifications).toBe(1);
+    } finally {
+      await workers.close();
+    }
+  });
+});
