@@ -91,6 +91,37 @@ const NotifyInput = builder.inputType('SendNotificationInput', {
   }),
 });
 
+const ItemError = builder.objectRef<{ code: string; message: string }>('ItemError').implement({
+  description: 'Why one item of a bulk request failed.',
+  fields: (t) => ({
+    code: t.exposeString('code', { description: 'The error code, as in `extensions.code` (BAD_USER_INPUT, NOT_FOUND, CONFLICT...).' }),
+    message: t.exposeString('message', { description: 'What was wrong with the item.' }),
+  }),
+});
+
+const BulkResult = builder
+  .objectRef<{ index: number; notification: NotificationSnapshot | null; error: { code: string; message: string } | null }>(
+    'SendNotificationResult',
+  )
+  .implement({
+    description: 'The outcome of one item of `sendNotifications`, in input order.',
+    fields: (t) => ({
+      index: t.exposeInt('index', { description: 'Position of the item in `inputs` (from 0).' }),
+      notification: t.field({
+        type: Notification,
+        nullable: true,
+        description: 'The notification sent (or sent before, for a repeated key).',
+        resolve: (r) => r.notification,
+      }),
+      error: t.field({
+        type: ItemError,
+        nullable: true,
+        description: 'Why this item was not sent; null when it was.',
+        resolve: (r) => r.error,
+      }),
+    }),
+  });
+
 const PrefsInput = builder.inputType('NotificationPreferencesInput', {
   description: 'Changes to your preferences; omitted fields stay as they are.',
   fields: (t) => ({
@@ -112,6 +143,13 @@ builder.mutationFields((t) => ({
   markAllNotificationsRead: t.int({
     description: 'Marks all your notifications read; returns how many changed.',
     resolve: (_r, _a, ctx) => ctx.services.notifications.markAllRead(requireViewer(ctx)),
+  }),
+  sendNotifications: t.field({
+    type: [BulkResult],
+    description:
+      'Puts many notifications in users’ inboxes in one request (service accounts and admins; up to 500). Each item is sent on its own and is idempotent on its own `clientKey`: some items may fail (their `error` says why, typed like `extensions.code`) while the others are sent. Retrying the whole request with the same keys sends nothing twice.',
+    args: { inputs: t.arg({ type: [NotifyInput], description: 'The notifications.' }) },
+    resolve: (_r, { inputs }, ctx) => ctx.services.notifications.notifyMany(requireViewer(ctx), inputs),
   }),
   sendNotification: t.field({
     type: Notification,

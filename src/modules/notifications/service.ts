@@ -5,7 +5,7 @@ import type { Db, Executor } from '../../db/client.js';
 import type { AppendOf, StreamSpec } from '../../realtime/stream.js';
 import type { Commit, EventSink } from '../../realtime/commit.js';
 import type { CursorCodec } from '../../shared/cursor.js';
-import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
+import { badInput, conflict, forbidden, isCoded, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
 import { isLocalTime, isTimeZone, quietUntil } from '../../shared/time.js';
 import { type PageArgs, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
@@ -27,6 +27,16 @@ export interface NewNotification {
   data?: Record<string, unknown>;
   /** Idempotency key per user: the same key returns the existing item and appends nothing. */
   clientKey?: string | null;
+}
+
+/** Most notifications one `sendNotifications` request may carry. */
+export const MAX_BULK = 500;
+
+/** One item's outcome in a bulk send. */
+export interface BulkNotifyResult {
+  index: number;
+  notification: NotificationSnapshot | null;
+  error: { code: string; message: string } | null;
 }
 
 const notifyInput = z.object({
@@ -170,6 +180,32 @@ export function createNotificationsService(deps: {
     },
 
     /** Lets a service account (or an admin) notify a user of its organisation. */
+    /**
+     * Many notifications in one request (an EHR bridge's batch): each item is its own transaction
+     * and idempotent on its own `clientKey`, so items succeed or fail independently (partial
+     * success) and a retried request returns the same notifications without sending twice. The
+     * result lists every item in input order with its notification or its typed error.
+     */
+    async notifyMany(viewer: Viewer, inputs: readonly unknown[]): Promise<BulkNotifyResult[]> {
+      if (viewer.role !== 'service' && viewer.role !== 'admin' && viewer.role !== 'system')
+        throw forbidden('Only service accounts and admins can send notifications.');
+      if (inputs.length === 0 || inputs.length > MAX_BULK) throw badInput(`Pass between 1 and ${MAX_BULK} notifications.`, 'inputs');
+      const out: BulkNotifyResult[] = new Array(inputs.length);
+      let next = 0;
+      const worker = async () => {
+        for (let i = next++; i < inputs.length; i = next++) {
+          try {
+            out[i] = { index: i, notification: await service.notify(viewer, inputs[i]), error: null };
+          } catch (err) {
+            if (!isCoded(err)) throw err;
+            out[i] = { index: i, notification: null, error: { code: String(err.extensions.code), message: err.message } };
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(8, inputs.length) }, worker));
+      return out;
+    },
+
     async notify(viewer: Viewer, input: unknown): Promise<NotificationSnapshot> {
       if (viewer.role !== 'service' && viewer.role !== 'admin' && viewer.role !== 'system')
         throw forbidden('Only service accounts and admins can send notifications.');
