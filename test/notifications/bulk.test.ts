@@ -72,3 +72,26 @@ describe('the README service example', () => {
     expect((await gql(app, org.patient.token, INBOX)).data.notifications.edges).toHaveLength(1);
   });
 });
+
+describe('createReminders (bulk)', () => {
+  it('creates a reminder per patient with per-item errors, and a retry creates nothing twice', async ({ app, org }) => {
+    const [a, b] = [await org.user('patient'), await org.user('patient')];
+    const other = await seedOrg(app);
+    const CREATE = `mutation($i: [CreateReminderInput!]!){ createReminders(inputs: $i) { index reminder { id title } error { code } } }`;
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    const items = [a, other.patient, b].map((u, n) => ({
+      kind: 'MEDICATION',
+      title: `dose ${n}`,
+      at,
+      userId: u.id,
+      clientKey: `dose-${n}`,
+    }));
+    const first = (await gql(app, org.service.token, CREATE, { i: items })).data.createReminders;
+    expect(first.map((r: { error: { code: string } | null }) => r.error?.code ?? 'ok')).toEqual(['ok', 'NOT_FOUND', 'ok']);
+    const again = (await gql(app, org.service.token, CREATE, { i: items })).data.createReminders;
+    expect(again[0].reminder.id).toBe(first[0].reminder.id);
+    expect(again[2].reminder.id).toBe(first[2].reminder.id);
+    const mine = (await gql(app, a.token, `{ reminders { id } }`)).data.reminders;
+    expect(mine).toEqual([{ id: first[0].reminder.id }]);
+  });
+});

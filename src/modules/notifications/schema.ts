@@ -1,4 +1,5 @@
 import { builder } from '../../graphql/builder.js';
+import { itemResult } from '../../graphql/bulk.js';
 import { requireViewer } from '../../graphql/context.js';
 import { StreamEvent, type StreamOpener, streamResolvers } from '../../graphql/stream-event.js';
 import type { NotificationEventRoot, NotificationSnapshot } from './events.js';
@@ -91,36 +92,12 @@ const NotifyInput = builder.inputType('SendNotificationInput', {
   }),
 });
 
-const ItemError = builder.objectRef<{ code: string; message: string }>('ItemError').implement({
-  description: 'Why one item of a bulk request failed.',
-  fields: (t) => ({
-    code: t.exposeString('code', { description: 'The error code, as in `extensions.code` (BAD_USER_INPUT, NOT_FOUND, CONFLICT...).' }),
-    message: t.exposeString('message', { description: 'What was wrong with the item.' }),
-  }),
-});
-
-const BulkResult = builder
-  .objectRef<{ index: number; notification: NotificationSnapshot | null; error: { code: string; message: string } | null }>(
-    'SendNotificationResult',
-  )
-  .implement({
-    description: 'The outcome of one item of `sendNotifications`, in input order.',
-    fields: (t) => ({
-      index: t.exposeInt('index', { description: 'Position of the item in `inputs` (from 0).' }),
-      notification: t.field({
-        type: Notification,
-        nullable: true,
-        description: 'The notification sent (or sent before, for a repeated key).',
-        resolve: (r) => r.notification,
-      }),
-      error: t.field({
-        type: ItemError,
-        nullable: true,
-        description: 'Why this item was not sent; null when it was.',
-        resolve: (r) => r.error,
-      }),
-    }),
-  });
+const BulkResult = itemResult(
+  'SendNotificationResult',
+  'notification',
+  Notification,
+  'The notification sent (or sent before, for a repeated key); null when refused.',
+);
 
 const PrefsInput = builder.inputType('NotificationPreferencesInput', {
   description: 'Changes to your preferences; omitted fields stay as they are.',

@@ -5,7 +5,8 @@ import type { Db, Executor } from '../../db/client.js';
 import type { AppendOf, StreamSpec } from '../../realtime/stream.js';
 import type { Commit, EventSink } from '../../realtime/commit.js';
 import type { CursorCodec } from '../../shared/cursor.js';
-import { badInput, conflict, forbidden, isCoded, notFound } from '../../shared/errors.js';
+import { eachItem } from '../../shared/bulk.js';
+import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
 import { isLocalTime, isTimeZone, quietUntil } from '../../shared/time.js';
 import { type PageArgs, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
@@ -31,13 +32,6 @@ export interface NewNotification {
 
 /** Most notifications one `sendNotifications` request may carry. */
 export const MAX_BULK = 500;
-
-/** One item's outcome in a bulk send. */
-export interface BulkNotifyResult {
-  index: number;
-  notification: NotificationSnapshot | null;
-  error: { code: string; message: string } | null;
-}
 
 const notifyInput = z.object({
   userId: z.string().min(1),
@@ -186,24 +180,10 @@ export function createNotificationsService(deps: {
      * success) and a retried request returns the same notifications without sending twice. The
      * result lists every item in input order with its notification or its typed error.
      */
-    async notifyMany(viewer: Viewer, inputs: readonly unknown[]): Promise<BulkNotifyResult[]> {
+    async notifyMany(viewer: Viewer, inputs: readonly unknown[]) {
       if (viewer.role !== 'service' && viewer.role !== 'admin' && viewer.role !== 'system')
         throw forbidden('Only service accounts and admins can send notifications.');
-      if (inputs.length === 0 || inputs.length > MAX_BULK) throw badInput(`Pass between 1 and ${MAX_BULK} notifications.`, 'inputs');
-      const out: BulkNotifyResult[] = new Array(inputs.length);
-      let next = 0;
-      const worker = async () => {
-        for (let i = next++; i < inputs.length; i = next++) {
-          try {
-            out[i] = { index: i, notification: await service.notify(viewer, inputs[i]), error: null };
-          } catch (err) {
-            if (!isCoded(err)) throw err;
-            out[i] = { index: i, notification: null, error: { code: String(err.extensions.code), message: err.message } };
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(8, inputs.length) }, worker));
-      return out;
+      return eachItem(inputs, MAX_BULK, (input) => service.notify(viewer, input));
     },
 
     async notify(viewer: Viewer, input: unknown): Promise<NotificationSnapshot> {

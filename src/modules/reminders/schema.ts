@@ -1,4 +1,5 @@
 import { builder } from '../../graphql/builder.js';
+import { itemResult } from '../../graphql/bulk.js';
 import { requireViewer } from '../../graphql/context.js';
 import { pendingTimes } from './delivery.js';
 import { MAX_LISTED } from './service.js';
@@ -119,7 +120,21 @@ builder.queryFields((t) => ({
   }),
 }));
 
+const CreateResult = itemResult(
+  'CreateReminderResult',
+  'reminder',
+  Reminder,
+  'The reminder created (or created before, for a repeated key); null when refused.',
+);
+
 builder.mutationFields((t) => ({
+  createReminders: t.field({
+    type: [CreateResult],
+    description:
+      'Creates many reminders in one request (e.g. a scheduler setting up medication reminders for many patients; up to 500). Each item is created on its own, with the same rules as `createReminder`, and is idempotent on its own `clientKey`: refused items get a typed `error` while the others are created; a retried request creates nothing twice.',
+    args: { inputs: t.arg({ type: [CreateReminderInput], description: 'The reminders.' }) },
+    resolve: (_r, { inputs }, ctx) => ctx.services.reminders.createMany(requireViewer(ctx), inputs),
+  }),
   createReminder: t.field({
     type: Reminder,
     description: 'Creates a reminder for yourself, or (providers, services) for a patient of your organisation.',

@@ -3,6 +3,7 @@ import type { Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
 import type { Queues } from '../../jobs/queues.js';
 import type { Commit } from '../../realtime/commit.js';
+import { eachItem } from '../../shared/bulk.js';
 import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { isUuid, newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
@@ -139,6 +140,11 @@ export function createRemindersService(deps: RemindersDeps) {
   }
 
   return {
+    /** Many `create`s in one request, each on its own (partial success, per-item keys and errors). */
+    createMany(viewer: Viewer, inputs: readonly unknown[]) {
+      return eachItem(inputs, 500, (input) => this.create(viewer, input));
+    },
+
     async create(viewer: Viewer, input: unknown): Promise<ReminderRow> {
       const v = parseInput(createInput, input);
       const userId = await authorizeTarget(viewer, v.userId);
