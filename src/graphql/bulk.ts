@@ -11,7 +11,6 @@ export const ItemError = builder.objectRef<{ code: string; message: string }>('I
 });
 
 /** The result type of a bulk mutation: `index`, the item's `<field>` (or null) and its `error` (or null). */
-// biome-ignore lint/suspicious/noExplicitAny: any object type of this schema's builder
 export function itemResult<T>(name: string, field: string, type: ObjectRef<any, T>, what: string) {
   return builder.objectRef<ItemResult<T>>(name).implement({
     description: `The outcome of one item, in input order.`,

@@ -64,10 +64,10 @@ import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import WebSocket from 'ws';
 import type { CoreContainer } from '../../src/container.js';
-import { Histogram, type LatencySummary, pool, sampleSystem, sleep, systemCpu } from './common.js';
+import { Histogram, type LatencySummary, ensureDatabase, pgClient, pool, sampleSystem, sleep, systemCpu } from './common.js';
 
 const SECRET = 'bench-secret-bench-secret-bench-secret-01';
 const env = process.env;
@@ -1047,25 +1047,10 @@ async function phaseRing(pairs: Pair[], calls: CoreContainer['services']['calls'
 
 // ---- driver ------------------------------------------------------------------------------------
 
-function pg(database?: string) {
-  const url = new URL(DATABASE_URL);
-  return postgres({
-    host: url.hostname,
-    port: Number(url.port || 5432),
-    username: decodeURIComponent(url.username || 'postgres'),
-    password: decodeURIComponent(url.password || ''),
-    database: database ?? url.pathname.slice(1),
-    max: 2,
-    onnotice: () => {},
-  });
-}
+const pg = (database?: string) => pgClient(DATABASE_URL, database);
 
 async function prepareDatabase() {
-  const admin = pg('postgres');
-  const name = new URL(DATABASE_URL).pathname.slice(1);
-  const [exists] = await admin`select 1 from pg_database where datname = ${name}`;
-  if (!exists) await admin.unsafe(`create database "${name}"`);
-  await admin.end();
+  await ensureDatabase(DATABASE_URL);
   const { openDatabase } = await import('../../src/db/client.js');
   const db = await openDatabase(DATABASE_URL, '');
   await db.migrate();

@@ -1,6 +1,7 @@
 // Shared pieces of the benchmark (not a test): latency histogram, IPC request/response, formatting.
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import postgres from 'postgres';
 
 /** Fixed-bin latency histogram: 0.1 ms bins up to 60 s (larger values land in the last bin). */
 export class Histogram {
@@ -235,4 +236,27 @@ export function systemCpu(a: SystemSample, b: SystemSample, cores: number) {
     postgres: sec > 0 ? (delta(a.postgres, b.postgres) / CLK_TCK / sec) * 100 : Number.NaN,
     redis: sec > 0 ? (delta(a.redis, b.redis) / CLK_TCK / sec) * 100 : Number.NaN,
   };
+}
+
+/** A postgres.js client for `url` (or another `database` on the same server), for bench setup and checks. */
+export function pgClient(url: string, database?: string, max = 2) {
+  const u = new URL(url);
+  return postgres({
+    host: u.hostname,
+    port: Number(u.port || 5432),
+    username: decodeURIComponent(u.username || 'postgres'),
+    password: decodeURIComponent(u.password || ''),
+    database: database ?? u.pathname.slice(1),
+    max,
+    onnotice: () => {},
+  });
+}
+
+/** Creates the database of `url` when it does not exist yet. */
+export async function ensureDatabase(url: string): Promise<void> {
+  const admin = pgClient(url, 'postgres', 1);
+  const name = new URL(url).pathname.slice(1);
+  const [exists] = await admin`select 1 from pg_database where datname = ${name}`;
+  if (!exists) await admin.unsafe(`create database "${name}"`);
+  await admin.end();
 }
