@@ -56,9 +56,10 @@ export async function aliasVersion(db: Executor, name: string, alias: string): P
 
 export type PredictionRowOf = PredictionRow;
 
-export async function insertPrediction(tx: Executor, row: typeof predictions.$inferInsert): Promise<PredictionRow | undefined> {
-  const [r] = await tx.insert(predictions).values(row).onConflictDoNothing().returning();
-  return r;
+/** Inserts many predictions in one statement; rows whose client key is taken are skipped (not returned). */
+export async function insertPredictions(tx: Executor, rows: Array<typeof predictions.$inferInsert>): Promise<PredictionRow[]> {
+  if (rows.length === 0) return [];
+  return tx.insert(predictions).values(rows).onConflictDoNothing().returning();
 }
 
 export async function predictionByKey(db: Executor, orgId: string, requestedBy: string, clientKey: string) {
@@ -226,18 +227,12 @@ export async function findRiskRule(db: Executor, orgId: string, id: string): Pro
   return r;
 }
 
-/** Rules of the org on `modelName` that watch `subjectId` (listed, or the whole org). */
-export const rulesFor = (db: Executor, orgId: string, modelName: string, subjectId: string) =>
+/** Every rule of these organisations on these models (a group of scores reads them in one query). */
+export const rulesForModels = (db: Executor, orgIds: string[], modelNames: string[]) =>
   db
     .select()
     .from(riskRules)
-    .where(
-      and(
-        eq(riskRules.orgId, orgId),
-        eq(riskRules.modelName, modelName),
-        sql`(${riskRules.subjectIds} is null or ${subjectId} = any(${riskRules.subjectIds}))`,
-      ),
-    );
+    .where(and(inArray(riskRules.orgId, orgIds), inArray(riskRules.modelName, modelNames)));
 
 /** The (rule, subject) state, locked until commit (created low when new): transitions serialise. */
 export async function lockRuleState(tx: Executor, orgId: string, ruleId: string, subjectId: string) {
