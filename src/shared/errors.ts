@@ -19,7 +19,8 @@ export const forbidden = (message = 'You are not allowed to do this.') => coded(
 /** Another organisation's object is reported exactly like a missing one. */
 export const notFound = (kind: string) => coded('NOT_FOUND', `${kind} not found.`);
 export const badInput = (message: string, field?: string) => coded('BAD_USER_INPUT', message, field ? { field } : {});
-export const conflict = (message: string) => coded('CONFLICT', message);
+/** `extra` adds machine-readable detail to the extensions (e.g. `reason`, `state`). */
+export const conflict = (message: string, extra: Record<string, unknown> = {}) => coded('CONFLICT', message, extra);
 export const rateLimited = (retryAfterSeconds: number) =>
   coded('RATE_LIMITED', `Too many requests; retry after ${retryAfterSeconds} s.`, { retryAfterSeconds });
 
