@@ -45,6 +45,10 @@ export interface Config {
     /** How often each instance compares its live streams with the ledger heads (catches lost pub/sub). */
     pollMs: number;
     typingThrottleMs: number;
+    /** Durable events older than this many days are deleted (0: kept forever). */
+    retentionDays: number;
+    /** How often a worker runs the ledger retention. */
+    retentionEveryMs: number;
   };
   worker: {
     concurrency: number;
@@ -155,6 +159,8 @@ const schema = z.object({
   WS_INIT_TIMEOUT_MS: int(100, 60_000).default(3_000),
   WS_KEEPALIVE_MS: int(0, 600_000).default(30_000),
   REALTIME_POLL_MS: int(50, 600_000).default(5_000),
+  LEDGER_RETENTION_DAYS: int(0, 36_500).default(30),
+  LEDGER_RETENTION_EVERY_MS: int(1_000, 86_400_000).default(3_600_000),
   TYPING_THROTTLE_MS: int(0, 60_000).default(1_000),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   WORKER_CONCURRENCY: int(1, 1_000).default(200),
@@ -266,7 +272,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       initTimeoutMs: e.WS_INIT_TIMEOUT_MS,
       keepAliveMs: e.WS_KEEPALIVE_MS,
     },
-    realtime: { pollMs: e.REALTIME_POLL_MS, typingThrottleMs: e.TYPING_THROTTLE_MS },
+    realtime: {
+      pollMs: e.REALTIME_POLL_MS,
+      typingThrottleMs: e.TYPING_THROTTLE_MS,
+      retentionDays: e.LEDGER_RETENTION_DAYS,
+      retentionEveryMs: e.LEDGER_RETENTION_EVERY_MS,
+    },
     worker: { concurrency: e.WORKER_CONCURRENCY, lockMs: e.JOB_LOCK_MS },
     presence: { ttlMs: e.PRESENCE_TTL_MS, refreshMs: e.PRESENCE_REFRESH_MS, coalesceMs: e.PRESENCE_COALESCE_MS },
     alerts: { escalationDelayMs: e.ALERT_ESCALATION_DELAY_MS },

@@ -24,6 +24,17 @@ export const conflict = (message: string, extra: Record<string, unknown> = {}) =
 export const rateLimited = (retryAfterSeconds: number) =>
   coded('RATE_LIMITED', `Too many requests; retry after ${retryAfterSeconds} s.`, { retryAfterSeconds });
 
+/**
+ * A resume cursor older than the history the server keeps (LEDGER_RETENTION_DAYS): the client must
+ * refetch the current state (queries) and subscribe again without `after`.
+ */
+export const cursorExpired = () =>
+  coded(
+    'BAD_USER_INPUT',
+    'This cursor is older than the event history the server keeps: refetch the current state, then subscribe without `after`.',
+    { field: 'after', reason: 'CURSOR_EXPIRED' },
+  );
+
 /** True for errors created by this catalog (they are shown to clients unmasked). */
 export function isCoded(err: unknown): err is GraphQLError {
   return err instanceof GraphQLError && typeof err.extensions?.code === 'string';
