@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { sleep, until } from '../harness/clients.js';
 import { seedOrg, type SeededOrg, type SeededUser } from '../harness/seed.js';
 import { newPrefix, startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { privateRedis } from '../harness/outage.js';
 import { CREATE, SEND } from '../messaging/ops.js';
 import { type Raw, openRaw } from '../protocol/raw.js';
 
@@ -293,5 +294,40 @@ describe('RATE_LIMITS=off', () => {
     for (let i = 0; i < 3; i++) raw.send({ id: `s${i}`, type: 'subscribe', payload: { query: ALERTS, variables: { f: { regions } } } });
     await until(() => off.container.fanout.stats().subscriptions >= before + 3, 5_000, 'three live subscriptions');
     expect(raw.frames.filter((f) => f.type === 'error')).toEqual([]);
+  });
+});
+
+describe('when Redis fails', () => {
+  it('lets operations through unchecked (fail open) within RATE_LIMIT_REDIS_TIMEOUT_MS, whether Redis hangs or is down', async () => {
+    const redis = await privateRedis();
+    try {
+      const app = await startApp({ env: { REDIS_URL: redis.url, RATE_LIMIT_QUERY: '1/2', RATE_LIMIT_REDIS_TIMEOUT_MS: '200' } });
+      const u = await seedOrg(app).then((o) => o.patient);
+      expect([(await post(app, u, newIp(), ME)).status, (await post(app, u, newIp(), ME)).status]).toEqual([200, 200]);
+      expect((await post(app, u, newIp(), ME)).status).toBe(429); // checked while Redis answers
+
+      // a hung Redis (the process stopped, the connection open): each check waits at most the bound
+      const pid = Number(/process_id:(\d+)/.exec(await app.container.redis.commands.info('server'))?.[1]);
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await sleep(1_000); // the budget would have one token again: the next answers say nothing about it
+        const started = performance.now();
+        const hung = [await post(app, u, newIp(), ME), await post(app, u, newIp(), ME), await post(app, u, newIp(), ME)];
+        expect(hung.map((r) => r.status)).toEqual([200, 200, 200]);
+        expect(performance.now() - started).toBeLessThan(3 * 200 + 1_500);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      // Redis down: no wait at all
+      await redis.stop('keep');
+      await until(() => app.container.redis.commands.status !== 'ready', 5_000, 'the connection to notice');
+      const down = [await post(app, u, newIp(), ME), await post(app, u, newIp(), ME), await post(app, u, newIp(), ME)];
+      expect(down.map((r) => r.status)).toEqual([200, 200, 200]);
+      const metrics = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+      expect(metrics).toMatch(/wardline_rate_limit_fail_open_total [1-9]/);
+      await app.stop();
+    } finally {
+      await redis.dispose();
+    }
   });
 });
