@@ -19,6 +19,7 @@ const LIMITS = {
   RATE_LIMIT_QUERY_IP: '1/8',
   RATE_LIMIT_QUERY_SERVICE: '1/20',
   RATE_LIMIT_MUTATION: '1/3',
+  RATE_LIMIT_SIGNAL: '1/4',
   RATE_LIMIT_CONNECT_IP: '1/3',
   WS_MAX_SOCKETS_PER_USER: '2',
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: '2',
@@ -147,6 +148,25 @@ describe('rate limits', () => {
       'one',
       'two',
     ]);
+  });
+
+  it('call signals spend their own budget, not the mutation budget', async () => {
+    const [caller, callee] = [await org.user('provider'), await org.user('patient')];
+    const ip = newIp();
+    const SIGNAL = 'mutation($i: CallSignalInput!){ sendCallSignal(input: $i) }';
+    const input = {
+      callId: '00000000-0000-4000-8000-000000000000',
+      toUserId: callee.id,
+      kind: 'ICE_CANDIDATE',
+      payload: { candidate: '' },
+    };
+    const codes: unknown[] = [];
+    for (let i = 0; i < 5; i++) codes.push(code(await post(i % 2 ? b : a, caller, ip, SIGNAL, { i: input })));
+    // four reach the call service (no such call), the fifth is over the signal budget
+    expect(codes).toEqual(['NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND', 'RATE_LIMITED']);
+    // the mutation budget is untouched
+    const created = await post(a, caller, ip, CREATE, { kind: 'GROUP', m: [callee.id] });
+    expect(created.body.errors).toBeUndefined();
   });
 
   it('service tokens have their own, larger budget and no per-address budget', async () => {
