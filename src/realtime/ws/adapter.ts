@@ -118,7 +118,11 @@ export function attachWsServer(
     }
     const ip = deps.clientIp ? deps.clientIp(req) : req.socket.remoteAddress;
     if (!deps.admit) return wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req, ip));
+    // node's HTTP server left the socket without an error listener: one is needed while waiting
+    const onError = () => socket.destroy();
+    socket.on('error', onError);
     void deps.admit(ip).then((wait) => {
+      socket.off('error', onError);
       if (socket.destroyed) return;
       if (wait) {
         socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${wait}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
