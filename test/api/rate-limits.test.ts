@@ -249,6 +249,22 @@ describe('caps', () => {
     expect(acked?.ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  it("frees a crashed instance's slots once their lease runs out", async () => {
+    const u = await org.user('provider');
+    // two sockets held by an instance that died without closing them: leases nobody renews
+    const redis = a.container.redis.commands;
+    const [sec, micro] = await redis.time();
+    const expiry = Number(sec) * 1000 + Math.floor(Number(micro) / 1000) + 1_500;
+    await redis.zadd(`${a.config.redisPrefix}:lim:sockets:${org.orgId}:${u.id}`, expiry, 'ghost-1', expiry, 'ghost-2');
+    const refused = await socket(a, newIp());
+    refused.send({ type: 'connection_init', payload: { authorization: u.token } });
+    expect((await refused.closed).code).toBe(1013);
+    await sleep(1_500);
+    const s = await socket(b, newIp());
+    await s.init(u.token);
+    expect(s.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
   it('caps subscriptions per socket; completing one makes room', async () => {
     const u = await org.user('patient');
     const raw = await socket(b, newIp());
