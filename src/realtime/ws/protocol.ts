@@ -9,10 +9,11 @@ import {
 } from 'graphql';
 import type { Config } from '../../config.js';
 import type { Metrics } from '../../http/metrics.js';
-import { isCoded } from '../../shared/errors.js';
+import { forbidden, isCoded } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { Protocol, ProtocolSocket } from './adapter.js';
 import { CloseCode } from './close-codes.js';
+import type { ConnectionControl, SocketSessions } from './sessions.js';
 import type { SharedRender } from './shared-render.js';
 
 /** yoga's enveloped pipeline, as far as the protocol uses it. */
@@ -37,6 +38,8 @@ export interface ProtocolDeps {
   maskError(err: unknown): GraphQLError;
   /** Told when an authenticated socket opens (after ack) and when it closes (presence). */
   onSocket?: { opened(viewer: Viewer, socketId: string): void; closed(viewer: Viewer, socketId: string): void };
+  /** Registry of authenticated sockets by user (session revocation ends them). */
+  sessions?: SocketSessions;
 }
 
 interface State {
@@ -47,6 +50,10 @@ interface State {
   /** Active operations by client id; the value stops the operation. */
   ops: Map<string, () => void>;
   timers: NodeJS.Timeout[];
+  /** Closes the socket at its token's expiry (moved by an in-band refresh). */
+  expiry: NodeJS.Timeout | undefined;
+  control: ConnectionControl;
+  session: { viewer: Viewer; close(code: number, reason: string): void } | undefined;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -67,6 +74,28 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     c.ops.clear();
     for (const t of c.timers) clearTimeout(t);
     c.timers = [];
+    clearTimeout(c.expiry);
+  };
+
+  const armExpiry = (c: State, viewer: Viewer) => {
+    clearTimeout(c.expiry);
+    c.expiry = undefined;
+    if (viewer.exp === undefined) return;
+    const ms = Math.max(0, viewer.exp * 1000 - Date.now());
+    c.expiry = setTimeout(() => close(c, CloseCode.Forbidden, 'Forbidden: token expired'), Math.min(ms, 2 ** 31 - 1));
+  };
+
+  const refreshToken = async (c: State, authorization: string): Promise<Viewer> => {
+    const current = c.viewer;
+    const next = await deps.authenticate(authorization).catch(() => undefined);
+    if (!current || c.socket.closing) throw forbidden('This connection is closing.');
+    if (!next) throw forbidden('The new token is invalid, expired or revoked.');
+    if (next.userId !== current.userId || next.orgId !== current.orgId || next.role !== current.role)
+      throw forbidden('The new token must be for the same user, organisation and role as the connection.');
+    c.viewer = next;
+    if (c.session) c.session.viewer = next;
+    armExpiry(c, next);
+    return next;
   };
 
   const sendError = (c: State, id: string, errors: readonly unknown[]) => {
@@ -133,7 +162,13 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
 
   const runOperation = async (c: State, id: string, payload: Record<string, unknown>) => {
     const query = payload.query as string;
-    const env = deps.getEnveloped({ viewer: c.viewer, requestId: randomUUID(), transport: 'ws', socketId: c.socket.id });
+    const env = deps.getEnveloped({
+      viewer: c.viewer,
+      requestId: randomUUID(),
+      transport: 'ws',
+      socketId: c.socket.id,
+      connection: c.control,
+    });
     let document: DocumentNode;
     try {
       document = env.parse(query);
@@ -173,12 +208,13 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     c.acked = true;
     for (const t of c.timers) clearTimeout(t);
     c.timers = [];
-    if (viewer.exp !== undefined) {
-      const ms = Math.max(0, viewer.exp * 1000 - Date.now());
-      c.timers.push(setTimeout(() => close(c, CloseCode.Forbidden, 'Forbidden: token expired'), Math.min(ms, 2 ** 31 - 1)));
-    }
+    armExpiry(c, viewer);
     c.socket.send('{"type":"connection_ack"}');
     deps.onSocket?.opened(viewer, c.socket.id);
+    if (deps.sessions) {
+      c.session = { viewer, close: (code, reason) => close(c, code, reason) };
+      deps.sessions.add(c.socket.id, c.session);
+    }
   };
 
   const subscribe = async (c: State, msg: Record<string, unknown>) => {
@@ -227,7 +263,17 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
 
   return {
     opened(socket) {
-      const c: State = { socket, viewer: undefined, initReceived: false, acked: false, ops: new Map(), timers: [] };
+      const c: State = {
+        socket,
+        viewer: undefined,
+        initReceived: false,
+        acked: false,
+        ops: new Map(),
+        timers: [],
+        expiry: undefined,
+        control: { refreshToken: (authorization) => refreshToken(c, authorization) },
+        session: undefined,
+      };
       c.timers.push(
         setTimeout(() => {
           if (!c.acked) close(c, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
@@ -238,6 +284,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
         closed() {
           stopAll(c);
           if (c.acked && c.viewer) deps.onSocket?.closed(c.viewer, socket.id);
+          if (c.session) deps.sessions?.remove(socket.id, c.session.viewer);
         },
       };
     },
