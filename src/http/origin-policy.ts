@@ -21,6 +21,7 @@ const JSON_TYPES = new Set(['application/json', 'application/graphql+json']);
 
 const ERROR_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
+/** Answers with a GraphQL error body; `close` ends the connection instead of reading an unwanted body. */
 const refuse = (res: ServerResponse, status: number, code: string, message: string, close = false) => {
   if (res.headersSent) return;
   res.writeHead(status, close ? { ...ERROR_HEADERS, connection: 'close' } : ERROR_HEADERS);
@@ -88,7 +89,7 @@ export function createHttpPolicy(config: Config['http']): HttpPolicy {
         if (!originAllowed(origin, req.headers.host, allowedOrigins)) {
           // a preflight gets no allow headers (the browser then refuses); anything else is refused here
           if (req.method === 'OPTIONS') return void res.writeHead(204).end();
-          return refuse(res, 403, 'FORBIDDEN', 'This origin is not allowed (ALLOWED_ORIGINS).');
+          return refuse(res, 403, 'FORBIDDEN', 'This origin is not allowed (ALLOWED_ORIGINS).', true);
         }
         if (allowedOrigins === '*') res.setHeader('access-control-allow-origin', '*');
         else {

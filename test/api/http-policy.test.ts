@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { describe, expect } from 'vitest';
+import WebSocket from 'ws';
 import { gql } from '../harness/clients.js';
 import { withApp } from '../harness/fixtures.js';
 import type { TestApp } from '../harness/start-app.js';
@@ -134,6 +135,26 @@ describe('CORS from ALLOWED_ORIGINS', () => {
     });
     expect(a.status).toBe(200);
     expect(json(a).data.me.id).toBe(org.patient.id);
+  });
+});
+
+describe('the WebSocket upgrade', () => {
+  /** The HTTP status of a WebSocket upgrade with this Origin (101 when accepted). */
+  const upgrade = (app: TestApp, origin: string) =>
+    new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(app.wsUrl, 'graphql-transport-ws', { headers: { origin } });
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => {
+        ws.close(1000);
+        resolve(101);
+      });
+      ws.once('error', reject);
+    });
+
+  it('follows the same list: listed and own origins are accepted, others get 403', async ({ app }) => {
+    expect(await upgrade(app, LISTED)).toBe(101);
+    expect(await upgrade(app, `http://127.0.0.1:${app.port}`)).toBe(101);
+    expect(await upgrade(app, 'https://evil.example')).toBe(403);
   });
 });
 
