@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { type DocumentNode, GraphQLError, Kind, NoSchemaIntrospectionCustomRule, getOperationAST, visit } from 'graphql';
+import { type DocumentNode, GraphQLError, Kind, getOperationAST, visit } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Container } from './container.js';
 import type { Context } from './graphql/context.js';
@@ -11,6 +11,11 @@ import { createGraphiQLPage } from './http/graphiql.js';
 import { createHealth } from './http/health.js';
 import { createLimits, httpRateLimits } from './protection/limits.js';
 import { clientIp } from './protection/rate-limits.js';
+import { introspectionPolicy } from './http/introspection-policy.js';
+import { createHttpPolicy } from './http/origin-policy.js';
+import { createRevocations } from './realtime/revocations.js';
+import { CloseCode } from './realtime/ws/close-codes.js';
+import { type ConnectionControl, createSocketSessions } from './realtime/ws/sessions.js';
 import { attachWsServer, type WsServer } from './realtime/ws/adapter.js';
 import { type Enveloped, createProtocol } from './realtime/ws/protocol.js';
 import { createSharedRender } from './realtime/ws/shared-render.js';
@@ -101,18 +106,26 @@ const subscriptionsOverWebSocketOnly = (): Plugin<Context> => ({
   },
 });
 
-/** Yoga's introspection switch covers HTTP only; this validation rule covers both transports. */
-const disableIntrospection = (): Plugin => ({
-  onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
-});
-
 /** Creates the HTTP + WebSocket API on `/graphql` for one container (one instance). */
 export function createApi(c: Container): Api {
   const { config, logger, services, fanout, auth } = c;
   const limits = createLimits({ config, redis: c.redis.commands, metrics: c.metrics, logger });
+  const sessions = createSocketSessions();
+  const revocations = createRevocations({
+    redis: c.redis.commands,
+    pubsub: c.pubsub,
+    prefix: config.redisPrefix,
+    ttlSeconds: config.sessions.revocationTtlSeconds,
+    logger,
+    onRevoked: (orgId, userId, notBefore) =>
+      sessions.closeUser(orgId, userId, notBefore, CloseCode.Forbidden, 'Forbidden: sessions revoked'),
+  });
+  const revocationsReady = revocations.start();
+  revocationsReady.catch(() => {}); // reported by listen()
   const authenticate = async (authorization: unknown): Promise<Viewer | undefined> => {
     const viewer = await auth.verify(typeof authorization === 'string' ? authorization : undefined);
-    if (viewer) await services.identity.ensureViewer(viewer);
+    if (!viewer || revocations.isRevoked(viewer)) return undefined;
+    await services.identity.ensureViewer(viewer);
     return viewer;
   };
 
@@ -144,6 +157,8 @@ export function createApi(c: Container): Api {
     maskedErrors: { maskError: (err) => maskError(err) },
     // GraphiQL is served by http/graphiql.ts (assets from this server, its own fetcher)
     graphiql: false,
+    // CORS is answered by http/origin-policy.ts from ALLOWED_ORIGINS, before yoga
+    cors: false,
     plugins: [
       EnvelopArmorPlugin({
         maxDepth: { n: config.limits.maxDepth },
@@ -158,7 +173,7 @@ export function createApi(c: Container): Api {
       subscriptionsOverWebSocketOnly(),
       httpRateLimits(limits, config.rateLimits.trustedProxies),
       measureOperations(c.metrics),
-      ...(config.introspection ? [] : [disableIntrospection()]),
+      ...[introspectionPolicy(config.introspection)].filter((p): p is Plugin => p !== undefined),
     ],
     context: async (initial): Promise<Context> => {
       const requestId = (initial.requestId as string | undefined) ?? randomUUID();
@@ -168,16 +183,19 @@ export function createApi(c: Container): Api {
         viewer = await authenticate(request.headers.get('authorization'));
       }
       const socketId = initial.transport === 'ws' ? (initial.socketId as string | undefined) : undefined;
-      return { viewer, services, realtime: fanout, requestId, socketId, transport: initial.transport === 'ws' ? 'ws' : 'http' };
+      const connection = initial.transport === 'ws' ? (initial.connection as ConnectionControl | undefined) : undefined;
+      const transport = initial.transport === 'ws' ? 'ws' : 'http';
+      return { viewer, services, realtime: fanout, requestId, socketId, transport, connection, revocations };
     },
   });
 
   const health = createHealth(c);
   const graphiql = config.graphiql ? createGraphiQLPage({ endpoint: '/graphql', title: 'Wardline GraphiQL' }) : undefined;
+  const policy = createHttpPolicy(config.http);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (health.handle(req, res)) return;
     if (graphiql?.handle(req, res)) return;
-    void yoga(req, res);
+    policy.admit(req, res, () => void yoga(req, res));
   });
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;
@@ -191,6 +209,7 @@ export function createApi(c: Container): Api {
     maskError,
     onSocket: { opened: services.presence.socketOpened, closed: services.presence.socketClosed },
     limits: limits.enabled ? limits : undefined,
+    sessions,
   });
   const ws = attachWsServer(server, '/graphql', {
     config: config.ws,
@@ -204,12 +223,16 @@ export function createApi(c: Container): Api {
   return {
     ws,
     listen: (port = config.port, host = config.host) =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
-      }),
+      revocationsReady.then(
+        () =>
+          new Promise((resolve, reject) => {
+            server.once('error', reject);
+            server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+          }),
+      ),
     async close() {
       health.setDraining();
+      await revocations.close();
       await ws.close();
       limits.close();
       const closed = new Promise<void>((r) => server.close(() => r()));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ROLES, type Role } from './shared/viewer.js';
 
 /**
  * Runtime configuration, read once from the environment by {@link loadConfig}.
@@ -25,7 +26,18 @@ export interface Config {
   /** Secret used to sign stream and page cursors. */
   cursorSecret: string;
   graphiql: boolean;
-  introspection: boolean;
+  /** Who may introspect the schema (`__schema`, `__type`): every caller, or viewers of these roles only ([] = nobody). */
+  introspection: 'all' | readonly Role[];
+  http: {
+    /** Browser origins allowed for CORS and the WebSocket upgrade (same list); `*` allows any, without credentials. */
+    allowedOrigins: string[] | '*';
+    /** Largest request body accepted; larger ones get 413 before parsing. */
+    maxBodyBytes: number;
+  };
+  sessions: {
+    /** How long a `revokeUserSessions` is remembered (tokens issued before it are refused meanwhile). */
+    revocationTtlSeconds: number;
+  };
   limits: {
     maxDepth: number;
     maxAliases: number;
@@ -200,14 +212,23 @@ const schema = z.object({
   JWT_AUDIENCE: z.string().min(1).optional(),
   CURSOR_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
   GRAPHIQL: bool.optional(),
-  INTROSPECTION: bool.optional(),
+  INTROSPECTION: z
+    .string()
+    .regex(
+      new RegExp(`^(true|false|1|0|yes|no|((${ROLES.join('|')})(\\s*,\\s*(${ROLES.join('|')}))*))$`),
+      `expected true, false, or comma-separated roles (${ROLES.join(', ')})`,
+    )
+    .optional(),
+  HTTP_MAX_BODY_BYTES: int(1_024, 64 * 1024 * 1024).default(1024 * 1024),
+  SESSION_REVOCATION_TTL_SECONDS: int(60, 365 * 86_400).default(7 * 86_400),
+  ALLOWED_ORIGINS: z.string().optional(),
   MAX_DEPTH: int(2, 50).default(12),
   MAX_ALIASES: int(1, 200).default(30),
   MAX_TOKENS: int(50, 100_000).default(2_000),
   MAX_COST: int(10, 1_000_000).default(5_000),
   MAX_PAGE_SIZE: int(1, 1_000).default(100),
   DEFAULT_PAGE_SIZE: int(1, 1_000).default(20),
-  WS_ALLOWED_ORIGINS: z.string().default('*'),
+  WS_ALLOWED_ORIGINS: z.string().optional(),
   WS_MAX_PAYLOAD_BYTES: int(1_024, 16 * 1024 * 1024).default(64 * 1024),
   WS_MAX_BUFFERED_BYTES: int(16 * 1024, 512 * 1024 * 1024).default(4 * 1024 * 1024),
   WS_INIT_TIMEOUT_MS: int(100, 60_000).default(3_000),
@@ -266,6 +287,17 @@ const schema = z.object({
   WS_MAX_FILTER_COST: int(1, 100_000).default(250),
 });
 
+/**
+ * INTROSPECTION: `true` (everyone), `false` (nobody) or a list of roles. Unset: everyone outside
+ * production; in production admins and service accounts only.
+ */
+function introspectionPolicy(value: string | undefined, prod: boolean): Config['introspection'] {
+  if (value === undefined) return prod ? ['admin', 'service'] : 'all';
+  if (['true', '1', 'yes'].includes(value)) return 'all';
+  if (['false', '0', 'no'].includes(value)) return [];
+  return [...new Set(list(value) as Role[])];
+}
+
 /** Thrown by {@link loadConfig}; its message lists every problem at once. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -297,10 +329,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
   if (list(e.STUN_URIS).some((u) => !/^stuns?:/.test(u))) problems.push('STUN_URIS: expected comma-separated stun: URIs');
   if (list(e.TURN_URIS).length > 0 && !e.TURN_SHARED_SECRET) problems.push('TURN_SHARED_SECRET: required with TURN_URIS');
   if (e.DEFAULT_PAGE_SIZE > e.MAX_PAGE_SIZE) problems.push('DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE');
+  const originsVar = e.ALLOWED_ORIGINS !== undefined ? 'ALLOWED_ORIGINS' : 'WS_ALLOWED_ORIGINS';
+  const origins = (e.ALLOWED_ORIGINS ?? e.WS_ALLOWED_ORIGINS ?? '*').trim();
+  if (origins !== '*' && list(origins).some((o) => !/^https?:\/\/[^/\s]+$/.test(o)))
+    problems.push(`${originsVar}: expected * or comma-separated origins such as https://app.example.org (scheme and host, no path)`);
   if (problems.length) throw new ConfigError(problems);
 
   const jwtSecret = e.JWT_SECRET ?? (e.JWKS_URL ? undefined : devSecret);
-  const origins = e.WS_ALLOWED_ORIGINS.trim();
+  const allowedOrigins: string[] | '*' = origins === '*' ? '*' : list(origins);
   return {
     env: e.NODE_ENV,
     host: e.HOST,
@@ -313,7 +349,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
     auth: { jwtSecret, jwksUrl: e.JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE },
     cursorSecret: e.CURSOR_SECRET ?? `cursor:${jwtSecret ?? e.JWKS_URL}`,
     graphiql: e.GRAPHIQL ?? !prod,
-    introspection: e.INTROSPECTION ?? !prod,
+    introspection: introspectionPolicy(e.INTROSPECTION, prod),
+    http: { allowedOrigins, maxBodyBytes: e.HTTP_MAX_BODY_BYTES },
+    sessions: { revocationTtlSeconds: e.SESSION_REVOCATION_TTL_SECONDS },
     limits: {
       maxDepth: e.MAX_DEPTH,
       maxAliases: e.MAX_ALIASES,
@@ -323,13 +361,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       defaultPageSize: e.DEFAULT_PAGE_SIZE,
     },
     ws: {
-      allowedOrigins:
-        origins === '*'
-          ? '*'
-          : origins
-              .split(',')
-              .map((o) => o.trim())
-              .filter(Boolean),
+      allowedOrigins,
       maxPayloadBytes: e.WS_MAX_PAYLOAD_BYTES,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
       initTimeoutMs: e.WS_INIT_TIMEOUT_MS,

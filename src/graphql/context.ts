@@ -1,5 +1,7 @@
 import type { Services } from '../modules/modules.js';
 import type { Fanout } from '../realtime/fanout-types.js';
+import type { Revocations } from '../realtime/revocations.js';
+import type { ConnectionControl } from '../realtime/ws/sessions.js';
 import { unauthenticated } from '../shared/errors.js';
 import type { Viewer } from '../shared/viewer.js';
 
@@ -14,6 +16,10 @@ export interface Context {
   transport: 'http' | 'ws';
   /** The graphql-ws connection the operation arrived on (undefined over HTTP): the device, for presence. */
   socketId?: string;
+  /** The graphql-ws connection itself (in-band token refresh); undefined over HTTP. */
+  connection?: ConnectionControl;
+  /** Session revocation shared by all instances (API processes only). */
+  revocations?: Pick<Revocations, 'revoke'>;
 }
 
 /** The viewer, or UNAUTHENTICATED. */

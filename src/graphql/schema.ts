@@ -2,6 +2,7 @@ import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
 import './scalars.js';
 import './stream-event.js';
+import './sessions-schema.js';
 import '../modules/identity/schema.js';
 import '../modules/alerts/schema.js';
 import '../modules/calls/schema.js';

@@ -8,6 +8,7 @@ const claimsSchema = z.object({
   org: z.string().min(1).max(200),
   role: z.enum(ROLES),
   exp: z.number().int(),
+  iat: z.number().int().optional(),
   name: z.string().max(200).optional(),
 });
 
@@ -51,7 +52,14 @@ export function createAuthenticator(auth: Config['auth']): Authenticator {
         : await jwtVerify(token, jwks as JWTVerifyGetKey, { ...options, algorithms: ['RS256', 'ES256'] });
       const c = claimsSchema.safeParse(payload);
       if (!c.success) return undefined;
-      return { userId: c.data.sub, orgId: c.data.org, role: c.data.role, name: c.data.name ?? c.data.sub, exp: c.data.exp };
+      return {
+        userId: c.data.sub,
+        orgId: c.data.org,
+        role: c.data.role,
+        name: c.data.name ?? c.data.sub,
+        exp: c.data.exp,
+        iat: c.data.iat,
+      };
     } catch {
       return undefined;
     }

@@ -10,6 +10,8 @@ export interface Viewer {
   name: string;
   /** Token expiry, epoch seconds (undefined for system viewers). */
   exp?: number;
+  /** Token issue time, epoch seconds (the `iat` claim; compared with a user's session revocation). */
+  iat?: number;
 }
 
 /** A viewer for background work done on behalf of an organisation. */

@@ -80,13 +80,13 @@ describe('introspection', () => {
     expect((await overWs(open, org.patient.token, INTROSPECT)).data.__schema.queryType.name).toBe('Query');
   });
 
-  it('is refused with INTROSPECTION=false on HTTP and on WebSocket', async () => {
+  it('is refused with FORBIDDEN under INTROSPECTION=false on HTTP and on WebSocket', async () => {
     for (const query of [INTROSPECT, '{ __type(name: "Query") { name } }']) {
       const http = await gql(strict, strictOrg.patient.token, query);
-      expect(code(http), query).toBe('BAD_USER_INPUT');
+      expect(code(http), query).toBe('FORBIDDEN');
       expect(http.data ?? null).toBeNull();
       const ws = await overWs(strict, strictOrg.patient.token, query);
-      expect(code(ws), query).toBe('BAD_USER_INPUT');
+      expect(code(ws), query).toBe('FORBIDDEN');
       expect(ws.data ?? null).toBeNull();
     }
     expect((await gql(strict, strictOrg.patient.token, '{ __typename me { id } }')).data.__typename).toBe('Query');

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from '../../config.js';
 import type { Metrics } from '../../http/metrics.js';
+import { originAllowed } from '../../http/origin-policy.js';
 import type { Logger } from '../../shared/logger.js';
 import { CloseCode, PROTOCOL } from './close-codes.js';
 
@@ -112,7 +113,7 @@ export function attachWsServer(
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== path) return; // another upgrade handler may own it
     const origin = req.headers.origin;
-    if (origin && config.allowedOrigins !== '*' && !config.allowedOrigins.includes(origin)) {
+    if (origin && !originAllowed(origin, req.headers.host, config.allowedOrigins)) {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }

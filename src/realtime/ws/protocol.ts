@@ -10,10 +10,11 @@ import {
 import type { Config } from '../../config.js';
 import type { Metrics } from '../../http/metrics.js';
 import { type Limits, capExceeded, filterCost } from '../../protection/limits.js';
-import { isCoded, rateLimited } from '../../shared/errors.js';
+import { forbidden, isCoded, rateLimited } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { Protocol, ProtocolSocket } from './adapter.js';
 import { CloseCode } from './close-codes.js';
+import type { ConnectionControl, SocketSessions } from './sessions.js';
 import type { SharedRender } from './shared-render.js';
 
 /** yoga's enveloped pipeline, as far as the protocol uses it. */
@@ -40,6 +41,8 @@ export interface ProtocolDeps {
   onSocket?: { opened(viewer: Viewer, socketId: string): void; closed(viewer: Viewer, socketId: string): void };
   /** Rate limits and caps (docs/protection.md); absent: none. */
   limits?: Pick<Limits, 'operation' | 'socketOpening' | 'socketClosed' | 'subscriptionsPerSocket' | 'maxFilterCost' | 'refused'>;
+  /** Registry of authenticated sockets by user (session revocation ends them). */
+  sessions?: SocketSessions;
 }
 
 interface State {
@@ -54,6 +57,10 @@ interface State {
   /** This socket holds one of its user's socket slots. */
   slot: boolean;
   timers: NodeJS.Timeout[];
+  /** Closes the socket at its token's expiry (moved by an in-band refresh). */
+  expiry: NodeJS.Timeout | undefined;
+  control: ConnectionControl;
+  session: { viewer: Viewer; close(code: number, reason: string): void } | undefined;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -75,6 +82,28 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     c.subs.clear();
     for (const t of c.timers) clearTimeout(t);
     c.timers = [];
+    clearTimeout(c.expiry);
+  };
+
+  const armExpiry = (c: State, viewer: Viewer) => {
+    clearTimeout(c.expiry);
+    c.expiry = undefined;
+    if (viewer.exp === undefined) return;
+    const ms = Math.max(0, viewer.exp * 1000 - Date.now());
+    c.expiry = setTimeout(() => close(c, CloseCode.Forbidden, 'Forbidden: token expired'), Math.min(ms, 2 ** 31 - 1));
+  };
+
+  const refreshToken = async (c: State, authorization: string): Promise<Viewer> => {
+    const current = c.viewer;
+    const next = await deps.authenticate(authorization).catch(() => undefined);
+    if (!current || c.socket.closing) throw forbidden('This connection is closing.');
+    if (!next) throw forbidden('The new token is invalid, expired or revoked.');
+    if (next.userId !== current.userId || next.orgId !== current.orgId || next.role !== current.role)
+      throw forbidden('The new token must be for the same user, organisation and role as the connection.');
+    c.viewer = next;
+    if (c.session) c.session.viewer = next;
+    armExpiry(c, next);
+    return next;
   };
 
   const sendError = (c: State, id: string, errors: readonly unknown[]) => {
@@ -143,7 +172,13 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
 
   const runOperation = async (c: State, id: string, payload: Record<string, unknown>) => {
     const query = payload.query as string;
-    const env = deps.getEnveloped({ viewer: c.viewer, requestId: randomUUID(), transport: 'ws', socketId: c.socket.id });
+    const env = deps.getEnveloped({
+      viewer: c.viewer,
+      requestId: randomUUID(),
+      transport: 'ws',
+      socketId: c.socket.id,
+      connection: c.control,
+    });
     let document: DocumentNode;
     try {
       document = env.parse(query);
@@ -217,12 +252,13 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     c.acked = true;
     for (const t of c.timers) clearTimeout(t);
     c.timers = [];
-    if (viewer.exp !== undefined) {
-      const ms = Math.max(0, viewer.exp * 1000 - Date.now());
-      c.timers.push(setTimeout(() => close(c, CloseCode.Forbidden, 'Forbidden: token expired'), Math.min(ms, 2 ** 31 - 1)));
-    }
+    armExpiry(c, viewer);
     c.socket.send('{"type":"connection_ack"}');
     deps.onSocket?.opened(viewer, c.socket.id);
+    if (deps.sessions) {
+      c.session = { viewer, close: (code, reason) => close(c, code, reason) };
+      deps.sessions.add(c.socket.id, c.session);
+    }
   };
 
   const subscribe = async (c: State, msg: Record<string, unknown>) => {
@@ -281,6 +317,9 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
         subs: new Set(),
         slot: false,
         timers: [],
+        expiry: undefined,
+        control: { refreshToken: (authorization) => refreshToken(c, authorization) },
+        session: undefined,
       };
       c.timers.push(
         setTimeout(() => {
@@ -293,6 +332,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
           stopAll(c);
           if (c.acked && c.viewer) deps.onSocket?.closed(c.viewer, socket.id);
           if (c.slot && c.viewer) deps.limits?.socketClosed(c.viewer, socket.id);
+          if (c.session) deps.sessions?.remove(socket.id, c.session.viewer);
         },
       };
     },
