@@ -112,7 +112,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       const { url, options } = redisOptions(config, role);
       const r = new Redis(url, options);
       watchRedis(r, role, logger);
-      closers.push(() => r.quit().catch(() => r.disconnect()));
+      closers.push(() => closeRedis(r));
       return r;
     };
     const redis = { commands: mk('commands'), pub: mk('pub'), queue: mk('queue') };
@@ -236,4 +236,18 @@ async function buildWorkerSides(deps: ModuleDeps, services: Services): Promise<{
     duties.periodic.push(...w.duties.periodic);
   }
   return { jobs: jobs as JobServices, duties };
+}
+
+/**
+ * Closes a Redis connection without ever waiting on an absent server: QUIT when it is connected
+ * (bounded: a hung server gets a disconnect after 1 s), an immediate disconnect otherwise (a QUIT
+ * would sit in the offline queue of a connection that waits out outages, and shutdown with it).
+ */
+async function closeRedis(r: Redis): Promise<void> {
+  if (r.status !== 'ready') return r.disconnect();
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 1_000)));
+  const outcome = await Promise.race([r.quit().catch(() => 'failed' as const), gaveUp]);
+  clearTimeout(timer);
+  if (outcome !== 'OK') r.disconnect();
 }
