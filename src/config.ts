@@ -102,6 +102,17 @@ export interface Config {
     retentionDays: number;
   };
   shutdownGraceMs: number;
+  /** Behaviour when a dependency is slow, down or missing (docs/operations.md "Operations under faults"). */
+  faults: {
+    /** A Redis command on the commands, pub and queue connections fails after this long without an answer (0: never). */
+    redisCommandTimeoutMs: number;
+    /** How long a committed mutation waits for its Redis side effects (publish, enqueue) before answering. */
+    afterCommitMs: number;
+    /** After SIGTERM, how long `/health/ready` answers 503 while everything keeps serving, before sockets close. */
+    drainMs: number;
+    /** A server that has not started within this long (a dependency unreachable) exits 1 naming the cause. */
+    startupTimeoutMs: number;
+  };
   /** Seed the demo organisation when the database is empty (npm start). */
   seedOnEmpty: boolean;
 }
@@ -157,6 +168,10 @@ const schema = z.object({
   REALTIME_POLL_MS: int(50, 600_000).default(5_000),
   TYPING_THROTTLE_MS: int(0, 60_000).default(1_000),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  SHUTDOWN_DRAIN_MS: int(0, 600_000).optional(),
+  STARTUP_TIMEOUT_MS: int(500, 3_600_000).default(30_000),
+  REDIS_COMMAND_TIMEOUT_MS: int(0, 600_000).default(2_000),
+  PUBLISH_TIMEOUT_MS: int(10, 60_000).default(300),
   WORKER_CONCURRENCY: int(1, 1_000).default(200),
   JOB_LOCK_MS: int(500, 600_000).default(30_000),
   PRESENCE_TTL_MS: int(1_000, 3_600_000).default(60_000),
@@ -302,6 +317,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       retentionDays: e.SCORING_RESULT_RETENTION_DAYS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    faults: {
+      redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+      afterCommitMs: e.PUBLISH_TIMEOUT_MS,
+      drainMs: e.SHUTDOWN_DRAIN_MS ?? (prod ? 5_000 : 0),
+      startupTimeoutMs: e.STARTUP_TIMEOUT_MS,
+    },
     seedOnEmpty: e.SEED_ON_EMPTY ?? !prod,
   };
 }

@@ -306,13 +306,14 @@ export function createCallsService(deps: CallsDeps) {
   const afterTransition = async ({ before, row, parts, call, outcome }: Applied) => {
     const ids = { callId: call.id, orgId: call.orgId };
     metrics.transitions.inc({ from: before.state, to: outcome.state, reason: outcome.reason ?? 'none' });
-    if (before.ringDeadline && !call.ringDeadline) await ringTimer.cancel(deps.queues, ids).catch(() => {});
+    if (before.ringDeadline && !call.ringDeadline)
+      await deps.queues.afterCommit(() => ringTimer.cancel(deps.queues, ids), { callId: call.id }, logger);
     if (before.state === 'ringing' && outcome.state === 'accepted') {
       metrics.setup.observe((Date.now() - Date.parse(call.createdAt)) / 1000);
       if (row.connectDeadline) await scheduleAfterCommit(connectTimer, deps.queues, ids, row.connectDeadline, logger);
     }
     if (before.state === 'accepted' && outcome.state !== 'accepted') {
-      await connectTimer.cancel(deps.queues, ids).catch(() => {});
+      await deps.queues.afterCommit(() => connectTimer.cancel(deps.queues, ids), { callId: call.id }, logger);
       if (outcome.state === 'in_progress' && call.acceptedAt) metrics.connect.observe((Date.now() - Date.parse(call.acceptedAt)) / 1000);
     }
     if (isTerminal(outcome.state)) {
