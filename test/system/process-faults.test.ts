@@ -118,10 +118,16 @@ describe('SIGTERM', () => {
       retryAttempts: 0,
       lazy: false,
       onNonLazyError: () => {}, // the 1001 close is what this test expects
-      on: { closed: (e) => void (closedWith ??= { code: (e as { code: number }).code, at: Date.now() }) },
+      on: {
+        closed: (e) => {
+          closedWith ??= { code: (e as { code: number }).code, at: Date.now() };
+        },
+      },
     });
     let acked = false;
-    client.on('connected', () => void (acked = true));
+    client.on('connected', () => {
+      acked = true;
+    });
     await until(() => acked, 10_000, 'the socket to be acknowledged');
 
     const signalledAt = Date.now();
