@@ -324,16 +324,18 @@ export function createCallsService(deps: CallsDeps) {
     const live = !isTerminal(outcome.state) && outcome.state !== 'ringing';
     const changed = new Set(outcome.participants.map((c) => c.userId));
     const devices = new Map(parts.flatMap((p) => (p.presenceDevice ? [[p.userId, p.presenceDevice] as const] : [])));
-    await Promise.all(
-      call.participants.map((p) => {
-        const device = devices.get(p.user.id);
-        const on = live && p.state === 'joined';
-        if (!device || !(changed.has(p.user.id) || (on && before.state === 'ringing'))) return undefined;
-        return deps.presence.callStatus(call.orgId, p.user.id, device, on).catch((err) => {
+    const updates = call.participants.flatMap((p) => {
+      const device = devices.get(p.user.id);
+      const on = live && p.state === 'joined';
+      if (!device || !(changed.has(p.user.id) || (on && before.state === 'ringing'))) return [];
+      return [
+        deps.presence.callStatus(call.orgId, p.user.id, device, on).catch((err) => {
           logger.debug({ err }, 'call presence update failed');
-        });
-      }),
-    );
+        }),
+      ];
+    });
+    // like the timers above: waited for at most PUBLISH_TIMEOUT_MS (Redis may hang)
+    if (updates.length > 0) await deps.queues.afterCommit(() => Promise.all(updates), { callId: call.id }, logger);
   };
 
   const pairKey = (a: string, b: string) => (a < b ? `${a}\n${b}` : `${b}\n${a}`);
