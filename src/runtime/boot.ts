@@ -218,6 +218,7 @@ export async function seedDatabase(config: Config, logger: Logger, lifecycle: Li
   const redis = await provideRedis(config.redisUrl, config.dataDir, logger);
   lifecycle.defer('redis-server', () => redis.stop());
   const cfg: Config = { ...config, redisUrl: redis.url };
+  await awaitDependencies(dependenciesOf(cfg), cfg.faults.startupTimeoutMs, logger);
   const c = await createContainer(cfg, { logger });
   lifecycle.defer('container', () => c.close());
   const seed = await seedDemo(c.services);

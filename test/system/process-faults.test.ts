@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createClient } from 'graphql-ws';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { describeCause, redactUrl } from '../../src/runtime/dependencies.js';
 import { freePort } from '../../src/runtime/embedded-redis.js';
 import { until } from '../harness/clients.js';
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from '../harness/env.js';
@@ -83,6 +84,19 @@ describe('a dependency unreachable at start', () => {
     expect(code, p.output()).toBe(1);
     expect(at - p.startedAt).toBeLessThan(20_000);
     expect(occurrences(p.output(), 'database "wardline_no_such_db" does not exist')).toBe(1);
+  });
+});
+
+describe('the cause of a start-up failure', () => {
+  it('is the innermost error (a driver error wrapped by the ORM), with passwords hidden', () => {
+    const driver = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    const wrapped = new Error('Failed query: CREATE SCHEMA IF NOT EXISTS "drizzle"\nparams: ', { cause: driver });
+    expect(describeCause(wrapped)).toBe('connect ECONNREFUSED 127.0.0.1:1');
+    const auth = Object.assign(new Error('password authentication failed for user "app"'), { code: '28P01' });
+    expect(describeCause(auth)).toBe('password authentication failed for user "app" (28P01)');
+    expect(describeCause(new Error('bad url postgres://app:s3cret@db:5432/x'))).toBe('bad url postgres://app:***@db:5432/x');
+    expect(redactUrl('redis://:s3cret@cache:6379/0')).toBe('redis://:***@cache:6379/0');
+    expect(redactUrl('postgres://app@db/x')).toBe('postgres://app@db/x');
   });
 });
 
