@@ -78,6 +78,28 @@ describe('a dependency unreachable at start', () => {
     },
   );
 
+  it('a Redis that starts a moment after the server is waited for, and the server starts', async () => {
+    const [redisPort, port] = [await freePort(), await freePort()];
+    const p = run(['serve'], { REDIS_URL: `redis://127.0.0.1:${redisPort}`, PORT: String(port), STARTUP_TIMEOUT_MS: '60000' });
+    await until(() => p.output().includes('Redis not reachable yet'), 20_000, `the server to wait for Redis\n${p.output()}`);
+    const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    children.add(redis);
+    try {
+      await until(
+        async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.status === 200,
+        30_000,
+        `the server to be ready\n${p.output()}`,
+      );
+      expect(occurrences(p.output(), 'not reachable yet')).toBe(1); // one line for the whole wait
+      p.child.kill('SIGTERM');
+      expect((await p.exited).code).toBe(0);
+    } finally {
+      redis.kill('SIGTERM');
+    }
+  });
+
   it('a database that does not exist is reported at once (waiting cannot help)', async () => {
     const p = run(['serve'], { DATABASE_URL: TEST_DATABASE_URL.replace(/\/[^/]*$/, '/wardline_no_such_db'), STARTUP_TIMEOUT_MS: '60000' });
     const { code, at } = await p.exited;
