@@ -9,6 +9,8 @@ import type { Context } from './graphql/context.js';
 import { buildSchema } from './graphql/schema.js';
 import { createGraphiQLPage } from './http/graphiql.js';
 import { createHealth } from './http/health.js';
+import { createLimits, httpRateLimits } from './protection/limits.js';
+import { clientIp } from './protection/rate-limits.js';
 import { attachWsServer, type WsServer } from './realtime/ws/adapter.js';
 import { type Enveloped, createProtocol } from './realtime/ws/protocol.js';
 import { createSharedRender } from './realtime/ws/shared-render.js';
@@ -107,6 +109,7 @@ const disableIntrospection = (): Plugin => ({
 /** Creates the HTTP + WebSocket API on `/graphql` for one container (one instance). */
 export function createApi(c: Container): Api {
   const { config, logger, services, fanout, auth } = c;
+  const limits = createLimits({ config, redis: c.redis.commands, metrics: c.metrics, logger });
   const authenticate = async (authorization: unknown): Promise<Viewer | undefined> => {
     const viewer = await auth.verify(typeof authorization === 'string' ? authorization : undefined);
     if (viewer) await services.identity.ensureViewer(viewer);
@@ -153,6 +156,7 @@ export function createApi(c: Container): Api {
       clampPageLiterals(config.limits.maxPageSize),
       codeRequestErrors(),
       subscriptionsOverWebSocketOnly(),
+      httpRateLimits(limits, config.rateLimits.trustedProxies),
       measureOperations(c.metrics),
       ...(config.introspection ? [] : [disableIntrospection()]),
     ],
@@ -186,8 +190,16 @@ export function createApi(c: Container): Api {
     getEnveloped: (initial) => yoga.getEnveloped(initial) as unknown as Enveloped,
     maskError,
     onSocket: { opened: services.presence.socketOpened, closed: services.presence.socketClosed },
+    limits: limits.enabled ? limits : undefined,
   });
-  const ws = attachWsServer(server, '/graphql', { config: config.ws, logger, metrics: c.metrics, protocol });
+  const ws = attachWsServer(server, '/graphql', {
+    config: config.ws,
+    logger,
+    metrics: c.metrics,
+    protocol,
+    clientIp: (req) => clientIp(req, config.rateLimits.trustedProxies),
+    admit: limits.enabled ? limits.upgrade : undefined,
+  });
 
   return {
     ws,
@@ -205,6 +217,7 @@ export function createApi(c: Container): Api {
         await new Promise((r) => setTimeout(r, config.faults.drainMs));
       }
       await ws.close();
+      limits.close();
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);

@@ -45,6 +45,10 @@ export interface Config {
     /** How often each instance compares its live streams with the ledger heads (catches lost pub/sub). */
     pollMs: number;
     typingThrottleMs: number;
+    /** Durable events older than this many days are deleted (0: kept forever). */
+    retentionDays: number;
+    /** How often a worker runs the ledger retention. */
+    retentionEveryMs: number;
   };
   worker: {
     concurrency: number;
@@ -101,6 +105,8 @@ export interface Config {
     stallMs: number;
     retentionDays: number;
   };
+  /** Rate limits and caps (docs/protection.md, "Rate limits and caps"). */
+  rateLimits: RateLimitConfig;
   shutdownGraceMs: number;
   /** Behaviour when a dependency is slow, down or missing (docs/operations.md "Operations under faults"). */
   faults: {
@@ -116,6 +122,58 @@ export interface Config {
   /** Seed the demo organisation when the database is empty (npm start). */
   seedOnEmpty: boolean;
 }
+
+/** Operation classes with a rate budget of their own. */
+export const LIMIT_CLASSES = ['query', 'mutation', 'subscribe', 'connect', 'signal'] as const;
+export type LimitClass = (typeof LIMIT_CLASSES)[number];
+/** A token bucket: refills `rate` tokens per second up to `burst`; one operation takes one token. */
+export interface Budget {
+  rate: number;
+  burst: number;
+}
+export interface RateLimitConfig {
+  /** RATE_LIMITS=off turns every rate limit and cap off (benchmarks). */
+  enabled: boolean;
+  /** Per user (patients, providers, admins) and per client IP address. */
+  user: Record<LimitClass, Budget>;
+  ip: Record<LimitClass, Budget>;
+  /** Per service token subject (role `service`), instead of the user and IP budgets. */
+  service: Record<LimitClass, Budget>;
+  /** Longest wait for Redis before an operation is let through unchecked (fail open). */
+  redisTimeoutMs: number;
+  /** Proxies in front of the server: the client address is this many entries from the right of X-Forwarded-For. */
+  trustedProxies: number;
+  socketsPerUser: number;
+  subscriptionsPerSocket: number;
+  /** Most values in one subscription's arguments (list entries count one each). */
+  maxFilterCost: number;
+}
+
+/** Default budgets, "rate/burst" (tokens per second / bucket capacity). */
+const BUDGET_DEFAULTS: Record<'user' | 'ip' | 'service', Record<LimitClass, string>> = {
+  user: { query: '20/200', mutation: '10/100', subscribe: '5/100', connect: '1/20', signal: '50/300' },
+  ip: { query: '200/2000', mutation: '100/1000', subscribe: '50/1000', connect: '20/500', signal: '500/3000' },
+  service: { query: '200/2000', mutation: '200/2000', subscribe: '20/200', connect: '5/50', signal: '50/300' },
+};
+const budget = z
+  .string()
+  .regex(/^\d+(\.\d+)?\/\d+$/, 'expected rate/burst, e.g. 20/200 (tokens per second / bucket size)')
+  .transform((v): Budget => {
+    const [rate, burst] = v.split('/').map(Number) as [number, number];
+    return { rate, burst };
+  })
+  .refine((b) => b.rate > 0 && b.burst >= 1, 'expected a rate above 0 and a burst of at least 1');
+const budgetEnv = (scope: 'user' | 'ip' | 'service') =>
+  Object.fromEntries(
+    LIMIT_CLASSES.map((k) => [
+      `RATE_LIMIT_${k.toUpperCase()}${scope === 'user' ? '' : `_${scope.toUpperCase()}`}`,
+      budget.prefault(BUDGET_DEFAULTS[scope][k]),
+    ]),
+  ) as Record<string, z.ZodPrefault<typeof budget>>;
+const budgetsOf = (e: Record<string, unknown>, scope: 'user' | 'ip' | 'service') =>
+  Object.fromEntries(
+    LIMIT_CLASSES.map((k) => [k, e[`RATE_LIMIT_${k.toUpperCase()}${scope === 'user' ? '' : `_${scope.toUpperCase()}`}`] as Budget]),
+  ) as Record<LimitClass, Budget>;
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
@@ -166,6 +224,8 @@ const schema = z.object({
   WS_INIT_TIMEOUT_MS: int(100, 60_000).default(3_000),
   WS_KEEPALIVE_MS: int(0, 600_000).default(30_000),
   REALTIME_POLL_MS: int(50, 600_000).default(5_000),
+  LEDGER_RETENTION_DAYS: int(0, 36_500).default(30),
+  LEDGER_RETENTION_EVERY_MS: int(1_000, 86_400_000).default(3_600_000),
   TYPING_THROTTLE_MS: int(0, 60_000).default(1_000),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   SHUTDOWN_DRAIN_MS: int(0, 600_000).optional(),
@@ -210,6 +270,15 @@ const schema = z.object({
   SCORING_RECONCILE_MS: int(200, 3_600_000).default(30_000),
   SCORING_STALL_MS: int(100, 86_400_000).default(60_000),
   SCORING_RESULT_RETENTION_DAYS: int(1, 3_650).default(30),
+  RATE_LIMITS: z.enum(['on', 'off'], { message: 'expected on or off' }).default('on'),
+  ...budgetEnv('user'),
+  ...budgetEnv('ip'),
+  ...budgetEnv('service'),
+  RATE_LIMIT_REDIS_TIMEOUT_MS: int(1, 10_000).default(100),
+  TRUSTED_PROXIES: int(0, 10).default(0),
+  WS_MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
+  WS_MAX_SUBSCRIPTIONS_PER_SOCKET: int(1, 10_000).default(100),
+  WS_MAX_FILTER_COST: int(1, 100_000).default(250),
 });
 
 /** Thrown by {@link loadConfig}; its message lists every problem at once. */
@@ -281,7 +350,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       initTimeoutMs: e.WS_INIT_TIMEOUT_MS,
       keepAliveMs: e.WS_KEEPALIVE_MS,
     },
-    realtime: { pollMs: e.REALTIME_POLL_MS, typingThrottleMs: e.TYPING_THROTTLE_MS },
+    realtime: {
+      pollMs: e.REALTIME_POLL_MS,
+      typingThrottleMs: e.TYPING_THROTTLE_MS,
+      retentionDays: e.LEDGER_RETENTION_DAYS,
+      retentionEveryMs: e.LEDGER_RETENTION_EVERY_MS,
+    },
     worker: { concurrency: e.WORKER_CONCURRENCY, lockMs: e.JOB_LOCK_MS },
     presence: { ttlMs: e.PRESENCE_TTL_MS, refreshMs: e.PRESENCE_REFRESH_MS, coalesceMs: e.PRESENCE_COALESCE_MS },
     alerts: { escalationDelayMs: e.ALERT_ESCALATION_DELAY_MS },
@@ -315,6 +389,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       reconcileMs: e.SCORING_RECONCILE_MS,
       stallMs: e.SCORING_STALL_MS,
       retentionDays: e.SCORING_RESULT_RETENTION_DAYS,
+    },
+    rateLimits: {
+      enabled: e.RATE_LIMITS === 'on',
+      user: budgetsOf(e, 'user'),
+      ip: budgetsOf(e, 'ip'),
+      service: budgetsOf(e, 'service'),
+      redisTimeoutMs: e.RATE_LIMIT_REDIS_TIMEOUT_MS,
+      trustedProxies: e.TRUSTED_PROXIES,
+      socketsPerUser: e.WS_MAX_SOCKETS_PER_USER,
+      subscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
+      maxFilterCost: e.WS_MAX_FILTER_COST,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     faults: {

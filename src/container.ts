@@ -11,6 +11,7 @@ import { createCommit } from './realtime/commit.js';
 import { createFanout } from './realtime/fanout.js';
 import type { Fanout } from './realtime/fanout-types.js';
 import { createHub, createPublisher, type Hub, type Publisher } from './realtime/hub.js';
+import { ledgerRetention } from './realtime/retention.js';
 import { createQueues, type Queues } from './jobs/queues.js';
 import { createCursorCodec, type CursorCodec } from './shared/cursor.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -224,7 +225,13 @@ function buildServices(deps: ModuleDeps, closers: Array<() => Promise<unknown>>)
 /** Every module's worker side and duties (dynamic imports: only processes that run jobs load them). */
 async function buildWorkerSides(deps: ModuleDeps, services: Services): Promise<{ jobs: JobServices; duties: Duties }> {
   const jobs: Record<string, unknown> = {};
-  const duties: Duties = { jobs: [], periodic: [] };
+  const { realtime } = deps.config;
+  const duties: Duties = {
+    jobs: [],
+    periodic: [
+      ledgerRetention({ db: deps.db, logger: deps.logger, retentionDays: realtime.retentionDays, everyMs: realtime.retentionEveryMs }),
+    ],
+  };
   for (const m of MODULES) {
     const w = await m.worker?.(deps, services as never);
     if (!w) continue;

@@ -6,7 +6,7 @@ import type { Logger } from './shared/logger.js';
 import { isRedisConnectionError } from './shared/redis-watch.js';
 
 export interface Workers {
-  /** Waits for in-flight jobs to finish, then closes. */
+  /** Waits for in-flight jobs and periodic runs to finish, then closes. */
   close(): Promise<void>;
 }
 
@@ -91,8 +91,7 @@ export function startWorkers(c: CoreContainer, duties: Duties | undefined = c.du
     async close() {
       closing = true;
       clearInterval(watchdog);
-      for (const t of timers) clearInterval(t);
-      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([...timers.map((t) => t.stop()), ...workers.map((w) => w.close())]);
     },
   };
 }
@@ -101,19 +100,23 @@ export function startWorkers(c: CoreContainer, duties: Duties | undefined = c.du
  * Runs a periodic duty at start and then every `everyMs`, one run at a time (a reconciler repairs
  * what went overdue while no worker ran as soon as one starts). A run that has not settled after five
  * periods (at least 30 s) no longer blocks the next one: a duty stuck on a dead connection must not
- * silence the reconciler for good.
+ * silence the reconciler for good. `stop` ends the schedule and waits for the run in flight (at most
+ * `graceMs`), so closing the workers never leaves a duty writing to a database being closed.
  */
-function runPeriodically(logger: Logger, p: Periodic): NodeJS.Timeout {
+function runPeriodically(logger: Logger, p: Periodic): { stop(graceMs?: number): Promise<void> } {
   const { everyMs } = p;
   const stuckAfterMs = Math.max(30_000, 5 * everyMs);
   let startedAt = 0;
+  let running: Promise<void> | undefined;
+  let stopped = false;
   const tick = () => {
     const now = Date.now();
-    if (startedAt && now - startedAt < stuckAfterMs) return;
+    if (stopped || (startedAt && now - startedAt < stuckAfterMs)) return;
     if (startedAt) logger.warn({ task: p.name, ms: now - startedAt }, 'periodic task still running; starting another');
     const mine = now;
     startedAt = mine;
-    p.run()
+    running = p
+      .run()
       .catch((err) => {
         if (isRedisConnectionError(err)) logger.debug({ task: p.name }, 'periodic task skipped: Redis unavailable');
         else logger.warn({ task: p.name, err }, 'periodic task failed');
@@ -125,5 +128,14 @@ function runPeriodically(logger: Logger, p: Periodic): NodeJS.Timeout {
   const t = setInterval(tick, everyMs);
   t.unref();
   setImmediate(tick).unref();
-  return t;
+  return {
+    async stop(graceMs = 10_000) {
+      stopped = true;
+      clearInterval(t);
+      if (!running) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([running, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    },
+  };
 }

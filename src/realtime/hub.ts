@@ -2,7 +2,7 @@ import type { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Redis } from 'ioredis';
 import type { Executor } from '../db/client.js';
 import type { Logger } from '../shared/logger.js';
-import { type LedgerEvent, readHeads, readRange } from './ledger.js';
+import { type LedgerEvent, changedSince, readHeadAt, readRange } from './ledger.js';
 
 /** A non-durable event (typing indicators, presence): no position, never replayed. */
 export interface EphemeralEvent {
@@ -60,7 +60,7 @@ export interface Hub extends Publisher {
    * the baseline position is known; the listener then gets every event after `baseline`.
    */
   join(stream: string, orgId: string, listener: StreamListener): Promise<{ baseline: number; leave: () => void }>;
-  /** Compares every live stream with the ledger head and fetches what pub/sub lost. */
+  /** Finds the live streams that are behind the ledger and fetches what pub/sub lost. */
   poll(): Promise<void>;
   stats(): { streams: number };
   close(): Promise<void>;
@@ -106,6 +106,8 @@ class StreamState {
   /** Events that arrived ahead of `last + 1` or before the baseline, in arrival order. */
   pending: Array<{ ev: LedgerEvent; t: number }> = [];
   catchingUp = false;
+  /** The highest head the poll has seen for this stream (it stays behind until `last` reaches it). */
+  known = 0;
   subId = 0;
   ready: Promise<void> | undefined;
   closed = false;
@@ -124,6 +126,8 @@ class StreamState {
 export function createHub(deps: HubDeps): Hub {
   const { pubsub, db, logger } = deps;
   const streams = new Map<string, StreamState>();
+  /** Streams known to be behind the ledger, retried on every poll until they have caught up. */
+  const behind = new Set<StreamState>();
   const channel = (stream: string) => streamChannel(deps.channelPrefix, stream);
 
   const dispatch = (s: StreamState, ev: LedgerEvent, t: number) => {
@@ -151,7 +155,9 @@ export function createHub(deps: HubDeps): Hub {
     } catch (err) {
       logger.warn({ err, stream: s.stream }, 'ledger catch-up failed; will retry on next poll');
       // not drainPending: with events still pending it would start the next catch-up at once,
-      // spinning (and logging) as fast as the failure comes back. The poll sees head > last.
+      // spinning (and logging) as fast as the failure comes back. The next poll retries it.
+      if (s.pending.length > 0) s.known = Math.max(s.known, ...s.pending.map((p) => p.ev.position));
+      behind.add(s);
       s.catchingUp = false;
       return;
     }
@@ -194,10 +200,18 @@ export function createHub(deps: HubDeps): Hub {
     drainPending(s);
   };
 
+  /**
+   * The head poll's lower bound: every event a live stream may still lack was written by a
+   * transaction with an id at least this (the `xmin` of the snapshot of the latest poll, or of the
+   * first join's baseline read). Undefined until a stream is joined.
+   */
+  let since: number | undefined;
+
   const start = async (s: StreamState) => {
     s.subId = await pubsub.subscribe<Wire>(channel(s.stream), (msg) => receive(s, msg));
-    const heads = await readHeads(db, [s.stream]);
-    s.last = heads.get(s.stream) ?? 0;
+    const head = await readHeadAt(db, s.stream);
+    since ??= head.xmin;
+    s.last = head.position;
     drainPending(s);
   };
 
@@ -210,17 +224,32 @@ export function createHub(deps: HubDeps): Hub {
     );
   };
 
+  /**
+   * Reads which streams changed since the previous poll (all of the deployment's, one query) and
+   * catches up the live ones that are behind. Its cost follows the changes, not the number of
+   * streams this instance holds open.
+   */
+  let polling = false;
   const poll = async () => {
-    const live = [...streams.values()].filter((s) => s.last >= 0 && !s.catchingUp);
-    if (live.length === 0) return;
+    if (since === undefined || polling) return;
+    polling = true;
     try {
-      const heads = await readHeads(
-        db,
-        live.map((s) => s.stream),
-      );
-      for (const s of live) if ((heads.get(s.stream) ?? 0) > s.last) void catchUp(s);
+      const changed = await changedSince(db, since);
+      since = Math.max(since, changed.xmin);
+      for (const h of changed.heads) {
+        const s = streams.get(h.stream);
+        if (s && h.position > s.known) s.known = h.position;
+        if (s && s.last >= 0 && h.position > s.last) behind.add(s);
+      }
+      // a stream stays on this list until it has caught up: a failed catch-up is retried next poll
+      for (const s of behind) {
+        if (s.closed || s.last >= s.known) behind.delete(s);
+        else if (!s.catchingUp) void catchUp(s);
+      }
     } catch (err) {
       logger.warn({ err }, 'ledger head poll failed');
+    } finally {
+      polling = false;
     }
   };
 

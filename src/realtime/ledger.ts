@@ -1,4 +1,4 @@
-import { type SQL, and, asc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
+import { type SQL, and, asc, eq, gt, lte, sql } from 'drizzle-orm';
 import { type Executor, rowsOf } from '../db/client.js';
 import { streamEvents, streamHeads } from './tables.js';
 
@@ -189,14 +189,122 @@ export async function readRange(
   return rows.map(toEvent);
 }
 
-/** Current head position of each stream (0 for a stream with no events yet). */
-export async function readHeads(db: Executor, streams: string[]): Promise<Map<string, number>> {
-  const out = new Map<string, number>(streams.map((s) => [s, 0]));
-  if (streams.length === 0) return out;
-  const rows = await db
-    .select({ stream: streamHeads.stream, position: streamHeads.position })
-    .from(streamHeads)
-    .where(inArray(streamHeads.stream, streams));
-  for (const r of rows) out.set(r.stream, r.position);
+/**
+ * Like {@link readRange} from `after`, and in the same snapshot the position up to which retention
+ * has deleted the stream (`trimmed`): a reader whose `after` is below it would miss events.
+ */
+export async function readRangeChecked(
+  db: Executor,
+  stream: string,
+  orgId: string,
+  after: number,
+  limit = 500,
+): Promise<{ trimmed: number; events: LedgerEvent[] }> {
+  const rows = await rowsOf<{
+    trimmed: string | number;
+    position: string | number | null;
+    type: string;
+    payload: unknown;
+    at: Date | string;
+  }>(
+    await db.execute(sql`
+      select h.trimmed, e.position, e.type, e.payload, e.at
+      from ${streamHeads} h
+      left join lateral (
+        select position, type, payload, at from ${streamEvents}
+        where stream = h.stream and org_id = ${orgId} and position > ${after}
+        order by position limit ${limit}) e on true
+      where h.stream = ${stream}`),
+  );
+  const events: LedgerEvent[] = [];
+  for (const r of rows)
+    if (r.position !== null)
+      events.push({
+        stream,
+        orgId,
+        position: Number(r.position),
+        type: r.type,
+        payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as Record<string, unknown>,
+        at: new Date(r.at).toISOString(),
+      });
+  return { trimmed: Number(rows[0]?.trimmed ?? 0), events };
+}
+
+/**
+ * The head poll's read: the highest position of every stream written by a transaction whose id is
+ * at least `since` (all streams of the deployment, not only the ones watched here: the work grows
+ * with the changes, not with the number of idle streams), and the `xmin` of this statement's
+ * snapshot, the next `since`: every transaction not visible now has an id at least that.
+ */
+export async function changedSince(
+  db: Executor,
+  since: number,
+): Promise<{ xmin: number; heads: Array<{ stream: string; position: number }> }> {
+  const rows = await rowsOf<{ xmin: string | number; stream: string | null; position: string | number | null }>(
+    await db.execute(sql`
+      with s as (select pg_snapshot_xmin(pg_current_snapshot())::text::bigint as xmin)
+      select s.xmin, c.stream, c.position from s
+      left join (select stream, max(position) as position from ${streamEvents} where tx >= ${since} group by stream) c on true`),
+  );
+  const heads: Array<{ stream: string; position: number }> = [];
+  for (const r of rows) if (r.stream !== null) heads.push({ stream: r.stream, position: Number(r.position) });
+  return { xmin: Number(rows[0]?.xmin), heads };
+}
+
+/** A stream's head position and the `xmin` of the snapshot it was read in (see {@link changedSince}). */
+export async function readHeadAt(db: Executor, stream: string): Promise<{ position: number; xmin: number }> {
+  const [r] = await rowsOf<{ xmin: string | number; position: string | number | null }>(
+    await db.execute(sql`
+      select pg_snapshot_xmin(pg_current_snapshot())::text::bigint as xmin,
+             (select position from ${streamHeads} where stream = ${stream}) as position`),
+  );
+  return { position: Number(r?.position ?? 0), xmin: Number(r?.xmin) };
+}
+
+/**
+ * Retention: deletes up to `limit` events of `orgId` older than `before` in one statement, and in
+ * that same statement raises each touched stream's `trimmed` to the highest position deleted (a
+ * resume from an older cursor is then refused, never answered with a partial history). Rows other
+ * transactions hold are skipped. Returns how many events were deleted.
+ */
+export async function trimOrg(db: Executor, orgId: string, before: Date, limit: number): Promise<number> {
+  const [r] = await rowsOf<{ n: number }>(
+    await db.execute(sql`
+      with doomed as (
+        select stream, position from ${streamEvents}
+        where org_id = ${orgId} and at < ${before.toISOString()}::timestamptz
+        order by at limit ${limit} for update skip locked),
+      gone as (
+        delete from ${streamEvents} e using doomed d
+        where e.stream = d.stream and e.position = d.position
+        returning e.stream, e.position),
+      marks as (select stream, max(position) as position from gone group by stream),
+      raised as (
+        update ${streamHeads} h set trimmed = greatest(h.trimmed, m.position)
+        from marks m where h.stream = m.stream returning 1)
+      select (select count(*) from gone)::int as n, (select count(*) from raised)::int as streams`),
+  );
+  return Number(r?.n ?? 0);
+}
+
+/** The organisations that have events older than `before` (one index probe per organisation). */
+export async function orgsWithEventsBefore(db: Executor, before: Date): Promise<string[]> {
+  const rows = await rowsOf<{ org: string }>(
+    await db.execute(sql`
+      with recursive o as (
+        select min(org_id) as org from ${streamEvents}
+        union all
+        select (select min(org_id) from ${streamEvents} where org_id > o.org) from o where o.org is not null)
+      select org from o where org is not null`),
+  );
+  const out: string[] = [];
+  for (const { org } of rows) {
+    const [old] = await rowsOf<{ one: number }>(
+      await await db.execute(
+        sql`select 1 as one from ${streamEvents} where org_id = ${org} and at < ${before.toISOString()}::timestamptz limit 1`,
+      ),
+    );
+    if (old) out.push(org);
+  }
   return out;
 }

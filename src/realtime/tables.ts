@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 /**
@@ -8,6 +9,8 @@ export const streamHeads = pgTable('stream_heads', {
   stream: text('stream').primaryKey(),
   orgId: text('org_id').notNull(),
   position: bigint('position', { mode: 'number' }).notNull(),
+  /** Events up to this position have been deleted by retention: an older cursor cannot resume. */
+  trimmed: bigint('trimmed', { mode: 'number' }).notNull().default(0),
 });
 
 /** The durable event log shared by every domain: what subscriptions replay after a cursor. */
@@ -22,10 +25,16 @@ export const streamEvents = pgTable(
     subject: text('subject'),
     payload: jsonb('payload').notNull(),
     at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    /**
+     * The writing transaction's id: the head poll reads what changed since the oldest transaction
+     * still open at its previous run (work proportional to changes, not to the streams watched).
+     */
+    tx: bigint('tx', { mode: 'number' }).notNull().default(sql`(pg_current_xact_id()::text::bigint)`),
   },
   (t) => [
     primaryKey({ columns: [t.stream, t.position] }),
     index('stream_events_org_idx').on(t.orgId, t.at),
     index('stream_events_subject_idx').on(t.stream, t.subject),
+    index('stream_events_tx_idx').on(t.tx),
   ],
 );

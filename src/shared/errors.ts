@@ -19,9 +19,21 @@ export const forbidden = (message = 'You are not allowed to do this.') => coded(
 /** Another organisation's object is reported exactly like a missing one. */
 export const notFound = (kind: string) => coded('NOT_FOUND', `${kind} not found.`);
 export const badInput = (message: string, field?: string) => coded('BAD_USER_INPUT', message, field ? { field } : {});
-export const conflict = (message: string) => coded('CONFLICT', message);
+/** `extra` adds machine-readable detail to the extensions (e.g. `reason`, `state`). */
+export const conflict = (message: string, extra: Record<string, unknown> = {}) => coded('CONFLICT', message, extra);
 export const rateLimited = (retryAfterSeconds: number) =>
   coded('RATE_LIMITED', `Too many requests; retry after ${retryAfterSeconds} s.`, { retryAfterSeconds });
+
+/**
+ * A resume cursor older than the history the server keeps (LEDGER_RETENTION_DAYS): the client must
+ * refetch the current state (queries) and subscribe again without `after`.
+ */
+export const cursorExpired = () =>
+  coded(
+    'BAD_USER_INPUT',
+    'This cursor is older than the event history the server keeps: refetch the current state, then subscribe without `after`.',
+    { field: 'after', reason: 'CURSOR_EXPIRED' },
+  );
 
 /** True for errors created by this catalog (they are shown to clients unmasked). */
 export function isCoded(err: unknown): err is GraphQLError {

@@ -34,7 +34,8 @@ process.on('exit', () => {
 });
 const child = (role: string, extraEnv: Record<string, string> = {}) => {
   const c = fork(self, [role], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_PROFILE=<dir>: the API server writes a CPU profile there when it stops
+    execArgv: ['--import', 'tsx', ...(role === 'server' && env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${env.BENCH_PROFILE}`] : [])],
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -58,6 +59,7 @@ async function serve(role: 'serve' | 'worker') {
   const { loadConfig } = await import('../../src/config.js');
   const { createContainer } = await import('../../src/container.js');
   const config = loadConfig(process.env);
+  process.once('SIGTERM', () => process.exit(0)); // an exit that writes BENCH_PROFILE's profile
   if (role === 'serve') {
     const { createApi } = await import('../../src/api.js');
     const container = await createContainer(config, { role: 'serve' });
@@ -335,7 +337,16 @@ async function driver() {
         `ceiling: COPY ${c.copyRowsPerSecond.toFixed(0)} rows/s, one INSERT per 1,000 ${c.insertRowsPerSecond.toFixed(0)} rows/s; ours = ${((100 * b.rowsPerSecond) / best).toFixed(0)} % of the best`,
     );
   }
-  for (const p of [server, worker]) p.kill('SIGTERM');
+  await Promise.all(
+    [server, worker].map(
+      (p) =>
+        new Promise((r) => {
+          p.once('exit', r);
+          p.kill('SIGTERM');
+          setTimeout(r, 10_000).unref();
+        }),
+    ),
+  );
   const sql = db();
   await sql`delete from scoring_batches where org_id = ${orgId}`;
   await sql`delete from predictions where org_id = ${orgId}`;

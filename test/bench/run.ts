@@ -42,6 +42,10 @@
 //   BENCH_REDIS_URL     default $TEST_REDIS_URL or redis://127.0.0.1:6379
 //   BENCH_KEEP_DATA=1   keep the bench org's rows (default: deleted at the end, like the Redis keys)
 //   BENCH_MAX_SECONDS   watchdog for the whole run                           default 600
+//   BENCH_LIMITS        on: rate limits and caps on (RATE_LIMITS=on) at their defaults per user,
+//                       with the per-address budgets lifted (every simulated client comes from
+//                       127.0.0.1), so each operation pays the check and no per-user budget is
+//                       reached; off: RATE_LIMITS=off; unset: whatever the environment says
 // Server instances run with NODE_ENV=production, LOG_LEVEL=warn, REALTIME_POLL_MS=30000 and the
 // config defaults for everything else (WS_MAX_BUFFERED_BYTES, ...); WS_*/other config variables
 // set in the environment are passed through to them.
@@ -109,6 +113,17 @@ const runId = `bench${randomUUID().slice(0, 8)}`;
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const orgId = `${runId}-org`;
 const secret = `bench-secret-${randomUUID()}`;
+/** BENCH_LIMITS=on|off as instance env (see the header). */
+function limitsEnv(mode: string | undefined): Record<string, string> {
+  if (mode === 'off') return { RATE_LIMITS: 'off' };
+  if (mode !== 'on') return {};
+  const lifted = '1000000/1000000';
+  return {
+    RATE_LIMITS: 'on',
+    ...Object.fromEntries(['QUERY', 'MUTATION', 'SUBSCRIBE', 'CONNECT', 'SIGNAL'].map((k) => [`RATE_LIMIT_${k}_IP`, lifted])),
+  };
+}
+
 const baseEnv: Record<string, string> = {
   NODE_ENV: 'production',
   HOST: '127.0.0.1',
@@ -120,6 +135,7 @@ const baseEnv: Record<string, string> = {
   LOG_LEVEL: 'warn',
   REALTIME_POLL_MS: '30000',
   SEED_ON_EMPTY: 'false',
+  ...limitsEnv(env.BENCH_LIMITS),
 };
 
 const log = (...a: unknown[]) => console.error(`[bench ${((performance.now() - t0) / 1000).toFixed(1)}s]`, ...a);

@@ -16,7 +16,13 @@ const callee = (id: string, state: MachineParticipant['state'] = 'ringing', devi
 });
 const direct = (state: MachineCall['state'] = 'ringing'): MachineCall => ({ state, kind: 'direct', initiatorId: 'a' });
 const group = (state: MachineCall['state'] = 'ringing'): MachineCall => ({ state, kind: 'group', initiatorId: 'a' });
-const accept = (userId: string, deviceId = `${userId}1`, meshMax = 4): Action => ({ type: 'accept', userId, deviceId, meshMax });
+const accept = (userId: string, deviceId = `${userId}1`, meshMax = 4, at = 0): Action => ({
+  type: 'accept',
+  userId,
+  deviceId,
+  meshMax,
+  at,
+});
 
 const ok = (o: ReturnType<typeof transition>) => {
   if (!o.ok) throw new Error(`refused: ${o.refusal}`);
@@ -42,6 +48,16 @@ describe('1:1 calls', () => {
       refusal: 'CALL_NOT_RINGING',
     });
     expect(transition(direct(), [caller(), callee('b')], accept('z'))).toEqual({ ok: false, refusal: 'NOT_PARTICIPANT' });
+  });
+
+  it('accept at or after the ring deadline is CALL_NOT_RINGING, even before the timer has run', () => {
+    const ringing = { ...direct(), ringDeadline: new Date(10_000) };
+    expect(ok(transition(ringing, [caller(), callee('b')], accept('b', 'b1', 4, 9_999))).state).toBe('accepted');
+    expect(transition(ringing, [caller(), callee('b')], accept('b', 'b1', 4, 10_000))).toEqual({ ok: false, refusal: 'CALL_NOT_RINGING' });
+    // a repeat on the answering device stays a no-op after the deadline
+    expect(
+      ok(transition({ ...ringing, state: 'accepted' }, [caller(), callee('b', 'joined', 'b1')], accept('b', 'b1', 4, 20_000))).noop,
+    ).toBe(true);
   });
 
   it('reject: RINGING → REJECTED (DECLINED) with no missed call; the caller cannot reject', () => {

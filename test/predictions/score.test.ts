@@ -1,5 +1,5 @@
 import { describe, expect } from 'vitest';
-import { gql, until } from '../harness/clients.js';
+import { connect, gql, live, until } from '../harness/clients.js';
 import { it } from '../harness/fixtures.js';
 import { SCORE, riskFeatures, score, urgencyFeatures } from './ops.js';
 
@@ -45,6 +45,38 @@ describe('score', () => {
     expect(b.id).toBe(a.id);
     const r = await gql(app, org.service.token, SCORE, { input: { ...input, features: riskFeatures({ age: 30 }) } });
     expect(r.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+  });
+
+  it('concurrent scores share transactions without losing, repeating or misplacing an event', async ({ app, org }) => {
+    const EVENTS = `subscription($s: ID!){ predictionEvents(subjectId:$s){ cursor prediction { id subjectId } } }`;
+    const client = connect(app, org.provider);
+    const subs = { 'g-1': await live(app, client, EVENTS, { s: 'g-1' }), 'g-2': await live(app, client, EVENTS, { s: 'g-2' }) };
+    // 40 at once: two subjects, and 10 of them the same request with the same client key
+    const keyed = { model: 'risk-30d', features: riskFeatures({ age: 61 }), subjectId: 'g-2', clientKey: 'burst-k' };
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        score(
+          app,
+          org.service,
+          i % 4 === 3 ? keyed : { model: 'risk-30d', features: riskFeatures({ age: 40 + i }), subjectId: i % 2 ? 'g-2' : 'g-1' },
+        ),
+      ),
+    );
+    const keyedIds = new Set(results.filter((_, i) => i % 4 === 3).map((p) => p.id));
+    expect(keyedIds.size).toBe(1);
+    const stored = new Map<string, string[]>();
+    for (const p of results) stored.set(p.subjectId, [...new Set([...(stored.get(p.subjectId) ?? []), p.id])]);
+    expect(stored.get('g-1')).toHaveLength(20);
+    expect(stored.get('g-2')).toHaveLength(11);
+    for (const [subject, sub] of Object.entries(subs)) {
+      const ids = stored.get(subject) as string[];
+      await sub.waitFor(ids.length);
+      await until(() => sub.items.length >= ids.length);
+      const got = sub.items.map((x) => x.predictionEvents.prediction.id as string);
+      expect(new Set(got)).toEqual(new Set(ids)); // each stored score once, on its own subject's stream
+      expect(got).toHaveLength(ids.length);
+      expect(new Set(sub.items.map((x) => x.predictionEvents.cursor)).size).toBe(ids.length);
+    }
   });
 
   it('patients cannot score', async ({ app, org }) => {

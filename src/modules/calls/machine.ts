@@ -14,6 +14,8 @@ export interface MachineCall {
   state: CallState;
   kind: 'direct' | 'group';
   initiatorId: string;
+  /** Until when callees may answer (null once nobody rings). */
+  ringDeadline?: Date | null;
 }
 
 export interface MachineParticipant {
@@ -24,8 +26,8 @@ export interface MachineParticipant {
 }
 
 export type Action =
-  /** A callee answers on `deviceId` (T2); `glare`: the callee's own crossing call merged into this one (T1g). */
-  | { type: 'accept'; userId: string; deviceId: string; meshMax: number; glare?: boolean; presenceDevice?: string }
+  /** A callee answers on `deviceId` at `at` (ms) (T2); `glare`: the callee's own crossing call merged into this one (T1g). */
+  | { type: 'accept'; userId: string; deviceId: string; meshMax: number; at: number; glare?: boolean; presenceDevice?: string }
   /** A callee declines (T3). */
   | { type: 'reject'; userId: string }
   /** A participant hangs up: the caller cancels a ringing call (T4) or anyone leaves a joined call (T8). */
@@ -99,6 +101,8 @@ export function transition(call: MachineCall, parts: readonly MachineParticipant
       const p = me as MachineParticipant;
       if (p.state === 'joined') return p.deviceId === action.deviceId ? noop(call) : refuse('ANSWERED_ELSEWHERE');
       if (terminal || p.state !== 'ringing') return refuse('CALL_NOT_RINGING');
+      // past the ring deadline nobody can answer any more (the timer marks it MISSED, even late)
+      if (call.ringDeadline && call.ringDeadline.getTime() <= action.at) return refuse('CALL_NOT_RINGING');
       const joined = parts.filter((x) => x.state === 'joined').length;
       if (joined >= action.meshMax) return refuse('CALL_FULL');
       set(p, 'joined', null, action.deviceId, action.presenceDevice);

@@ -258,6 +258,22 @@ export async function touchParticipants(
     where p.call_id = s.call_id and p.user_id = s.user_id`);
 }
 
+/**
+ * The API keep-alive in one statement: pushes the liveness deadline of every joined participant of
+ * a live call whose user is among `userIds` (the users with a socket on this instance). Same
+ * locking as {@link touchParticipants}; the user list travels as one JSON parameter.
+ */
+export async function touchLiveParticipantsOf(db: Executor, userIds: readonly string[], aliveUntil: Date): Promise<void> {
+  if (userIds.length === 0) return;
+  await db.execute(sql`
+    update ${callParticipants} p set alive_until = ${aliveUntil.toISOString()}::timestamptz
+    from (select cp.call_id, cp.user_id from ${callParticipants} cp join ${calls} c on c.id = cp.call_id
+          where c.state in ('accepted', 'in_progress') and cp.state = 'joined'
+            and cp.user_id in (select jsonb_array_elements_text(${JSON.stringify(userIds)}::jsonb))
+          order by cp.call_id, cp.user_id for update of cp skip locked) s
+    where p.call_id = s.call_id and p.user_id = s.user_id`);
+}
+
 /** Live calls of a conversation that any of `userIds` takes part in (still ringing or joined). */
 export async function liveCallsWith(tx: Executor, orgId: string, conversationId: string, userIds: readonly string[]) {
   if (userIds.length === 0) return [];

@@ -19,7 +19,8 @@ import type { IdentityService } from '../identity/service.js';
 import type { MessagingService } from '../messaging/service.js';
 import type { NotificationsService } from '../notifications/service.js';
 import type { PresenceService } from '../presence/service.js';
-import { callConflict, callMetrics } from './metrics.js';
+import { callConflict } from './errors.js';
+import { callMetrics } from './metrics.js';
 import {
   type CallEventPayloads,
   type CallEventRoot,
@@ -228,12 +229,7 @@ export function createCallsService(deps: CallsDeps) {
     const before = await repo.findCall(tx, orgId, callId, true);
     if (!before) throw notFound('Call');
     const parts = (await repo.participantsOf(tx, orgId, [callId])).get(callId) ?? [];
-    // past the ring deadline nobody can answer any more (the timer marks it MISSED, even while no worker runs)
-    const lateAnswer = action.type === 'accept' && before.ringDeadline !== null && before.ringDeadline.getTime() <= Date.now();
-    const outcome =
-      lateAnswer && parts.some((p) => p.userId === action.userId && p.state === 'ringing')
-        ? { ok: false as const, refusal: 'CALL_NOT_RINGING' as const }
-        : transition(before, parts, action);
+    const outcome = transition(before, parts, action);
     // someone who is not in the call learns nothing about it, exactly as for another org's call
     if (!outcome.ok) throw outcome.refusal === 'NOT_PARTICIPANT' ? notFound('Call') : callConflict(outcome.refusal, before.state);
     if (outcome.noop) return { noop: repo.toSnapshot(before, parts) };
@@ -535,7 +531,15 @@ export function createCallsService(deps: CallsDeps) {
         const merged = await act(
           viewer.orgId,
           live.id,
-          { type: 'accept', userId: viewer.userId, deviceId: device, meshMax: config.meshMax, glare: true, presenceDevice: socketId },
+          {
+            type: 'accept',
+            userId: viewer.userId,
+            deviceId: device,
+            meshMax: config.meshMax,
+            at: Date.now(),
+            glare: true,
+            presenceDevice: socketId,
+          },
           viewer.userId,
         ).catch(async (err) => {
           // the callee accepted or the ring ended in between: return the call as it is now
@@ -556,7 +560,7 @@ export function createCallsService(deps: CallsDeps) {
       const r = await act(
         viewer.orgId,
         id,
-        { type: 'accept', userId: viewer.userId, deviceId: d, meshMax: config.meshMax, presenceDevice: socketId },
+        { type: 'accept', userId: viewer.userId, deviceId: d, meshMax: config.meshMax, at: Date.now(), presenceDevice: socketId },
         viewer.userId,
       ).catch((err) => {
         if (err?.extensions?.reason === 'ANSWERED_ELSEWHERE') metrics.answeredElsewhere.inc();
@@ -795,7 +799,7 @@ export function createCallsService(deps: CallsDeps) {
 
   /**
    * Liveness, API side: every few seconds this instance marks the joined participants whose user
-   * has a socket here as seen (one query for the live calls, one update when any is ours). The
+   * has a socket here as seen (one statement, whatever the number of live calls elsewhere). The
    * worker ends a participant nobody has seen for CALL_LIVENESS_GRACE_MS.
    */
   const keepAliveMs = Math.max(200, Math.min(config.reconcileMs, Math.floor(config.livenessGraceMs / 3)));
@@ -804,10 +808,8 @@ export function createCallsService(deps: CallsDeps) {
     const here = deps.presence.localUsers();
     if (keeping || here.size === 0) return;
     keeping = true;
-    void (async () => {
-      const mine = (await repo.liveJoined(db, 5_000)).filter((r) => here.has(r.userId));
-      if (mine.length > 0) await repo.touchParticipants(db, mine, new Date(Date.now() + config.livenessGraceMs));
-    })()
+    void repo
+      .touchLiveParticipantsOf(db, [...here], new Date(Date.now() + config.livenessGraceMs))
       .catch((err) => logger.debug({ err }, 'call keep-alive failed'))
       .finally(() => (keeping = false));
   }, keepAliveMs);

@@ -4,6 +4,7 @@ import { olderThanRow } from '../../db/keyset.js';
 import type { ModelCard } from './card.js';
 import {
   type BatchRow,
+  type NewPrediction,
   type PredictionRow,
   type RiskRuleRow,
   modelAliases,
@@ -56,9 +57,71 @@ export async function aliasVersion(db: Executor, name: string, alias: string): P
 
 export type PredictionRowOf = PredictionRow;
 
-export async function insertPrediction(tx: Executor, row: typeof predictions.$inferInsert): Promise<PredictionRow | undefined> {
-  const [r] = await tx.insert(predictions).values(row).onConflictDoNothing().returning();
-  return r;
+/**
+ * Inserts many predictions in ONE statement with one jsonb parameter (no per-value query building:
+ * this is the `score` hot path). Rows whose client key is already taken are skipped. Returns the
+ * rows inserted, with the database's `createdAt`.
+ */
+export async function insertPredictions(tx: Executor, rows: readonly NewPrediction[]): Promise<PredictionRow[]> {
+  if (rows.length === 0) return [];
+  const records = rows.map((r) => ({
+    id: r.id,
+    org_id: r.orgId,
+    subject_id: r.subjectId ?? null,
+    model_name: r.modelName,
+    model_version: r.modelVersion,
+    produced_by: r.producedBy,
+    score: r.score ?? null,
+    label: r.label ?? null,
+    probabilities: r.probabilities ?? null,
+    fallback: r.fallback,
+    fallback_reason: r.fallbackReason ?? null,
+    explanation: r.explanation,
+    explanation_method: r.explanationMethod ?? null,
+    warnings: r.warnings,
+    requested_by: r.requestedBy,
+    client_key: r.clientKey ?? null,
+    request_sha256: r.requestSha256,
+    shadow_of: r.shadowOf ?? null,
+  }));
+  const res = await tx.execute(sql`
+    insert into ${predictions} (id, org_id, subject_id, model_name, model_version, produced_by, score, label, probabilities, fallback,
+      fallback_reason, explanation, explanation_method, warnings, requested_by, client_key, request_sha256, shadow_of)
+    select r.id, r.org_id, r.subject_id, r.model_name, r.model_version, r.produced_by, r.score, r.label, r.probabilities, r.fallback,
+      r.fallback_reason, r.explanation, r.explanation_method, r.warnings, r.requested_by, r.client_key, r.request_sha256, r.shadow_of
+    from jsonb_to_recordset(${JSON.stringify(records)}::jsonb) as r(id uuid, org_id text, subject_id text, model_name text,
+      model_version text, produced_by text, score float8, label text, probabilities jsonb, fallback boolean, fallback_reason text,
+      explanation jsonb, explanation_method text, warnings jsonb, requested_by text, client_key text, request_sha256 text, shadow_of uuid)
+    on conflict do nothing
+    returning id, created_at`);
+  const created = new Map(rowsOf<{ id: string; created_at: Date | string }>(res).map((r) => [r.id, new Date(r.created_at)]));
+  const out: PredictionRow[] = [];
+  for (const r of rows) {
+    const at = created.get(r.id as string);
+    if (at)
+      out.push({
+        id: r.id as string,
+        orgId: r.orgId,
+        subjectId: r.subjectId ?? null,
+        modelName: r.modelName,
+        modelVersion: r.modelVersion,
+        producedBy: r.producedBy,
+        score: r.score ?? null,
+        label: r.label ?? null,
+        probabilities: r.probabilities ?? null,
+        fallback: r.fallback,
+        fallbackReason: r.fallbackReason ?? null,
+        explanation: r.explanation,
+        explanationMethod: r.explanationMethod ?? null,
+        warnings: r.warnings,
+        requestedBy: r.requestedBy,
+        clientKey: r.clientKey ?? null,
+        requestSha256: r.requestSha256,
+        shadowOf: r.shadowOf ?? null,
+        createdAt: at,
+      });
+  }
+  return out;
 }
 
 export async function predictionByKey(db: Executor, orgId: string, requestedBy: string, clientKey: string) {
@@ -226,18 +289,12 @@ export async function findRiskRule(db: Executor, orgId: string, id: string): Pro
   return r;
 }
 
-/** Rules of the org on `modelName` that watch `subjectId` (listed, or the whole org). */
-export const rulesFor = (db: Executor, orgId: string, modelName: string, subjectId: string) =>
+/** Every rule of these organisations on these models (a group of scores reads them in one query). */
+export const rulesForModels = (db: Executor, orgIds: string[], modelNames: string[]) =>
   db
     .select()
     .from(riskRules)
-    .where(
-      and(
-        eq(riskRules.orgId, orgId),
-        eq(riskRules.modelName, modelName),
-        sql`(${riskRules.subjectIds} is null or ${subjectId} = any(${riskRules.subjectIds}))`,
-      ),
-    );
+    .where(and(inArray(riskRules.orgId, orgIds), inArray(riskRules.modelName, modelNames)));
 
 /** The (rule, subject) state, locked until commit (created low when new): transitions serialise. */
 export async function lockRuleState(tx: Executor, orgId: string, ruleId: string, subjectId: string) {

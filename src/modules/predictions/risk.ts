@@ -52,11 +52,26 @@ export function createRisk(deps: { db: Db; cursors: CursorCodec; riskModels: () 
       });
     },
 
-    /** Applies a stored score to every rule watching its subject, inside the score's transaction. */
-    async evaluate(tx: Executor, events: EventSink, p: PredictionSnapshot): Promise<void> {
-      if (!p.subjectId || p.score === null) return;
+    /**
+     * Applies stored scores to every rule watching their subjects, inside the scores' transaction:
+     * one read of the rules for the whole group, then each (rule, subject) state is locked in
+     * (rule, subject) order, so concurrent groups cannot deadlock on each other.
+     */
+    async evaluate(tx: Executor, events: EventSink, ps: readonly PredictionSnapshot[]): Promise<void> {
+      const scored = ps.filter((p): p is PredictionSnapshot & { subjectId: string; score: number } => !!p.subjectId && p.score !== null);
+      if (scored.length === 0) return;
+      const rules = await repo.rulesForModels(tx, [...new Set(scored.map((p) => p.orgId))], [...new Set(scored.map((p) => p.modelName))]);
+      if (rules.length === 0) return;
+      const work: Array<{ rule: RiskRuleRow; p: (typeof scored)[number] }> = [];
+      for (const rule of rules) {
+        const cohort = rule.subjectIds ? new Set(rule.subjectIds) : undefined;
+        for (const p of scored)
+          if (rule.orgId === p.orgId && rule.modelName === p.modelName && (!cohort || cohort.has(p.subjectId))) work.push({ rule, p });
+      }
+      // stable: a subject scored twice in one group is applied in the order of its scores
+      work.sort((a, b) => cmp(a.rule.id, b.rule.id) || cmp(a.p.subjectId, b.p.subjectId));
       const now = Date.now();
-      for (const rule of await repo.rulesFor(tx, p.orgId, p.modelName, p.subjectId)) {
+      for (const { rule, p } of work) {
         const s = await repo.lockRuleState(tx, p.orgId, rule.id, p.subjectId);
         let { high, lastEnteredAt } = s;
         let direction: RiskCrossing['direction'] | undefined;
@@ -96,5 +111,7 @@ export function createRisk(deps: { db: Db; cursors: CursorCodec; riskModels: () 
     },
   };
 }
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export type Risk = ReturnType<typeof createRisk>;

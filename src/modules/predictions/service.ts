@@ -8,6 +8,7 @@ import { badInput, conflict, forbidden } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { StreamEventRoot, StreamSpec } from '../../realtime/stream.js';
+import { groupCommit } from '../../shared/group-commit.js';
 import { type PageArgs, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { ModelCard } from './card.js';
@@ -16,6 +17,7 @@ import { checkRow } from './features.js';
 import type { PredictionMetrics } from './metrics.js';
 import { type ModelSet, parseModelRef } from './models.js';
 import * as repo from './repo.js';
+import type { NewPrediction } from './tables.js';
 import { createRisk } from './risk.js';
 import { type ScoreOptions, type ScoreOutcome, scoreRows } from './scorer.js';
 
@@ -152,7 +154,7 @@ export function createPredictionsService(deps: PredictionsDeps) {
         const challenger = await resolve(`${of.modelName}@${version}`);
         const [o] = run(challenger, [row], opts, 'shadow');
         if (!o) return;
-        await repo.insertPrediction(db, {
+        await storeShadow({
           ...of,
           id: newId(),
           modelVersion: version,
@@ -173,6 +175,59 @@ export function createPredictionsService(deps: PredictionsDeps) {
       })().catch((err: unknown) => deps.logger.warn({ err, predictionId: of.id, orgId: viewer.orgId }, 'shadow scoring failed'));
     });
   };
+
+  /**
+   * Stores scores with their PredictionAdded events and risk evaluation. Concurrent `score`s share
+   * one transaction (group commit: one multi-row insert, one position reservation per subject
+   * stream, one read of the rules), so the database round trips are paid per group, not per score.
+   * A score whose client key is already taken comes back undefined (a concurrent request won).
+   */
+  const store = groupCommit(
+    (rows: NewPrediction[]) =>
+      commit(async (tx, events) => {
+        const inserted = new Map((await repo.insertPredictions(tx, rows)).map((r) => [r.id, r]));
+        const stored = rows.map((r) => inserted.get(r.id as string));
+        const snapshots = stored.filter((r) => r !== undefined).map(toPredictionSnapshot);
+        const onStream = snapshots.filter((p): p is PredictionSnapshot & { subjectId: string } => p.subjectId !== null);
+        if (onStream.length > 0) {
+          const streams = new Map<string, { key: { orgId: string; subjectId: string }; orgId: string; count: number }>();
+          for (const p of onStream) {
+            const k = `${p.orgId}\n${p.subjectId}`;
+            const s = streams.get(k);
+            if (s) s.count++;
+            else streams.set(k, { key: { orgId: p.orgId, subjectId: p.subjectId }, orgId: p.orgId, count: 1 });
+          }
+          const first = await subjectStream.reserve(tx, [...streams.values()]);
+          const next = new Map([...streams].map(([k, s]) => [k, first.get(s.key) as number]));
+          await subjectStream.insertAt(
+            tx,
+            events,
+            onStream.map((p) => {
+              const k = `${p.orgId}\n${p.subjectId}`;
+              const position = next.get(k) as number;
+              next.set(k, position + 1);
+              return {
+                key: { orgId: p.orgId, subjectId: p.subjectId },
+                orgId: p.orgId,
+                type: 'PredictionAdded' as const,
+                payload: { prediction: p },
+                subject: p.id,
+                position,
+              };
+            }),
+          );
+        }
+        await risk.evaluate(tx, events, snapshots);
+        return stored;
+      }),
+    { max: 64 },
+  );
+
+  /** Shadow results, stored in groups too (outside any request's transaction). */
+  const storeShadow = groupCommit(async (rows: NewPrediction[]) => {
+    await repo.insertPredictions(db, rows);
+    return rows.map(() => undefined);
+  });
 
   const service = {
     models,
@@ -221,38 +276,24 @@ export function createPredictionsService(deps: PredictionsDeps) {
       }
       const [out] = run(resolved, [checked.row], opts, 'realtime');
       const o = out as ScoreOutcome;
-      const row = await commit(async (tx, events) => {
-        const stored = await repo.insertPrediction(tx, {
-          id: newId(),
-          orgId: viewer.orgId,
-          subjectId: v.subjectId ?? null,
-          modelName: resolved.card.name,
-          modelVersion: resolved.card.version,
-          producedBy: o.modelVersion,
-          score: o.score,
-          label: o.label,
-          probabilities: o.probabilities,
-          fallback: o.fallback,
-          fallbackReason: o.fallbackReason,
-          explanation: o.explanation,
-          explanationMethod: o.explanationMethod,
-          warnings: checked.warnings,
-          requestedBy: viewer.userId,
-          clientKey: key,
-          requestSha256: sha,
-        });
-        if (!stored) return undefined; // a concurrent request with the same key won
-        const prediction = toPredictionSnapshot(stored);
-        if (stored.subjectId)
-          await subjectStream.append(tx, events, {
-            key: { orgId: viewer.orgId, subjectId: stored.subjectId },
-            orgId: viewer.orgId,
-            type: 'PredictionAdded',
-            payload: { prediction },
-            subject: stored.id,
-          });
-        await risk.evaluate(tx, events, prediction);
-        return stored;
+      const row = await store({
+        id: newId(),
+        orgId: viewer.orgId,
+        subjectId: v.subjectId ?? null,
+        modelName: resolved.card.name,
+        modelVersion: resolved.card.version,
+        producedBy: o.modelVersion,
+        score: o.score,
+        label: o.label,
+        probabilities: o.probabilities,
+        fallback: o.fallback,
+        fallbackReason: o.fallbackReason,
+        explanation: o.explanation,
+        explanationMethod: o.explanationMethod,
+        warnings: checked.warnings,
+        requestedBy: viewer.userId,
+        clientKey: key,
+        requestSha256: sha,
       });
       if (row) {
         if (!parsedVersion(v.model)) shadow(viewer, row, checked.row, opts);

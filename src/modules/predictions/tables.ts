@@ -155,6 +155,7 @@ export const scoringResults = pgTable(
 );
 
 export type PredictionRow = typeof predictions.$inferSelect;
+export type NewPrediction = typeof predictions.$inferInsert;
 export type BatchRow = typeof scoringBatches.$inferSelect;
 export type ResultRow = typeof scoringResults.$inferSelect;
 

@@ -10,6 +10,8 @@ import { CloseCode, PROTOCOL } from './close-codes.js';
 /** One socket as the protocol sees it: no `ws` types cross this line. */
 export interface ProtocolSocket {
   readonly id: string;
+  /** The client's address (for per-IP limits). */
+  readonly ip: string | undefined;
   /** Writes a frame, unless the socket is closing; a consumer that stopped reading is closed with 1013. */
   send(frame: string): void;
   close(code: number, reason: string): void;
@@ -47,6 +49,7 @@ class Conn implements ProtocolSocket {
   constructor(
     readonly ws: WebSocket,
     private readonly shared: ConnShared,
+    readonly ip: string | undefined,
   ) {}
 
   send(frame: string): void {
@@ -85,7 +88,16 @@ class Conn implements ProtocolSocket {
 export function attachWsServer(
   server: Server,
   path: string,
-  deps: { config: Config['ws']; logger: Logger; metrics: Metrics; protocol: Protocol },
+  deps: {
+    config: Config['ws'];
+    logger: Logger;
+    metrics: Metrics;
+    protocol: Protocol;
+    /** The client's address of an upgrade request. */
+    clientIp?: (req: IncomingMessage) => string | undefined;
+    /** Checked before the upgrade: seconds to wait refuses it with HTTP 429 and Retry-After. */
+    admit?: (ip: string | undefined) => Promise<number | undefined>;
+  },
 ): WsServer {
   const { config, logger, metrics, protocol } = deps;
   const wss = new WebSocketServer({
@@ -104,18 +116,31 @@ export function attachWsServer(
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    const ip = deps.clientIp ? deps.clientIp(req) : req.socket.remoteAddress;
+    if (!deps.admit) return wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req, ip));
+    // node's HTTP server left the socket without an error listener: one is needed while waiting
+    const onError = () => socket.destroy();
+    socket.on('error', onError);
+    void deps.admit(ip).then((wait) => {
+      socket.off('error', onError);
+      if (socket.destroyed) return;
+      if (wait) {
+        socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${wait}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req, ip));
+    });
   };
   server.on('upgrade', onUpgrade);
 
   const shared: ConnShared = { maxBufferedBytes: config.maxBufferedBytes, onSlowConsumer: () => metrics.slowConsumers.inc() };
 
-  wss.on('connection', (ws) => {
+  wss.on('connection', (ws: WebSocket, _req: IncomingMessage, ip: string | undefined) => {
     if (ws.protocol !== PROTOCOL) {
       ws.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
       return;
     }
-    const c = new Conn(ws, shared);
+    const c = new Conn(ws, shared, ip);
     conns.add(c);
     metrics.sockets.inc();
     const h = protocol.opened(c);

@@ -9,7 +9,8 @@ import {
 } from 'graphql';
 import type { Config } from '../../config.js';
 import type { Metrics } from '../../http/metrics.js';
-import { isCoded } from '../../shared/errors.js';
+import { type Limits, capExceeded, filterCost } from '../../protection/limits.js';
+import { isCoded, rateLimited } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { Protocol, ProtocolSocket } from './adapter.js';
 import { CloseCode } from './close-codes.js';
@@ -37,6 +38,8 @@ export interface ProtocolDeps {
   maskError(err: unknown): GraphQLError;
   /** Told when an authenticated socket opens (after ack) and when it closes (presence). */
   onSocket?: { opened(viewer: Viewer, socketId: string): void; closed(viewer: Viewer, socketId: string): void };
+  /** Rate limits and caps (docs/protection.md); absent: none. */
+  limits?: Pick<Limits, 'operation' | 'socketOpening' | 'socketClosed' | 'subscriptionsPerSocket' | 'maxFilterCost' | 'refused'>;
 }
 
 interface State {
@@ -46,6 +49,10 @@ interface State {
   acked: boolean;
   /** Active operations by client id; the value stops the operation. */
   ops: Map<string, () => void>;
+  /** Ids of the subscriptions among `ops` (counted against the per-socket cap). */
+  subs: Set<string>;
+  /** This socket holds one of its user's socket slots. */
+  slot: boolean;
   timers: NodeJS.Timeout[];
 }
 
@@ -65,6 +72,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
   const stopAll = (c: State) => {
     for (const stop of c.ops.values()) stop();
     c.ops.clear();
+    c.subs.clear();
     for (const t of c.timers) clearTimeout(t);
     c.timers = [];
   };
@@ -72,6 +80,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
   const sendError = (c: State, id: string, errors: readonly unknown[]) => {
     if (!c.ops.has(id)) return;
     c.ops.delete(id);
+    c.subs.delete(id);
     const payload = errors.map((e) => (isCoded(e) ? e : deps.maskError(e)).toJSON());
     c.socket.send(JSON.stringify({ id, type: 'error', payload }));
   };
@@ -79,6 +88,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
   const complete = (c: State, id: string) => {
     if (!c.ops.has(id)) return;
     c.ops.delete(id);
+    c.subs.delete(id);
     c.socket.send(JSON.stringify({ id, type: 'complete' }));
   };
 
@@ -145,11 +155,38 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     const operationName = (payload.operationName as string | null | undefined) ?? undefined;
     const op = getOperationAST(document, operationName);
     if (!op) return sendError(c, id, [new Error('Unable to identify operation')]);
+    const variableValues = (payload.variables as Record<string, unknown> | null) ?? undefined;
+    const limits = deps.limits;
+    if (limits) {
+      if (op.operation === 'subscription') {
+        const max = limits.subscriptionsPerSocket;
+        if (c.subs.size >= max) {
+          limits.refused('subscriptions');
+          return sendError(c, id, [
+            capExceeded('SUBSCRIPTIONS_PER_SOCKET', max, `At most ${max} subscriptions per connection: complete one first.`),
+          ]);
+        }
+        const cost = filterCost(op, variableValues);
+        if (cost > limits.maxFilterCost) {
+          limits.refused('filter_cost');
+          return sendError(c, id, [
+            capExceeded(
+              'FILTER_COST',
+              limits.maxFilterCost,
+              `Subscription arguments too large (${cost} values, at most ${limits.maxFilterCost}).`,
+            ),
+          ]);
+        }
+        c.subs.add(id);
+      }
+      const wait = await limits.operation(op, c.viewer, c.socket.ip);
+      if (wait) return sendError(c, id, [rateLimited(wait)]);
+    }
     const args: ExecutionArgs = {
       schema: env.schema,
       document,
       operationName,
-      variableValues: (payload.variables as Record<string, unknown> | null) ?? undefined,
+      variableValues,
       contextValue: await env.contextFactory(),
     };
     if (op.operation === 'subscription') {
@@ -169,6 +206,13 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     const viewer = await deps.authenticate(params.authorization ?? params.Authorization).catch(() => undefined);
     if (!viewer) return close(c, CloseCode.Forbidden, 'Forbidden');
     if (c.socket.closing) return;
+    if (deps.limits) {
+      const verdict = await deps.limits.socketOpening(viewer, c.socket.ip, c.socket.id);
+      if (verdict === 'cap') return close(c, CloseCode.TryAgainLater, 'Try again later: too many sockets for this user');
+      if (verdict === 'rate') return close(c, CloseCode.TryAgainLater, 'Try again later: too many connection attempts');
+      if (c.socket.closing) return deps.limits.socketClosed(viewer, c.socket.id);
+      c.slot = true;
+    }
     c.viewer = viewer;
     c.acked = true;
     for (const t of c.timers) clearTimeout(t);
@@ -217,6 +261,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
         if (typeof msg.id !== 'string') return close(c, CloseCode.BadRequest, 'Invalid message received');
         const stop = c.ops.get(msg.id);
         c.ops.delete(msg.id);
+        c.subs.delete(msg.id);
         stop?.();
         return;
       }
@@ -227,7 +272,16 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
 
   return {
     opened(socket) {
-      const c: State = { socket, viewer: undefined, initReceived: false, acked: false, ops: new Map(), timers: [] };
+      const c: State = {
+        socket,
+        viewer: undefined,
+        initReceived: false,
+        acked: false,
+        ops: new Map(),
+        subs: new Set(),
+        slot: false,
+        timers: [],
+      };
       c.timers.push(
         setTimeout(() => {
           if (!c.acked) close(c, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
@@ -238,6 +292,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
         closed() {
           stopAll(c);
           if (c.acked && c.viewer) deps.onSocket?.closed(c.viewer, socket.id);
+          if (c.slot && c.viewer) deps.limits?.socketClosed(c.viewer, socket.id);
         },
       };
     },

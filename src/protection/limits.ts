@@ -1,0 +1,145 @@
+import type { IncomingMessage } from 'node:http';
+import type { Redis } from 'ioredis';
+import { GraphQLError, Kind, type OperationDefinitionNode, type ValueNode, getOperationAST } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Config, LimitClass } from '../config.js';
+import type { Context } from '../graphql/context.js';
+import type { Metrics } from '../http/metrics.js';
+import { rateLimited } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Viewer } from '../shared/viewer.js';
+import { clientIp, createRateLimiter, limitMetrics, type RateLimiter, type Verdict } from './rate-limits.js';
+import { createSocketSlots, type SocketSlots } from './socket-slots.js';
+
+/** Mutations whose root fields are all one of these are signals (their own class and budget). */
+const SIGNAL_FIELDS = new Set(['sendCallSignal']);
+
+/** The rate class of an operation: queries, mutations, subscription starts, call signals. */
+export function classify(op: OperationDefinitionNode): LimitClass {
+  if (op.operation === 'query') return 'query';
+  if (op.operation === 'subscription') return 'subscribe';
+  const fields = op.selectionSet.selections;
+  return fields.length > 0 && fields.every((s) => s.kind === Kind.FIELD && SIGNAL_FIELDS.has(s.name.value)) ? 'signal' : 'mutation';
+}
+
+const valueCost = (v: unknown, depth = 0): number => {
+  if (depth > 20) return 1_000_000;
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + valueCost(x, depth + 1), 0);
+  if (v !== null && typeof v === 'object') return Object.values(v).reduce((n: number, x) => n + valueCost(x, depth + 1), 0);
+  return v === null || v === undefined ? 0 : 1;
+};
+const nodeCost = (node: ValueNode, vars: Record<string, unknown>): number => {
+  switch (node.kind) {
+    case Kind.VARIABLE:
+      return valueCost(vars[node.name.value]);
+    case Kind.LIST:
+      return node.values.reduce((n, x) => n + nodeCost(x, vars), 0);
+    case Kind.OBJECT:
+      return node.fields.reduce((n, f) => n + nodeCost(f.value, vars), 0);
+    case Kind.NULL:
+      return 0;
+    default:
+      return 1;
+  }
+};
+
+/**
+ * A subscription's filter cost: every value in its root fields' arguments counts one, list entries
+ * one each (`alertRaised(filter: {regions: [50 codes]})` costs 50, `presenceChanged(userIds:)`
+ * one per user). It bounds the per-event matching work one subscription can ask for.
+ */
+export function filterCost(op: OperationDefinitionNode, variables: Record<string, unknown> | undefined): number {
+  let cost = 0;
+  for (const s of op.selectionSet.selections)
+    if (s.kind === Kind.FIELD) for (const a of s.arguments ?? []) cost += nodeCost(a.value, variables ?? {});
+  return cost;
+}
+
+/** A refused cap: BAD_USER_INPUT (the client must change what it asks), with the cap named. */
+export const capExceeded = (limit: 'SUBSCRIPTIONS_PER_SOCKET' | 'FILTER_COST', max: number, message: string) =>
+  new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', limit, max } });
+
+/** RATE_LIMITED for HTTP: status 429 and Retry-After (yoga takes `http` out of the JSON body). */
+export const rateLimitedHttp = (retryAfterSeconds: number) => {
+  const e = rateLimited(retryAfterSeconds);
+  return new GraphQLError(e.message, {
+    extensions: { ...e.extensions, http: { status: 429, headers: { 'Retry-After': String(retryAfterSeconds) } } },
+  });
+};
+
+/** Everything the transports ask about limits (see docs/protection.md, "Rate limits and caps"). */
+export interface Limits {
+  readonly enabled: boolean;
+  readonly rate: RateLimiter;
+  /** Takes a token of the operation's class; seconds to wait when refused. */
+  operation(op: OperationDefinitionNode, viewer: Viewer | undefined, ip: string | undefined): Promise<Verdict>;
+  /** A WebSocket upgrade from `ip` (per-address connection budget). */
+  upgrade(ip: string | undefined): Promise<Verdict>;
+  /** A connection_init of `viewer`: the per-user connection budget, then a socket slot. */
+  socketOpening(viewer: Viewer, ip: string | undefined, socketId: string): Promise<'ok' | 'rate' | 'cap'>;
+  socketClosed(viewer: Viewer, socketId: string): void;
+  readonly subscriptionsPerSocket: number;
+  readonly maxFilterCost: number;
+  refused(cls: 'subscriptions' | 'filter_cost'): void;
+  close(): void;
+}
+
+export function createLimits(deps: { config: Config; redis: Redis; metrics: Metrics; logger: Logger }): Limits {
+  const { config } = deps;
+  const rc = config.rateLimits;
+  const rate = createRateLimiter({
+    config: rc,
+    redis: deps.redis,
+    prefix: config.redisPrefix,
+    metrics: limitMetrics(deps.metrics),
+    logger: deps.logger,
+  });
+  const slots: SocketSlots | undefined = rc.enabled
+    ? createSocketSlots({
+        redis: deps.redis,
+        prefix: config.redisPrefix,
+        cap: rc.socketsPerUser,
+        // presence's device lease and refresh: a crashed instance's sockets free their slots as its devices go offline
+        leaseMs: config.presence.ttlMs,
+        renewMs: config.presence.refreshMs,
+        timeoutMs: rc.redisTimeoutMs,
+        logger: deps.logger,
+      })
+    : undefined;
+  return {
+    enabled: rc.enabled,
+    rate,
+    operation: (op, viewer, ip) => (rc.enabled ? rate.take(classify(op), viewer, ip) : Promise.resolve(undefined)),
+    upgrade: (ip) => (rc.enabled ? rate.take('connect', undefined, ip) : Promise.resolve(undefined)),
+    async socketOpening(viewer, _ip, socketId) {
+      if (!slots) return 'ok';
+      // the address was charged at the upgrade; here the user (or service token)
+      if (await rate.take('connect', viewer, undefined)) return 'rate';
+      if (await slots.claim(viewer, socketId)) return 'ok';
+      rate.refused('sockets');
+      return 'cap';
+    },
+    socketClosed: (viewer, socketId) => slots?.release(viewer, socketId),
+    subscriptionsPerSocket: rc.enabled ? rc.subscriptionsPerSocket : Number.POSITIVE_INFINITY,
+    maxFilterCost: rc.enabled ? rc.maxFilterCost : Number.POSITIVE_INFINITY,
+    refused: (cls) => rate.refused(cls),
+    close: () => slots?.close(),
+  };
+}
+
+/**
+ * Rate limits for operations over HTTP (the WebSocket protocol checks its own before executing):
+ * a refused operation gets RATE_LIMITED with HTTP 429 and Retry-After, and executes nothing.
+ */
+export function httpRateLimits(limits: Limits, trustedProxies: number): Plugin {
+  return {
+    onExecute: async ({ args, setResultAndStopExecution }) => {
+      const ctx = args.contextValue as Partial<Context> & { req?: IncomingMessage };
+      if (!limits.enabled || ctx.transport !== 'http') return;
+      const op = getOperationAST(args.document, args.operationName);
+      if (!op) return;
+      const wait = await limits.operation(op, ctx.viewer, ctx.req ? clientIp(ctx.req, trustedProxies) : undefined);
+      if (wait) setResultAndStopExecution({ errors: [rateLimitedHttp(wait)] });
+    },
+  };
+}

@@ -1,0 +1,167 @@
+import type { IncomingMessage } from 'node:http';
+import type { Redis } from 'ioredis';
+import { Counter } from 'prom-client';
+import type { Budget, LimitClass, RateLimitConfig } from '../config.js';
+import type { Metrics } from '../http/metrics.js';
+import type { Logger } from '../shared/logger.js';
+import type { Viewer } from '../shared/viewer.js';
+
+/**
+ * Token buckets for any number of keys, taken all or nothing in one round trip. A bucket is a hash
+ * `{t: tokens, ts: ms}` refilled continuously at ARGV rate (tokens per second) up to ARGV burst;
+ * when every bucket holds a token, each loses one and the script returns 0; otherwise nothing
+ * changes (a refused client does not dig itself deeper) and it returns the ms until every bucket
+ * has a token again. Times come from the Redis clock, so instances with drifting clocks agree.
+ * An idle bucket expires once it would be full again (no state is kept for idle users).
+ *
+ * KEYS: bucket keys. ARGV: rate1, burst1, rate2, burst2, ...
+ */
+const TAKE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local left, wait = {}, 0
+for i, k in ipairs(KEYS) do
+  local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local v = redis.call('HMGET', k, 't', 'ts')
+  local tokens = tonumber(v[1]) or burst
+  local ts = tonumber(v[2]) or now
+  if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 1000) end
+  left[i] = tokens
+  if tokens < 1 then wait = math.max(wait, math.ceil((1 - tokens) * 1000 / rate)) end
+end
+if wait > 0 then return wait end
+for i, k in ipairs(KEYS) do
+  local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  redis.call('HSET', k, 't', tostring(left[i] - 1), 'ts', now)
+  redis.call('PEXPIRE', k, math.ceil(burst * 1000 / rate) + 1000)
+end
+return 0
+`;
+
+type TakeRedis = Redis & { wlRateTake(n: number, ...a: Array<string | number>): Promise<number> };
+
+/** Seconds to wait (at least 1) when refused; undefined when the operation may proceed. */
+export type Verdict = number | undefined;
+
+/** The rejection counter (by class only: never user or address labels). */
+export interface LimitMetrics {
+  rejected: Counter<'class'>;
+  failOpen: Counter;
+}
+
+/** Registers the rejection counters on an instance's registry (once per registry). */
+export function limitMetrics(metrics: Metrics): LimitMetrics {
+  const existing = metrics.registry.getSingleMetric('wardline_rate_limited_total') as Counter<'class'> | undefined;
+  return {
+    rejected:
+      existing ??
+      new Counter({
+        name: 'wardline_rate_limited_total',
+        help: 'Operations and sockets refused by a rate limit or cap, by class (query, mutation, subscribe, connect, signal, sockets, subscriptions, filter_cost)',
+        labelNames: ['class'],
+        registers: [metrics.registry],
+      }),
+    failOpen:
+      (metrics.registry.getSingleMetric('wardline_rate_limit_fail_open_total') as Counter | undefined) ??
+      new Counter({
+        name: 'wardline_rate_limit_fail_open_total',
+        help: 'Rate-limit checks let through unchecked because Redis did not answer within RATE_LIMIT_REDIS_TIMEOUT_MS',
+        registers: [metrics.registry],
+      }),
+  };
+}
+
+export interface RateLimiter {
+  readonly enabled: boolean;
+  /**
+   * Takes one token of `cls` for the viewer (per user, or per service token with the service
+   * budget) and the client address (per IP; not for service tokens). One Redis round trip.
+   */
+  take(cls: LimitClass, viewer: Viewer | undefined, ip: string | undefined): Promise<Verdict>;
+  /** Counts a refusal by a cap (sockets, subscriptions, filter cost) in the same metric. */
+  refused(cls: string): void;
+}
+
+/**
+ * Redis-backed rate limits shared by every instance of a deployment (keys under REDIS_PREFIX).
+ * Fails open: when Redis is not connected, or does not answer within `redisTimeoutMs`, the
+ * operation proceeds unchecked (counted in wardline_rate_limit_fail_open_total) — an outage of
+ * Redis must not take the API down with it, nor make a request wait longer than that bound.
+ */
+export function createRateLimiter(deps: {
+  config: RateLimitConfig;
+  redis: Redis;
+  prefix: string;
+  metrics: LimitMetrics;
+  logger: Logger;
+}): RateLimiter {
+  const { config, redis, prefix, metrics } = deps;
+  if (!config.enabled) return { enabled: false, take: async () => undefined, refused: () => {} };
+  const r = redis as TakeRedis;
+  if (!r.wlRateTake) r.defineCommand('wlRateTake', { lua: TAKE_LUA });
+  let warned = 0;
+  const failOpen = (err?: unknown) => {
+    metrics.failOpen.inc();
+    const now = Date.now();
+    if (now - warned > 60_000) {
+      warned = now;
+      deps.logger.warn({ err }, 'rate limits not checked: Redis unavailable (failing open)');
+    }
+    return undefined;
+  };
+
+  return {
+    enabled: true,
+    refused: (cls) => metrics.rejected.inc({ class: cls }),
+    async take(cls, viewer, ip) {
+      const keys: string[] = [];
+      const args: number[] = [];
+      const add = (key: string, b: Budget) => {
+        keys.push(key);
+        args.push(b.rate, b.burst);
+      };
+      if (viewer?.role === 'service') add(`${prefix}:rl:${cls}:s:${viewer.orgId}:${viewer.userId}`, config.service[cls]);
+      else {
+        if (viewer) add(`${prefix}:rl:${cls}:u:${viewer.orgId}:${viewer.userId}`, config.user[cls]);
+        if (ip) add(`${prefix}:rl:${cls}:ip:${ip}`, config.ip[cls]);
+      }
+      if (keys.length === 0) return undefined;
+      // commands would queue while disconnected: do not add to the queue, let the operation through
+      if (r.status !== 'ready') return failOpen();
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const waitMs = await Promise.race([
+          r.wlRateTake(keys.length, ...keys, ...args),
+          new Promise<'timeout'>((resolve) => {
+            timer = setTimeout(() => resolve('timeout'), config.redisTimeoutMs);
+          }),
+        ]);
+        if (waitMs === 'timeout') return failOpen();
+        if (!waitMs) return undefined;
+        metrics.rejected.inc({ class: cls });
+        return Math.max(1, Math.ceil(Number(waitMs) / 1000));
+      } catch (err) {
+        return failOpen(err);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/**
+ * The client's address: the peer, or with `trustedProxies` > 0 the entry that many places from the
+ * right of X-Forwarded-For (the one the outermost trusted proxy saw), falling back to the peer.
+ */
+export function clientIp(req: Pick<IncomingMessage, 'headers' | 'socket'>, trustedProxies: number): string | undefined {
+  const peer = req.socket?.remoteAddress;
+  if (trustedProxies <= 0) return peer;
+  const xff = req.headers['x-forwarded-for'];
+  const raw = Array.isArray(xff) ? xff.join(',') : xff;
+  if (!raw) return peer;
+  const hops = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return hops[hops.length - trustedProxies] ?? hops[0] ?? peer;
+}
