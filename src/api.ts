@@ -27,7 +27,7 @@ export interface Api {
   /** Starts listening; resolves with the bound port (pass 0 for a free one). */
   listen(port?: number, host?: string): Promise<number>;
   /**
-   * Graceful stop: readiness fails first, sockets close with 1001 so clients reconnect elsewhere,
+   * Graceful stop: readiness fails first (for SHUTDOWN_DRAIN_MS, while still serving), then sockets close with 1001 so clients reconnect elsewhere,
    * in-flight HTTP requests finish, then the server closes. Does not close the container.
    */
   close(): Promise<void>;
@@ -232,6 +232,12 @@ export function createApi(c: Container): Api {
       ),
     async close() {
       health.setDraining();
+      // SHUTDOWN_DRAIN_MS: readiness answers 503 while everything keeps serving (new connections
+      // included), so a load balancer sees the instance leave before its sockets are closed
+      if (config.faults.drainMs > 0) {
+        logger.info({ drainMs: config.faults.drainMs }, 'draining: readiness fails, still serving');
+        await new Promise((r) => setTimeout(r, config.faults.drainMs));
+      }
       await revocations.close();
       await ws.close();
       limits.close();

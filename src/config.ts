@@ -120,6 +120,17 @@ export interface Config {
   /** Rate limits and caps (docs/protection.md, "Rate limits and caps"). */
   rateLimits: RateLimitConfig;
   shutdownGraceMs: number;
+  /** Behaviour when a dependency is slow, down or missing (docs/operations.md "Operations under faults"). */
+  faults: {
+    /** A Redis command on the commands, pub and queue connections fails after this long without an answer (0: never). */
+    redisCommandTimeoutMs: number;
+    /** How long a committed mutation waits for its Redis side effects (publish, enqueue) before answering. */
+    afterCommitMs: number;
+    /** After SIGTERM, how long `/health/ready` answers 503 while everything keeps serving, before sockets close. */
+    drainMs: number;
+    /** A server that has not started within this long (a dependency unreachable) exits 1 naming the cause. */
+    startupTimeoutMs: number;
+  };
   /** Seed the demo organisation when the database is empty (npm start). */
   seedOnEmpty: boolean;
 }
@@ -238,6 +249,10 @@ const schema = z.object({
   LEDGER_RETENTION_EVERY_MS: int(1_000, 86_400_000).default(3_600_000),
   TYPING_THROTTLE_MS: int(0, 60_000).default(1_000),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  SHUTDOWN_DRAIN_MS: int(0, 600_000).optional(),
+  STARTUP_TIMEOUT_MS: int(500, 3_600_000).default(30_000),
+  REDIS_COMMAND_TIMEOUT_MS: int(0, 600_000).default(2_000),
+  PUBLISH_TIMEOUT_MS: int(10, 60_000).default(300),
   WORKER_CONCURRENCY: int(1, 1_000).default(200),
   JOB_LOCK_MS: int(500, 600_000).default(30_000),
   PRESENCE_TTL_MS: int(1_000, 3_600_000).default(60_000),
@@ -419,6 +434,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       maxFilterCost: e.WS_MAX_FILTER_COST,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    faults: {
+      redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+      afterCommitMs: e.PUBLISH_TIMEOUT_MS,
+      drainMs: e.SHUTDOWN_DRAIN_MS ?? (prod ? 5_000 : 0),
+      startupTimeoutMs: e.STARTUP_TIMEOUT_MS,
+    },
     seedOnEmpty: e.SEED_ON_EMPTY ?? !prod,
   };
 }

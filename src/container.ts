@@ -66,6 +66,9 @@ export interface ContainerOptions {
  * - `pub` and `queue` fail fast instead of buffering (no offline queue): publishing after a commit
  *   and enqueueing after a commit are best effort, backed by the ledger poll and the reconcilers;
  * - `commands` serves requests: a few retries, then the request fails instead of hanging.
+ * `commands`, `pub` and `queue` also give up on a command Redis does not answer within
+ * REDIS_COMMAND_TIMEOUT_MS (a stopped or black-holed server keeps the TCP connection open); `sub` and
+ * `worker` do not, since their blocking commands wait on purpose.
  */
 export function redisOptions(config: Config, role: string): { url: string; options: RedisOptions } {
   const waits = role === 'sub' || role === 'worker';
@@ -77,6 +80,7 @@ export function redisOptions(config: Config, role: string): { url: string; optio
       retryStrategy: redisRetryStrategy,
       maxRetriesPerRequest: waits ? null : failsFast ? 0 : 3,
       enableOfflineQueue: !failsFast,
+      ...(waits || !config.faults.redisCommandTimeoutMs ? {} : { commandTimeout: config.faults.redisCommandTimeoutMs }),
     },
   };
 }
@@ -119,7 +123,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     // the commands connection fails when Redis is unreachable at start (a clear error, not a hang)
     await redis.commands.ping();
     await Promise.all([redis.pub, redis.queue].map((r) => whenReady(r)));
-    const queues = createQueues(redis.queue, `${config.redisPrefix}:bull`, logger, QUEUE_NAMES);
+    const queues = createQueues(redis.queue, `${config.redisPrefix}:bull`, logger, QUEUE_NAMES, config.faults.afterCommitMs);
     closers.push(() => queues.close());
 
     const metrics = createMetrics();
@@ -130,7 +134,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       : undefined;
     const publisher: Publisher = realtime?.hub ?? createPublisher(redis.pub, config.redisPrefix);
 
-    const commit = createCommit(database.db, publisher, logger);
+    const commit = createCommit(database.db, publisher, logger, config.faults.afterCommitMs);
     const deps: ModuleDeps = {
       config,
       logger,

@@ -17,6 +17,7 @@ import {
   stopOnSignals,
 } from './runtime/boot.js';
 import { DataDirLockedError, PortInUseError } from './runtime/data-lock.js';
+import { DependencyError, describeCause } from './runtime/dependencies.js';
 import { RedisUnavailableError } from './runtime/embedded-redis.js';
 import { SandboxError } from './runtime/sandbox.js';
 
@@ -48,7 +49,7 @@ const server =
     const lifecycle = createLifecycle(logger);
     exitOnUnhandled(logger, lifecycle);
     const started = startServer(config, logger, lifecycle, { api, workers });
-    stopOnSignals(lifecycle, logger, started, config.shutdownGraceMs);
+    stopOnSignals(lifecycle, logger, started, config.shutdownGraceMs + config.faults.drainMs);
     await started.catch(async (err: unknown) => {
       await lifecycle.stop();
       throw err;
@@ -67,7 +68,7 @@ const COMMANDS: Record<string, Command> = {
     const lifecycle = createLifecycle(logger);
     exitOnUnhandled(logger, lifecycle);
     const started = startSandboxServer(config, logger, lifecycle, interval);
-    stopOnSignals(lifecycle, logger, started, config.shutdownGraceMs);
+    stopOnSignals(lifecycle, logger, started, config.shutdownGraceMs + config.faults.drainMs);
     await started.catch(async (err: unknown) => {
       await lifecycle.stop();
       throw err;
@@ -152,6 +153,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (
       err instanceof ConfigError ||
+      err instanceof DependencyError ||
       err instanceof RedisUnavailableError ||
       err instanceof TokenError ||
       err instanceof DataDirLockedError ||
@@ -165,7 +167,9 @@ main(process.argv.slice(2)).then(
     } else {
       const e = err instanceof Error ? err : new Error(String(err));
       const verbose = process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace';
-      process.stderr.write(`wardline: ${e.message}\n${verbose ? `${e.stack}\n` : ''}`);
+      // the first line of the message, and the innermost cause (a driver's own error), without secrets
+      const cause = e.cause !== undefined ? describeCause(e) : undefined;
+      process.stderr.write(`wardline: ${e.message.split('\n')[0]}${cause ? `: ${cause}` : ''}\n${verbose ? `${e.stack}\n` : ''}`);
     }
     process.exit(1);
   },

@@ -2,6 +2,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import type { Logger } from '../shared/logger.js';
+import { settleWithin } from '../shared/bounded.js';
 import { isRedisConnectionError } from '../shared/redis-watch.js';
 import type { JobDef, QueueName } from './define.js';
 
@@ -14,10 +15,15 @@ export interface Queues {
   counts(): Promise<Record<QueueName, Record<string, number>>>;
   queue(name: QueueName): Queue;
   close(): Promise<void>;
+  /**
+   * For enqueues after a commit: runs `work` and waits for it at most PUBLISH_TIMEOUT_MS, never
+   * throwing; a failure (now or later) is logged with `what` and left to the module's reconciler.
+   */
+  afterCommit(work: () => Promise<unknown>, what: Record<string, unknown>, log?: Logger): Promise<void>;
 }
 
 /** Producers for `names` (every module's queues) on one connection. */
-export function createQueues(connection: Redis, prefix: string, logger: Logger, names: readonly QueueName[]): Queues {
+export function createQueues(connection: Redis, prefix: string, logger: Logger, names: readonly QueueName[], afterCommitMs = 300): Queues {
   const queues = new Map(
     names.map((q) => {
       const queue = new Queue(q, { connection, prefix });
@@ -55,6 +61,14 @@ export function createQueues(connection: Redis, prefix: string, logger: Logger, 
       return out;
     },
     queue: get,
+    async afterCommit(work, what, log = logger) {
+      const started = (async () => work())();
+      await settleWithin(started, afterCommitMs, (err) => {
+        if (isRedisConnectionError(err))
+          log.debug({ ...what }, 'enqueue after commit skipped: Redis unavailable; the reconciler will add it');
+        else log.warn({ ...what, err }, 'enqueue after commit failed; the reconciler will add it');
+      });
+    },
     async close() {
       await Promise.all([...queues.values()].map((q) => q.close()));
     },

@@ -74,7 +74,10 @@ export function defineTimer<S extends z.ZodType>(def: { job: JobDef<S>; id: (dat
   };
 }
 
-/** Schedules after commit and logs instead of throwing: the reconciler owns a failed add. */
+/**
+ * Schedules after commit, waiting at most PUBLISH_TIMEOUT_MS, and logs instead of throwing: the
+ * reconciler owns a failed or late add.
+ */
 export async function scheduleAfterCommit<S extends z.ZodType>(
   timer: DurableTimer<S>,
   queues: Queues,
@@ -83,7 +86,5 @@ export async function scheduleAfterCommit<S extends z.ZodType>(
   logger: Logger,
   opts?: JobsOptions,
 ): Promise<void> {
-  await timer.schedule(queues, data, at, opts).catch((err: unknown) => {
-    logger.warn({ job: timer.job.name, err }, 'scheduling a timer failed; the reconciler will pick it up');
-  });
+  await queues.afterCommit(() => timer.schedule(queues, data, at, opts), { job: timer.job.name }, logger);
 }

@@ -11,6 +11,12 @@ export interface EphemeralEvent {
   type: string;
   payload: Record<string, unknown>;
   at: string;
+  /**
+   * Ordering of events about one thing (e.g. one user's presence) published by any instance:
+   * each instance delivers an event only if its `seq` is greater than the last one it delivered
+   * for `key` on this stream, so a late publish never overwrites a newer state.
+   */
+  order?: { key: string; seq: number };
 }
 
 /** What the hub hands to a stream's listener. Durable events come exactly once each, in order. */
@@ -68,8 +74,33 @@ export interface HubDeps {
   pollMs: number;
 }
 
+/** How long an ordering key is remembered after its last event (versions are time-based, see EphemeralEvent.order). */
+const ORDER_MEMORY_MS = 10 * 60_000;
+
+/** The highest `seq` delivered per key, in two generations so keys gone quiet are forgotten. */
+class OrderMemory {
+  private cur = new Map<string, number>();
+  private old = new Map<string, number>();
+  private since = Date.now();
+  /** True (and remembered) when `seq` is newer than anything delivered for `key`. */
+  fresh(key: string, seq: number): boolean {
+    const now = Date.now();
+    if (now - this.since > ORDER_MEMORY_MS) {
+      this.old = this.cur;
+      this.cur = new Map();
+      this.since = now;
+    }
+    const last = this.cur.get(key) ?? this.old.get(key);
+    if (last !== undefined && seq <= last) return false;
+    this.cur.set(key, seq);
+    return true;
+  }
+}
+
 class StreamState {
   readonly listeners = new Set<StreamListener>();
+  /** Ephemeral events with an `order` already delivered, per key. */
+  readonly order = new OrderMemory();
   /** Last position dispatched to listeners; -1 until the baseline is read. */
   last = -1;
   /** Events that arrived ahead of `last + 1` or before the baseline, in arrival order. */
@@ -154,6 +185,8 @@ export function createHub(deps: HubDeps): Hub {
 
   const receive = (s: StreamState, msg: Wire) => {
     if ('e' in msg) {
+      const o = msg.e.order;
+      if (o && !s.order.fresh(o.key, o.seq)) return; // older than what this instance delivered
       for (const l of s.listeners) l.onEphemeral?.(msg.e);
       return;
     }

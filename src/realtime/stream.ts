@@ -152,7 +152,15 @@ export interface StreamDef<K, E extends Payloads, P extends Payloads> {
    */
   redact(tx: Executor, key: K, orgId: string, subject: string, path: string[], value: unknown): Promise<void>;
   /** Publishes an ephemeral event (never stored, never replayed). */
-  publish<T extends keyof P & string>(publisher: Publisher, key: K, orgId: string, type: T, payload: P[T], atMs?: number): Promise<void>;
+  publish<T extends keyof P & string>(
+    publisher: Publisher,
+    key: K,
+    orgId: string,
+    type: T,
+    payload: P[T],
+    atMs?: number,
+    order?: EphemeralEvent['order'],
+  ): Promise<void>;
   /** Describes a subscription to `key`'s stream for the fan-out, with typed hooks. */
   open(key: K, opts: OpenOptions<E, P>): StreamSpec;
 }
@@ -204,13 +212,14 @@ export function defineStream<K, E extends Payloads, P extends Payloads = Record<
       return stored?.position;
     },
     redact: (tx, key, orgId, subject, path, value) => redact(tx, name(key), orgId, subject, path, value),
-    publish: (publisher, key, orgId, type, payload, atMs = Date.now()) =>
+    publish: (publisher, key, orgId, type, payload, atMs = Date.now(), order) =>
       publisher.publishEphemeral({
         stream: name(key),
         orgId,
         type,
         payload: payload as Record<string, unknown>,
         at: new Date(atMs).toISOString(),
+        ...(order ? { order } : {}),
       }),
     open(key, o) {
       const stream = name(key);

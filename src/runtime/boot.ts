@@ -7,6 +7,7 @@ import { mintToken, type TokenClaims } from '../http/auth.js';
 import type { Logger } from '../shared/logger.js';
 import { DataDirLockedError, assertPortFree, lockHolder, noteServedUrl } from './data-lock.js';
 import { devJwtSecret, needsDevSecret } from './dev-secret.js';
+import { type Dependency, awaitDependencies } from './dependencies.js';
 import { provideRedis } from './embedded-redis.js';
 import { startSandbox } from './sandbox.js';
 import { DEMO_ORG, DEMO_USERS, demoTokens, formatDemoBanner, seedDemo } from './seed.js';
@@ -126,6 +127,8 @@ export async function startServer(config: Config, logger: Logger, lifecycle: Lif
   const redis = await provideRedis(config.redisUrl, config.dataDir, logger);
   lifecycle.defer('redis-server', () => redis.stop());
   const cfg: Config = { ...config, redisUrl: redis.url };
+  // an unreachable dependency is waited for up to STARTUP_TIMEOUT_MS, then reported once with its cause
+  await awaitDependencies(dependenciesOf(cfg), cfg.faults.startupTimeoutMs, logger);
 
   // each process builds only what it runs: a worker has no subscriber, hub or fan-out
   if (!opts.api) {
@@ -186,8 +189,15 @@ async function startJobs(c: CoreContainer, logger: Logger, lifecycle: Lifecycle)
   lifecycle.defer('workers', () => w.close());
 }
 
+/** The external services a process with `cfg` needs (the embedded database is not one). */
+const dependenciesOf = (cfg: Config): Dependency[] => [
+  ...(cfg.databaseUrl ? [{ name: 'PostgreSQL' as const, url: cfg.databaseUrl }] : []),
+  ...(cfg.redisUrl ? [{ name: 'Redis' as const, url: cfg.redisUrl }] : []),
+];
+
 /** `migrate`: applies the migrations in drizzle/ and exits; needs no Redis. */
 export async function migrateDatabase(config: Config, logger: Logger): Promise<void> {
+  await awaitDependencies(dependenciesOf({ ...config, redisUrl: undefined }), config.faults.startupTimeoutMs, logger);
   const database = await openDatabase(config.databaseUrl, config.dataDir);
   try {
     await database.migrate();
@@ -208,6 +218,7 @@ export async function seedDatabase(config: Config, logger: Logger, lifecycle: Li
   const redis = await provideRedis(config.redisUrl, config.dataDir, logger);
   lifecycle.defer('redis-server', () => redis.stop());
   const cfg: Config = { ...config, redisUrl: redis.url };
+  await awaitDependencies(dependenciesOf(cfg), cfg.faults.startupTimeoutMs, logger);
   const c = await createContainer(cfg, { logger });
   lifecycle.defer('container', () => c.close());
   const seed = await seedDemo(c.services);

@@ -21,7 +21,7 @@ export function isRedisConnectionError(err: unknown): boolean {
   return (
     (code !== undefined && CONNECTION_CODES.has(code)) ||
     err.name === 'MaxRetriesPerRequestError' ||
-    /Connection is closed|Stream isn't writeable|connect ETIMEDOUT/.test(err.message)
+    /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|Command timed out/.test(err.message)
   );
 }
 

@@ -26,6 +26,10 @@ export interface PrivateRedis {
   stop(data: 'keep' | 'lose'): Promise<void>;
   /** Starts it again on the same port (with whatever data is left on disk); resolves once it answers. */
   start(): Promise<void>;
+  /** SIGSTOP: the server keeps its port open and accepts connections but answers nothing (a hung Redis). */
+  pause(): void;
+  /** SIGCONT: it answers again, including what it was sent while paused. */
+  resume(): void;
   /** Stops it for good and deletes its folder. */
   dispose(): Promise<void>;
 }
@@ -63,7 +67,10 @@ export async function privateRedis(): Promise<PrivateRedis> {
     port,
     stop,
     start,
+    pause: () => void proc?.kill('SIGSTOP'),
+    resume: () => void proc?.kill('SIGCONT'),
     async dispose() {
+      proc?.kill('SIGCONT');
       await stop('lose');
       rmSync(dir, { recursive: true, force: true });
     },

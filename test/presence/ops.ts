@@ -7,7 +7,7 @@ import type { TestApp } from '../harness/start-app.js';
 /** Short timings so expiry and coalescing happen within a test. */
 export const PRESENCE_ENV = { PRESENCE_TTL_MS: '3000', PRESENCE_REFRESH_MS: '1000', PRESENCE_COALESCE_MS: '100' };
 
-const FIELDS = 'userId status statusText lastSeenAt devices updatedAt';
+const FIELDS = 'userId status statusText lastSeenAt devices updatedAt version';
 export const PRESENCE = `query($u:[ID!]!){ presence(userIds:$u){ ${FIELDS} } }`;
 export const CHANGED = `subscription($u:[ID!]!){ presenceChanged(userIds:$u){ ${FIELDS} } }`;
 export const SET = `mutation($s:PresenceStatus!, $t:String){ setPresence(status:$s, statusText:$t){ ${FIELDS} } }`;
@@ -19,6 +19,7 @@ export interface PresenceItem {
   lastSeenAt: string | null;
   devices: number;
   updatedAt: string;
+  version: number;
 }
 
 /** The `presenceChanged` payloads a collector received. */

@@ -224,9 +224,11 @@ export function createAlertsService(deps: AlertsDeps) {
       });
       if (result.added && result.row.escalateAt) {
         // the handler re-checks acknowledgements in PostgreSQL, so a failed removal is harmless
-        await escalationTimer.cancel(deps.queues, { alertId: id, orgId: viewer.orgId }).catch((err) => {
-          logger.warn({ alertId: id, err }, 'removing a cancelled alert escalation failed');
-        });
+        await deps.queues.afterCommit(
+          () => escalationTimer.cancel(deps.queues, { alertId: id, orgId: viewer.orgId }),
+          { alertId: id },
+          logger,
+        );
       }
       return repo.toSnapshot(result.row);
     },

@@ -302,13 +302,14 @@ export function createCallsService(deps: CallsDeps) {
   const afterTransition = async ({ before, row, parts, call, outcome }: Applied) => {
     const ids = { callId: call.id, orgId: call.orgId };
     metrics.transitions.inc({ from: before.state, to: outcome.state, reason: outcome.reason ?? 'none' });
-    if (before.ringDeadline && !call.ringDeadline) await ringTimer.cancel(deps.queues, ids).catch(() => {});
+    if (before.ringDeadline && !call.ringDeadline)
+      await deps.queues.afterCommit(() => ringTimer.cancel(deps.queues, ids), { callId: call.id }, logger);
     if (before.state === 'ringing' && outcome.state === 'accepted') {
       metrics.setup.observe((Date.now() - Date.parse(call.createdAt)) / 1000);
       if (row.connectDeadline) await scheduleAfterCommit(connectTimer, deps.queues, ids, row.connectDeadline, logger);
     }
     if (before.state === 'accepted' && outcome.state !== 'accepted') {
-      await connectTimer.cancel(deps.queues, ids).catch(() => {});
+      await deps.queues.afterCommit(() => connectTimer.cancel(deps.queues, ids), { callId: call.id }, logger);
       if (outcome.state === 'in_progress' && call.acceptedAt) metrics.connect.observe((Date.now() - Date.parse(call.acceptedAt)) / 1000);
     }
     if (isTerminal(outcome.state)) {
@@ -319,16 +320,18 @@ export function createCallsService(deps: CallsDeps) {
     const live = !isTerminal(outcome.state) && outcome.state !== 'ringing';
     const changed = new Set(outcome.participants.map((c) => c.userId));
     const devices = new Map(parts.flatMap((p) => (p.presenceDevice ? [[p.userId, p.presenceDevice] as const] : [])));
-    await Promise.all(
-      call.participants.map((p) => {
-        const device = devices.get(p.user.id);
-        const on = live && p.state === 'joined';
-        if (!device || !(changed.has(p.user.id) || (on && before.state === 'ringing'))) return undefined;
-        return deps.presence.callStatus(call.orgId, p.user.id, device, on).catch((err) => {
+    const updates = call.participants.flatMap((p) => {
+      const device = devices.get(p.user.id);
+      const on = live && p.state === 'joined';
+      if (!device || !(changed.has(p.user.id) || (on && before.state === 'ringing'))) return [];
+      return [
+        deps.presence.callStatus(call.orgId, p.user.id, device, on).catch((err) => {
           logger.debug({ err }, 'call presence update failed');
-        });
-      }),
-    );
+        }),
+      ];
+    });
+    // like the timers above: waited for at most PUBLISH_TIMEOUT_MS (Redis may hang)
+    if (updates.length > 0) await deps.queues.afterCommit(() => Promise.all(updates), { callId: call.id }, logger);
   };
 
   const pairKey = (a: string, b: string) => (a < b ? `${a}\n${b}` : `${b}\n${a}`);

@@ -103,12 +103,17 @@ export function createBatchesService(deps: BatchesDeps) {
         if (!raced) throw new Error('batch insert conflicted without a prior row');
         return replay(raced);
       }
-      // after commit; a failed add is picked up by the reconciler (from PostgreSQL)
-      await enqueueChunks(
-        deps.queues,
-        batch,
-        Array.from({ length: chunks }, (_, i) => i),
-      ).catch((err: unknown) => logger.warn({ batchId: batch.id, err }, 'enqueueing chunks failed; the reconciler will add them'));
+      // after commit (bounded wait); a failed or late add is picked up by the reconciler (from PostgreSQL)
+      await deps.queues.afterCommit(
+        () =>
+          enqueueChunks(
+            deps.queues,
+            batch,
+            Array.from({ length: chunks }, (_, i) => i),
+          ),
+        { batchId: batch.id },
+        logger,
+      );
       return toBatchSnapshot(batch);
     },
 

@@ -10,6 +10,8 @@ export interface PresenceView {
   lastSeenAt: string | null;
   devices: number;
   updatedAt: string;
+  /** Orders this user's published changes (strictly increasing); see store.ts `ver`. */
+  version: number;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -26,6 +28,7 @@ export function toView(userId: string, r: OpResult, fallbackUpdatedMs: number): 
     lastSeenAt: r.status !== 'offline' ? iso(r.now) : r.offAt ? iso(r.offAt) : null,
     devices: r.devices,
     updatedAt: iso(r.changedAt || fallbackUpdatedMs),
+    version: r.version,
   };
 }
 

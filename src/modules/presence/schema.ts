@@ -42,6 +42,10 @@ const Presence = builder.objectRef<PresenceView>('Presence').implement({
       description: 'When status, text or device count last changed (the account creation time if never).',
       resolve: (p) => p.updatedAt,
     }),
+    version: t.exposeFloat('version', {
+      description:
+        "Orders this user's presence changes: every change sent to subscribers has a strictly greater version than the one before it (a whole number, at least the milliseconds of the server clock when it was sent), whichever server sent it. Keep the highest version seen per user and ignore a change whose version is not greater. Queries and the first items of presenceChanged carry the version of the last change sent (0 if none), so a change not yet sent (see PRESENCE_COALESCE_MS) shows with the version before it.",
+    }),
   }),
 });
 

@@ -80,7 +80,8 @@ export function createPresenceService(deps: PresenceDeps) {
   let closed = false;
 
   const publish = (orgId: string, userId: string, r: OpResult) =>
-    presenceStream.publish(publisher, orgId, orgId, 'PresenceChanged', toView(userId, r, r.now), r.now);
+    // the version orders one user's changes across instances (the hub drops an older one)
+    presenceStream.publish(publisher, orgId, orgId, 'PresenceChanged', toView(userId, r, r.now), r.now, { key: userId, seq: r.version });
 
   /** Publishes what a step marked published, or schedules the coalesced publish of a change. */
   const settle = async (step: OpInput, r: OpResult) => {

@@ -10,12 +10,15 @@ export type PresenceStatus = (typeof PRESENCE_STATUSES)[number];
  *
  * KEYS[1] hash `…:pr:{org:user}`: `s:<device>` status per device, `def` status for new devices,
  *         `txt` status text, `agg` current aggregate ("status|devices|text"), `chg` when it last
- *         changed, `off` when the user last went offline, `pub` the last published aggregate.
+ *         changed, `off` when the user last went offline, `pub` the last published aggregate,
+ *         `ver` its version: set in the same step that marks a change published, to
+ *         max(ver + 1, now in ms), so versions of one user strictly increase whichever instance
+ *         publishes, and stay increasing after the hash expired or Redis lost it.
  * KEYS[2] sorted set `…:pr:{org:user}:dev`: device id → expiry (ms). Devices past their expiry
  *         are removed by whichever step touches the user next (their last refresh is "last seen").
  * ARGV: op, device, status, text mode (k keep | s set), text, leaseMs, retentionMs, immediate (1|0).
  *
- * Returns {computed, now, status, devices, text, off, chg, dirty, published, deviceScore}.
+ * Returns {computed, now, status, devices, text, off, chg, dirty, published, deviceScore, version}.
  * `dirty`: the aggregate differs from the last published one. `published`: this step marked it
  * published (immediate mode, or op `flush`), so the caller must publish it; the compare-and-set
  * on `pub` is what keeps two instances from publishing the same change twice.
@@ -43,7 +46,7 @@ local function add()
 end
 
 if op == 'read' and redis.call('EXISTS', h) == 0 then
-  return { 1, now, 'offline', 0, '', 0, 0, 0, 0, false }
+  return { 1, now, 'offline', 0, '', 0, 0, 0, 0, false, 0 }
 elseif op == 'refresh' then
   if redis.call('ZSCORE', d, dev) then
     redis.call('ZADD', d, now + lease, dev)
@@ -51,7 +54,7 @@ elseif op == 'refresh' then
     redis.call('PEXPIRE', d, keep)
     if #gone == 0 then
       local agg, pub = unpack(redis.call('HMGET', h, 'agg', 'pub'))
-      return { 0, now, '', 0, '', 0, 0, ((agg or IDLE) ~= (pub or IDLE)) and 1 or 0, 0, now + lease }
+      return { 0, now, '', 0, '', 0, 0, ((agg or IDLE) ~= (pub or IDLE)) and 1 or 0, 0, now + lease, 0 }
     end
   else
     add()
@@ -100,16 +103,21 @@ if cur ~= prev then
   end
   redis.call('HSET', h, 'agg', cur, 'chg', now)
 end
-local dirty = cur ~= (redis.call('HGET', h, 'pub') or IDLE)
+local pub, ver = unpack(redis.call('HMGET', h, 'pub', 'ver'))
+local dirty = cur ~= (pub or IDLE)
 local published = dirty and (immediate or op == 'flush')
-if published then redis.call('HSET', h, 'pub', cur) end
+ver = tonumber(ver or 0)
+if published then
+  ver = math.max(ver + 1, now)
+  redis.call('HSET', h, 'pub', cur, 'ver', string.format('%d', ver))
+end
 if op ~= 'read' then
   redis.call('PEXPIRE', h, keep)
   redis.call('PEXPIRE', d, keep)
 end
 local off, chg = unpack(redis.call('HMGET', h, 'off', 'chg'))
 local score = dev ~= '' and redis.call('ZSCORE', d, dev) or false
-return { 1, now, best, n, text, tonumber(off or 0), tonumber(chg or 0), dirty and 1 or 0, published and 1 or 0, score }
+return { 1, now, best, n, text, tonumber(off or 0), tonumber(chg or 0), dirty and 1 or 0, published and 1 or 0, score, ver }
 `;
 
 /** Claims due entries of a schedule (sorted set member → due ms) by pushing them `lease` ms ahead. */
@@ -163,9 +171,11 @@ export interface OpResult {
   published: boolean;
   /** The device's expiry after the step, or null when it is gone. */
   deviceScore: number | null;
+  /** The version of the last published change (this step's when `published`); 0 if none. */
+  version: number;
 }
 
-type Raw = [number, number, string, number, string, number, number, number, number, string | null];
+type Raw = [number, number, string, number, string, number, number, number, number, string | null, number];
 
 interface Scripted {
   wlPresence(...args: Array<string | number>): ChainableCommander;
@@ -212,6 +222,7 @@ export function createPresenceStore(redis: Redis, opts: PresenceStoreOptions) {
     dirty: r[7] === 1,
     published: r[8] === 1,
     deviceScore: r[9] ? Number(r[9]) : null,
+    version: Number(r[10] ?? 0),
   });
 
   return {

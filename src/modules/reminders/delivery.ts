@@ -85,14 +85,15 @@ export function createScheduling(deps: Pick<DeliveryDeps, 'queues' | 'config' | 
     }
   }
 
-  /** After a commit: a failed enqueue is not an error, the reconciler re-creates the job. */
-  const enqueueAfterCommit = (r: Pending) =>
-    enqueue(r).catch((err) => logger.warn({ reminderId: r.id, err }, 'reminder enqueue failed; the reconciler will retry'));
+  /** After a commit (bounded wait): a failed or late enqueue is not an error, the reconciler re-creates the job. */
+  const enqueueAfterCommit = (r: Pending) => queues.afterCommit(() => enqueue(r), { reminderId: r.id }, logger);
 
   /** Best-effort removal of waiting or delayed jobs (the handler re-checks the row anyway). */
   const removeJobs = (orgId: string, id: string, times: Date[]) =>
-    Promise.all(times.map((t) => reminderTimer.cancel(queues, { reminderId: id, orgId, occurrenceMs: t.getTime() }))).catch((err) =>
-      logger.warn({ reminderId: id, err }, 'reminder job removal failed; the handler will skip it'),
+    queues.afterCommit(
+      () => Promise.all(times.map((t) => reminderTimer.cancel(queues, { reminderId: id, orgId, occurrenceMs: t.getTime() }))),
+      { reminderId: id },
+      logger,
     );
 
   return { enqueue, enqueueAfterCommit, removeJobs };
