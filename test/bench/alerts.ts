@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import WebSocket from 'ws';
+import { limitsEnv } from './common.js';
 
 const SECRET = 'bench-secret-bench-secret-bench-secret-01';
 const env = process.env;
@@ -239,6 +240,7 @@ async function driver() {
     await ensureDatabase();
     const serverEnv = {
       NODE_ENV: 'production',
+      ...limitsEnv(process.env.BENCH_LIMITS),
       DATABASE_URL,
       REDIS_URL,
       REDIS_PREFIX: `bench-${randomUUID().slice(0, 8)}`,

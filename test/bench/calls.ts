@@ -67,7 +67,7 @@ import { fileURLToPath } from 'node:url';
 import type postgres from 'postgres';
 import WebSocket from 'ws';
 import type { CoreContainer } from '../../src/container.js';
-import { Histogram, type LatencySummary, ensureDatabase, pgClient, pool, sampleSystem, sleep, systemCpu } from './common.js';
+import { Histogram, type LatencySummary, ensureDatabase, pgClient, pool, sampleSystem, sleep, systemCpu, limitsEnv } from './common.js';
 
 const SECRET = 'bench-secret-bench-secret-bench-secret-01';
 const env = process.env;
@@ -1141,6 +1141,7 @@ async function driver() {
   hardStop.unref();
   const runEnv: Record<string, string> = {
     NODE_ENV: 'production',
+    ...limitsEnv(process.env.BENCH_LIMITS),
     DATABASE_URL,
     REDIS_URL,
     REDIS_PREFIX: prefix,

@@ -260,3 +260,17 @@ export async function ensureDatabase(url: string): Promise<void> {
   if (!exists) await admin.unsafe(`create database "${name}"`);
   await admin.end();
 }
+
+/**
+ * Rate limits for bench servers (BENCH_LIMITS): `on` keeps the per-user defaults and lifts the
+ * per-address budgets (every simulated client comes from 127.0.0.1), so each operation pays the
+ * check and no budget is reached; anything else (the default) turns limits off (RATE_LIMITS=off).
+ */
+export function limitsEnv(mode: string | undefined): Record<string, string> {
+  if (mode !== 'on') return { RATE_LIMITS: 'off' };
+  const lifted = '1000000/1000000';
+  return {
+    RATE_LIMITS: 'on',
+    ...Object.fromEntries(['QUERY', 'MUTATION', 'SUBSCRIBE', 'CONNECT', 'SIGNAL'].map((k) => [`RATE_LIMIT_${k}_IP`, lifted])),
+  };
+}

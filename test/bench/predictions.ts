@@ -15,7 +15,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
-import { Histogram, sleep } from './common.js';
+import { Histogram, sleep, limitsEnv } from './common.js';
 
 const SECRET = 'bench-secret-bench-secret-bench-secret-01';
 const env = process.env;
@@ -310,6 +310,7 @@ async function driver() {
     REDIS_PREFIX: prefix,
     LOG_LEVEL: 'warn',
     NODE_ENV: 'production',
+    ...limitsEnv(process.env.BENCH_LIMITS),
     SEED_ON_EMPTY: 'false',
   };
   const server = child('server', common);

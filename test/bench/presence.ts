@@ -9,6 +9,7 @@ import { wsClient } from '../harness/clients.js';
 import setup from '../harness/global-setup.js';
 import { type SeededUser, seedOrg } from '../harness/seed.js';
 import { newPrefix, startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { limitsEnv } from './common.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -69,7 +70,7 @@ async function subscribe(app: TestApp, by: SeededUser, ids: string[]): Promise<S
 
 async function run(coalesceMs: number) {
   const prefix = newPrefix();
-  const env = { PRESENCE_COALESCE_MS: String(coalesceMs), LOG_LEVEL: 'silent' };
+  const env = { PRESENCE_COALESCE_MS: String(coalesceMs), LOG_LEVEL: 'silent', ...limitsEnv(process.env.BENCH_LIMITS) };
   const a = await startApp({ prefix, env });
   const b = await startApp({ prefix, env });
   const org = await seedOrg(a);

@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import WebSocket from 'ws';
-import { Histogram, pool, sleep } from './common.js';
+import { Histogram, pool, sleep, limitsEnv } from './common.js';
 
 const SECRET = 'bench-secret-bench-secret-bench-secret-01';
 const env = process.env;
@@ -266,6 +266,7 @@ async function driver() {
   const orgId = `bench-${randomUUID()}`;
   const runEnv = {
     NODE_ENV: 'production',
+    ...limitsEnv(process.env.BENCH_LIMITS),
     DATABASE_URL,
     REDIS_URL,
     REDIS_PREFIX: prefix,

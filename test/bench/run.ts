@@ -45,7 +45,7 @@
 //   BENCH_LIMITS        on: rate limits and caps on (RATE_LIMITS=on) at their defaults per user,
 //                       with the per-address budgets lifted (every simulated client comes from
 //                       127.0.0.1), so each operation pays the check and no per-user budget is
-//                       reached; off: RATE_LIMITS=off; unset: whatever the environment says
+//                       reached; off (the default): RATE_LIMITS=off
 // Server instances run with NODE_ENV=production, LOG_LEVEL=warn, REALTIME_POLL_MS=30000 and the
 // config defaults for everything else (WS_MAX_BUFFERED_BYTES, ...); WS_*/other config variables
 // set in the environment are passed through to them.
@@ -71,7 +71,7 @@ import { loadConfig } from '../../src/config.js';
 import { createContainer, type Container } from '../../src/container.js';
 import { createLogger } from '../../src/shared/logger.js';
 import type { Viewer } from '../../src/shared/viewer.js';
-import { cpuPercent, fmt, fmtInt, pool, rpc, sampleSystem, type ServerStats, sleep, systemCpu, table } from './common.js';
+import { cpuPercent, fmt, fmtInt, limitsEnv, pool, rpc, sampleSystem, type ServerStats, sleep, systemCpu, table } from './common.js';
 import type { FanoutReport, SendResult, StepResult } from './loadgen.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -113,17 +113,6 @@ const runId = `bench${randomUUID().slice(0, 8)}`;
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const orgId = `${runId}-org`;
 const secret = `bench-secret-${randomUUID()}`;
-/** BENCH_LIMITS=on|off as instance env (see the header). */
-function limitsEnv(mode: string | undefined): Record<string, string> {
-  if (mode === 'off') return { RATE_LIMITS: 'off' };
-  if (mode !== 'on') return {};
-  const lifted = '1000000/1000000';
-  return {
-    RATE_LIMITS: 'on',
-    ...Object.fromEntries(['QUERY', 'MUTATION', 'SUBSCRIBE', 'CONNECT', 'SIGNAL'].map((k) => [`RATE_LIMIT_${k}_IP`, lifted])),
-  };
-}
-
 const baseEnv: Record<string, string> = {
   NODE_ENV: 'production',
   HOST: '127.0.0.1',
