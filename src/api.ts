@@ -191,7 +191,7 @@ export function createApi(c: Container): Api {
 
   const health = createHealth(c);
   const graphiql = config.graphiql ? createGraphiQLPage({ endpoint: '/graphql', title: 'Wardline GraphiQL' }) : undefined;
-  const policy = createHttpPolicy(config.http);
+  const policy = createHttpPolicy(config.http, async (authorization) => (await auth.verify(authorization))?.role === 'service');
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (health.handle(req, res)) return;
     if (graphiql?.handle(req, res)) return;

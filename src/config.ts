@@ -33,6 +33,8 @@ export interface Config {
     allowedOrigins: string[] | '*';
     /** Largest request body accepted; larger ones get 413 before parsing. */
     maxBodyBytes: number;
+    /** The body limit for requests with a valid service token (bulk endpoints, scoring batches). */
+    maxBodyBytesService: number;
   };
   sessions: {
     /** How long a `revokeUserSessions` is remembered (tokens issued before it are refused meanwhile). */
@@ -231,6 +233,7 @@ const schema = z.object({
     )
     .optional(),
   HTTP_MAX_BODY_BYTES: int(1_024, 64 * 1024 * 1024).default(1024 * 1024),
+  HTTP_MAX_BODY_BYTES_SERVICE: int(1_024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
   SESSION_REVOCATION_TTL_SECONDS: int(60, 365 * 86_400).default(7 * 86_400),
   ALLOWED_ORIGINS: z.string().optional(),
   MAX_DEPTH: int(2, 50).default(12),
@@ -365,7 +368,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
     cursorSecret: e.CURSOR_SECRET ?? `cursor:${jwtSecret ?? e.JWKS_URL}`,
     graphiql: e.GRAPHIQL ?? !prod,
     introspection: introspectionPolicy(e.INTROSPECTION, prod),
-    http: { allowedOrigins, maxBodyBytes: e.HTTP_MAX_BODY_BYTES },
+    http: { allowedOrigins, maxBodyBytes: e.HTTP_MAX_BODY_BYTES, maxBodyBytesService: e.HTTP_MAX_BODY_BYTES_SERVICE },
     sessions: { revocationTtlSeconds: e.SESSION_REVOCATION_TTL_SECONDS },
     limits: {
       maxDepth: e.MAX_DEPTH,

@@ -37,12 +37,17 @@ export interface HttpPolicy {
   admit(req: IncomingMessage, res: ServerResponse, next: () => void): void;
 }
 
-export function createHttpPolicy(config: Config['http']): HttpPolicy {
-  const { allowedOrigins, maxBodyBytes } = config;
-  const tooLarge = `Request body larger than ${maxBodyBytes} bytes (HTTP_MAX_BODY_BYTES).`;
+export function createHttpPolicy(
+  config: Config['http'],
+  /** True when the request carries a valid service token (verified, cached): it gets the larger body limit. */
+  isService: (authorization: string | undefined) => Promise<boolean> = async () => false,
+): HttpPolicy {
+  const { allowedOrigins } = config;
+  const tooLarge = (limit: number, service: boolean) =>
+    `Request body larger than ${limit} bytes (${service ? 'HTTP_MAX_BODY_BYTES_SERVICE' : 'HTTP_MAX_BODY_BYTES'}).`;
 
   /** Reads the body up to the limit; answers 413 as soon as it is exceeded and stops reading. */
-  const readBody = (req: IncomingMessage, res: ServerResponse, next: () => void) => {
+  const readBody = (req: IncomingMessage, res: ServerResponse, next: () => void, maxBodyBytes: number, service: boolean) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
@@ -53,7 +58,7 @@ export function createHttpPolicy(config: Config['http']): HttpPolicy {
         req.off('data', onData);
         req.pause();
         chunks.length = 0;
-        refuse(res, 413, 'BAD_USER_INPUT', tooLarge, true);
+        refuse(res, 413, 'BAD_USER_INPUT', tooLarge(maxBodyBytes, service), true);
         // the client may still be sending: stop the socket once the answer is out
         res.once('finish', () => req.socket.destroy());
         return;
@@ -108,18 +113,24 @@ export function createHttpPolicy(config: Config['http']): HttpPolicy {
         }
       }
       const length = Number(req.headers['content-length'] ?? 0);
-      if (length > maxBodyBytes) return refuse(res, 413, 'BAD_USER_INPUT', tooLarge, true);
-      if (req.method !== 'POST') return next();
-      const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-      if (!JSON_TYPES.has(type))
-        return refuse(
-          res,
-          415,
-          'BAD_USER_INPUT',
-          'Send operations as POST with Content-Type: application/json (or GET for queries).',
-          true,
+      const authorization = req.headers.authorization;
+      // only a request that may exceed the common limit pays the (cached) token check
+      if (authorization && (length > config.maxBodyBytes || req.headers['content-length'] === undefined))
+        void isService(authorization).then(
+          (service) => admitBody(req, res, next, length, service),
+          () => admitBody(req, res, next, length, false),
         );
-      readBody(req, res, next);
+      else admitBody(req, res, next, length, false);
     },
   };
+
+  function admitBody(req: IncomingMessage, res: ServerResponse, next: () => void, length: number, service: boolean) {
+    const limit = service ? config.maxBodyBytesService : config.maxBodyBytes;
+    if (length > limit) return refuse(res, 413, 'BAD_USER_INPUT', tooLarge(limit, service), true);
+    if (req.method !== 'POST') return next();
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+    if (!JSON_TYPES.has(type))
+      return refuse(res, 415, 'BAD_USER_INPUT', 'Send operations as POST with Content-Type: application/json (or GET for queries).', true);
+    readBody(req, res, next, limit, service);
+  }
 }

@@ -269,6 +269,20 @@ describe('body limit (HTTP_MAX_BODY_BYTES)', () => {
     expect((await gql(app, org.patient.token, '{ me { id } }')).data.me.id).toBe(org.patient.id);
   });
 
+  it('gives service tokens the larger HTTP_MAX_BODY_BYTES_SERVICE (bulk and batch bodies), and only them', async ({ app, org }) => {
+    const body = JSON.stringify({ query: '{ me { id } }', extensions: { pad: 'x'.repeat(3 * 1024 * 1024) } });
+    const post = (token: string) =>
+      send(app, { headers: { 'content-type': 'application/json', authorization: token, 'content-length': Buffer.byteLength(body) }, body });
+    const service = await post(org.service.token);
+    expect(service.status).toBe(200);
+    expect(json(service).data.me.id).toBe(org.service.id);
+    const patient = await post(org.patient.token);
+    expect(patient.status).toBe(413);
+    expect(json(patient).errors?.[0]?.message).toMatch(/HTTP_MAX_BODY_BYTES\b/);
+    // a forged "service" token is not a service token
+    expect((await post('Bearer not-a-token')).status).toBe(413);
+  });
+
   it('executes a body just under the limit', async ({ app, org }) => {
     const pad = 'x'.repeat(1024 * 1024 - 200);
     const body = JSON.stringify({ query: '{ me { id } }', extensions: { pad } });
