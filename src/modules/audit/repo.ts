@@ -2,9 +2,38 @@ import { and, arrayContains, desc, eq, gte, lte, sql } from 'drizzle-orm';
 import { type Executor, rowsOf } from '../../db/client.js';
 import { type AuditInsert, type AuditOperation, type AuditRow, auditEvents } from './tables.js';
 
-/** Writes a batch of entries in one multi-row INSERT. */
+/**
+ * Writes a batch of entries in one INSERT whose rows come from a single JSON parameter
+ * (`jsonb_to_recordset`): one JSON.stringify instead of 16 bound parameters per row, which
+ * measured about 10× less CPU in the API process than a multi-row VALUES insert (docs/audit.md).
+ */
 export async function insertMany(db: Executor, rows: readonly AuditInsert[]): Promise<void> {
-  if (rows.length) await db.insert(auditEvents).values([...rows]);
+  if (!rows.length) return;
+  const json = JSON.stringify(
+    rows.map((r) => ({
+      at: r.at,
+      org_id: r.orgId,
+      user_id: r.userId,
+      role: r.role,
+      transport: r.transport,
+      ip: r.ip ?? null,
+      socket_id: r.socketId ?? null,
+      request_id: r.requestId,
+      operation: r.operation,
+      operation_name: r.operationName ?? null,
+      field: r.field,
+      object_type: r.objectType,
+      object_ids: r.objectIds ?? [],
+      outcome: r.outcome,
+      detail: r.detail ?? null,
+    })),
+  );
+  await db.execute(sql`insert into audit_events
+      (at, org_id, user_id, role, transport, ip, socket_id, request_id, operation, operation_name, field, object_type, object_ids, outcome, detail)
+    select at, org_id, user_id, role, transport, ip, socket_id, request_id, operation, operation_name, field, object_type, object_ids, outcome, detail
+    from jsonb_to_recordset(${json}::jsonb) as r(
+      at timestamptz, org_id text, user_id text, role text, transport text, ip text, socket_id text, request_id text,
+      operation text, operation_name text, field text, object_type text, object_ids text[], outcome text, detail jsonb)`);
 }
 
 /** What `auditEvents` filters on (all optional, combined with AND). */
