@@ -60,7 +60,8 @@ async function pgProxy() {
 describe('graceful shutdown', () => {
   it('every entry buffered when the app stops is written, the subscriptions’ stops included', async ({ app }) => {
     // a long interval and big batches: nothing is written before the stop
-    const victim = await startApp({ env: { AUDIT_FLUSH_MS: '60000', AUDIT_BATCH_SIZE: '2000' } });
+    // rate limits off: 300 sends at once from one user is the point here
+    const victim = await startApp({ env: { AUDIT_FLUSH_MS: '60000', AUDIT_BATCH_SIZE: '2000', RATE_LIMITS: 'off' } });
     const org = await seedOrg(victim);
     const c = await conversation(victim, org.provider, [org.patient]);
     const client = connect(victim, org.patient);
@@ -88,7 +89,7 @@ describe('PostgreSQL outage', () => {
   it('keeps up to AUDIT_MAX_BUFFER entries (beyond: dropped and counted) and writes them once it is back', async ({ app }) => {
     const proxy = await pgProxy();
     const victim = await startApp({
-      env: { DATABASE_URL: proxy.url, AUDIT_FLUSH_MS: '60000', AUDIT_BATCH_SIZE: '2000', AUDIT_MAX_BUFFER: '100' },
+      env: { DATABASE_URL: proxy.url, AUDIT_FLUSH_MS: '60000', AUDIT_BATCH_SIZE: '2000', AUDIT_MAX_BUFFER: '100', RATE_LIMITS: 'off' },
     });
     const org = await seedOrg(victim);
     const c = await conversation(victim, org.provider, [org.patient]); // 1 entry

@@ -5,7 +5,7 @@ import { describe, expect } from 'vitest';
 import { ACCEPT, CALL, END, START, EVENTS as CALL_EVENTS, overSocket } from '../calls/ops.js';
 import { collect, connect, gql, live, settled, until } from '../harness/clients.js';
 import { withApp } from '../harness/fixtures.js';
-import { seedOrg } from '../harness/seed.js';
+import { seedOrg, token } from '../harness/seed.js';
 import { EVENTS, SEND, conversation, send } from '../messaging/ops.js';
 import { BATCH, riskFeatures, riskRows, score, scoringWorker, submit } from '../predictions/ops.js';
 import { auditRows, ofField } from './ops.js';
@@ -226,6 +226,30 @@ describe('audit rows over graphql-ws', () => {
       ['unsubscribe', 'ScoringBatch', [b.id], { reason: 'done' }],
     ]);
     expect(p.id).toBeTruthy();
+  });
+});
+
+describe('sessions', () => {
+  it('an admin revoking a user’s sessions is recorded; a token refresh is not, and the token is nowhere', async ({ app }) => {
+    const org = await seedOrg(app);
+    const client = connect(app, org.patient);
+    const fresh = `Bearer ${await token({ id: org.patient.id, orgId: org.orgId, role: 'patient', name: org.patient.name }, 7200)}`;
+    const refreshed = await overSocket(client, `mutation($t: String!){ refreshConnectionToken(token: $t) }`, { t: fresh });
+    expect(refreshed.errors).toBeUndefined();
+    const revoked = await gql(app, org.admin.token, `mutation($u: ID!){ revokeUserSessions(userId: $u) }`, { u: org.provider.id });
+    expect(revoked.errors).toBeUndefined();
+    const rows = await auditRows(app, org.orgId);
+    expect(ofField(rows, 'revokeUserSessions')).toEqual([
+      expect.objectContaining({
+        operation: 'mutation',
+        objectType: 'User',
+        objectIds: [org.provider.id],
+        userId: org.admin.id,
+        outcome: 'ok',
+      }),
+    ]);
+    expect(ofField(rows, 'refreshConnectionToken')).toEqual([]);
+    expect(JSON.stringify(rows)).not.toContain(fresh.slice(7));
   });
 });
 

@@ -9,6 +9,8 @@ export const NOT_AUDITED: ReadonlySet<string> = new Set([
   'me',
   'models',
   'callIceServers',
+  // the connection's own token (its argument is a token: never read, and this field is not recorded at all)
+  'refreshConnectionToken',
   // per-user settings, not about patients
   'callBusyPolicy',
   'setCallBusyPolicy',
@@ -43,6 +45,8 @@ const OBJECT_OF: Readonly<Record<string, string>> = {
   createReminders: 'Reminder',
   activeCalls: 'Call',
   callHistory: 'Call',
+  // an admin's security action on a user (returns the revocation instant)
+  revokeUserSessions: 'User',
 };
 
 /** How one root field is audited (computed once, when the schema is instrumented). */
