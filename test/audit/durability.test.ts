@@ -85,6 +85,27 @@ describe('graceful shutdown', () => {
   });
 });
 
+describe('batching', () => {
+  it('a steady trickle is written once per AUDIT_FLUSH_MS, not once per entry', async () => {
+    const app = await startApp({ env: { AUDIT_FLUSH_MS: '400', RATE_LIMITS: 'off' } });
+    const org = await seedOrg(app);
+    const c = await conversation(app, org.provider, [org.patient]);
+    const metric = async (name: string) =>
+      Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await app.container.metrics.registry.metrics())?.[1] ?? 'NaN');
+    await app.container.services.audit.flush();
+    const before = await metric('wardline_audit_batches_total');
+    const t0 = Date.now();
+    for (let i = 0; i < 60; i++) await gql(app, org.patient.token, `query($id: ID!){ conversation(id: $id){ id } }`, { id: c });
+    const ms = Date.now() - t0;
+    await app.container.services.audit.flush();
+    expect(await metric('wardline_audit_written_total')).toBeGreaterThanOrEqual(61);
+    const batches = (await metric('wardline_audit_batches_total')) - before;
+    expect(batches).toBeLessThanOrEqual(Math.ceil(ms / 400) + 2);
+    expect((await auditRows(app, org.orgId)).filter((r) => r.field === 'conversation')).toHaveLength(60);
+    await app.stop();
+  });
+});
+
 describe('PostgreSQL outage', () => {
   it('keeps up to AUDIT_MAX_BUFFER entries (beyond: dropped and counted) and writes them once it is back', async ({ app }) => {
     const proxy = await pgProxy();

@@ -42,6 +42,7 @@ export function createAuditWriter(deps: AuditWriterDeps): AuditWriter {
     help: 'Audit entries dropped because the buffer was full (PostgreSQL unreachable for long)',
     registers,
   });
+  const batches = new Counter({ name: 'wardline_audit_batches_total', help: 'Audit INSERTs written (one per batch)', registers });
   const failures = new Counter({ name: 'wardline_audit_write_failures_total', help: 'Failed audit batch writes (retried)', registers });
   let buffer: AuditEntry[] = [];
   new Gauge({
@@ -58,14 +59,22 @@ export function createAuditWriter(deps: AuditWriterDeps): AuditWriter {
   let failing = false;
   let closed = false;
 
-  /** Writes batches until the buffer is empty or a write fails (then the batch goes back). */
-  const drain = async (): Promise<void> => {
-    while (buffer.length) {
+  /**
+   * Writes what is buffered, then keeps writing while full batches are waiting (entries that
+   * arrived during a write and make less than a batch wait for the next interval: one INSERT per
+   * interval at a steady rate, not one per handful). `all`: until the buffer is empty (flush, close).
+   * A failed write puts its batch back and stops.
+   */
+  const drain = async (all: boolean): Promise<void> => {
+    let first = true;
+    while (buffer.length && (first || all || buffer.length >= config.batchSize)) {
+      first = false;
       const batch = buffer.length <= config.batchSize ? buffer : buffer.slice(0, config.batchSize);
       buffer = batch === buffer ? [] : buffer.slice(batch.length);
       try {
         await repo.insertMany(db, batch);
         written.inc(batch.length);
+        batches.inc();
         if (failing) logger.info('audit log writes recovered');
         failing = false;
       } catch (err) {
@@ -81,12 +90,12 @@ export function createAuditWriter(deps: AuditWriterDeps): AuditWriter {
     }
   };
 
-  const flush = (): Promise<void> => {
+  const flush = (all = false): Promise<void> => {
     if (timer) {
       clearTimeout(timer);
       timer = undefined;
     }
-    writing ??= drain().finally(() => {
+    writing ??= drain(all).finally(() => {
       writing = undefined;
       if (buffer.length && !closed) schedule();
     });
@@ -118,7 +127,7 @@ export function createAuditWriter(deps: AuditWriterDeps): AuditWriter {
     },
     async flush() {
       if (writing) await writing;
-      await flush();
+      await flush(true);
     },
     async close() {
       closed = true;
@@ -126,7 +135,7 @@ export function createAuditWriter(deps: AuditWriterDeps): AuditWriter {
       timer = undefined;
       for (let attempt = 0; attempt < 5 && (buffer.length || writing); attempt++) {
         if (writing) await writing;
-        await flush();
+        await flush(true);
         if (buffer.length) await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
       }
       if (buffer.length) {
