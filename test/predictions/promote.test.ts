@@ -24,7 +24,8 @@ for (const v of ['1.0.0', '1.1.0']) {
 }
 const OPERATOR = `op-${randomUUID()}`;
 
-const it = withTwoInstances({ PREDICTIONS_MODELS_DIR: dir, MODEL_ADMIN_ORGS: OPERATOR, AUDIT_FLUSH_MS: '50' });
+// rate limits off: the routing check below polls `score` until B follows the new alias
+const it = withTwoInstances({ PREDICTIONS_MODELS_DIR: dir, MODEL_ADMIN_ORGS: OPERATOR, AUDIT_FLUSH_MS: '50', RATE_LIMITS: 'off' });
 
 const PROMOTE = `mutation($n: String!, $v: String!, $a: String){ promoteModel(name: $n, version: $v, alias: $a){ id version aliases } }`;
 
