@@ -141,13 +141,21 @@ export function createAuditService(deps: AuditDeps) {
         // arguments that do not coerce: the subscribe is refused and recorded without ids
       }
       const name = op.name?.value;
+      // the trail lives as long as the subscription: it keeps these few values, not the whole context
+      const who: AuditContext = {
+        viewer: ctx.viewer,
+        requestId: ctx.requestId,
+        transport: ctx.transport,
+        socketId: ctx.socketId,
+        ip: ctx.ip,
+      };
       let started = false;
       let ended = false;
       return {
         started() {
           if (started || ended) return;
           started = true;
-          record(entry(ctx, 'subscribe', name, policy, ids, 'ok'));
+          record(entry(who, 'subscribe', name, policy, ids, 'ok'));
         },
         ended(reason, errors) {
           if (ended) return;
@@ -155,11 +163,11 @@ export function createAuditService(deps: AuditDeps) {
           if (!started) {
             // refused (its errors' code), answered at once without a stream ('done'), or cancelled by the client first
             const outcome = errors?.length ? outcomeOf(errors[0]) : reason === 'done' ? 'ok' : 'CANCELLED';
-            record(entry(ctx, 'subscribe', name, policy, ids, outcome));
+            record(entry(who, 'subscribe', name, policy, ids, outcome));
             return;
           }
           const outcome = reason === 'error' && errors?.length ? outcomeOf(errors[0]) : 'ok';
-          record(entry(ctx, 'unsubscribe', name, policy, ids, outcome, { reason }));
+          record(entry(who, 'unsubscribe', name, policy, ids, outcome, { reason }));
         },
       };
     },
