@@ -183,9 +183,11 @@ export function createApi(c: Container): Api {
         viewer = await authenticate(request.headers.get('authorization'));
       }
       const socketId = initial.transport === 'ws' ? (initial.socketId as string | undefined) : undefined;
+      const req = initial.req as IncomingMessage | undefined;
+      const ip = initial.transport === 'ws' ? (initial.ip as string | undefined) : req && clientIp(req, config.rateLimits.trustedProxies);
       const connection = initial.transport === 'ws' ? (initial.connection as ConnectionControl | undefined) : undefined;
       const transport = initial.transport === 'ws' ? 'ws' : 'http';
-      return { viewer, services, realtime: fanout, requestId, socketId, transport, connection, revocations };
+      return { viewer, services, realtime: fanout, requestId, socketId, ip, transport, connection, revocations };
     },
   });
 
@@ -210,6 +212,7 @@ export function createApi(c: Container): Api {
     onSocket: { opened: services.presence.socketOpened, closed: services.presence.socketClosed },
     limits: limits.enabled ? limits : undefined,
     sessions,
+    onSubscription: (args, op) => services.audit.subscription(args.contextValue as Context, args, op),
   });
   const ws = attachWsServer(server, '/graphql', {
     config: config.ws,

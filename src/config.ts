@@ -118,6 +118,22 @@ export interface Config {
     /** A batch whose counters have not moved for this long gets its missing chunk jobs re-created. */
     stallMs: number;
     retentionDays: number;
+    /** Organisations whose admins may promote model aliases (the registry is deployment-wide). */
+    adminOrgs: string[];
+  };
+  /** The audit log of patient data (docs/audit.md). */
+  audit: {
+    enabled: boolean;
+    /** Buffered entries are written at least this often. */
+    flushMs: number;
+    /** Entries per INSERT; a full batch is written at once. */
+    batchSize: number;
+    /** Entries held while PostgreSQL is unreachable; beyond it new entries are dropped and counted. */
+    maxBuffer: number;
+    retentionDays: number;
+    /** Rows deleted per statement by the retention duty. */
+    retentionBatch: number;
+    retentionEveryMs: number;
   };
   /** Rate limits and caps (docs/protection.md, "Rate limits and caps"). */
   rateLimits: RateLimitConfig;
@@ -303,6 +319,14 @@ const schema = z.object({
   WS_MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: int(1, 10_000).default(100),
   WS_MAX_FILTER_COST: int(1, 100_000).default(250),
+  MODEL_ADMIN_ORGS: z.string().optional(),
+  AUDIT: z.enum(['on', 'off'], { message: 'expected on or off' }).default('on'),
+  AUDIT_FLUSH_MS: int(10, 60_000).default(250),
+  AUDIT_BATCH_SIZE: int(1, 2_000).default(500),
+  AUDIT_MAX_BUFFER: int(100, 10_000_000).default(100_000),
+  AUDIT_RETENTION_DAYS: int(1, 36_500).default(2_190),
+  AUDIT_RETENTION_BATCH: int(100, 1_000_000).default(10_000),
+  AUDIT_RETENTION_EVERY_MS: int(1_000, 86_400_000).default(3_600_000),
 });
 
 /**
@@ -424,6 +448,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       reconcileMs: e.SCORING_RECONCILE_MS,
       stallMs: e.SCORING_STALL_MS,
       retentionDays: e.SCORING_RESULT_RETENTION_DAYS,
+      // development: the demo organisation's admin may promote; production: nobody unless listed
+      adminOrgs: list(e.MODEL_ADMIN_ORGS ?? (e.NODE_ENV === 'development' ? 'demo' : '')),
+    },
+    audit: {
+      enabled: e.AUDIT === 'on',
+      flushMs: e.AUDIT_FLUSH_MS,
+      batchSize: e.AUDIT_BATCH_SIZE,
+      maxBuffer: e.AUDIT_MAX_BUFFER,
+      retentionDays: e.AUDIT_RETENTION_DAYS,
+      retentionBatch: e.AUDIT_RETENTION_BATCH,
+      retentionEveryMs: e.AUDIT_RETENTION_EVERY_MS,
     },
     rateLimits: {
       enabled: e.RATE_LIMITS === 'on',

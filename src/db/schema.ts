@@ -7,3 +7,4 @@ export * from '../modules/alerts/tables.js';
 export * from '../modules/reminders/tables.js';
 export * from '../modules/calls/tables.js';
 export * from '../modules/predictions/tables.js';
+export * from '../modules/audit/tables.js';

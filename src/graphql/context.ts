@@ -20,6 +20,8 @@ export interface Context {
   connection?: ConnectionControl;
   /** Session revocation shared by all instances (API processes only). */
   revocations?: Pick<Revocations, 'revoke'>;
+  /** The client's address (as for rate limits: TRUSTED_PROXIES decides whether X-Forwarded-For counts): for the audit log. */
+  ip?: string;
 }
 
 /** The viewer, or UNAUTHENTICATED. */

@@ -12,6 +12,8 @@ import '../modules/presence/schema.js';
 import '../modules/reminders/schema.js';
 import '../modules/predictions/schema.js';
 import '../modules/predictions/risk-schema.js';
+import '../modules/audit/schema.js';
+import { instrumentRootFields } from '../modules/audit/capture.js';
 
 builder.queryType({ description: 'Read operations.' });
 builder.mutationType({ description: 'Write operations. Creating mutations accept a client key for safe retries.' });
@@ -20,8 +22,11 @@ builder.subscriptionType({
 });
 
 let built: GraphQLSchema | undefined;
-/** The schema, built once per process (the builder is append-only), sorted for stable printing. */
+/**
+ * The schema, built once per process (the builder is append-only), sorted for stable printing;
+ * its audited root fields record into the audit log of the instance that executes them.
+ */
 export function buildSchema(): GraphQLSchema {
-  built ??= lexicographicSortSchema(builder.toSchema());
+  built ??= instrumentRootFields(lexicographicSortSchema(builder.toSchema()));
   return built;
 }

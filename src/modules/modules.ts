@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { QueueSettings } from '../jobs/define.js';
 import type { DomainModule } from './module.js';
+import { auditModule } from './audit/module.js';
 import { alertsModule } from './alerts/module.js';
 import { callsModule } from './calls/module.js';
 import { identityModule } from './identity/module.js';
@@ -16,6 +17,8 @@ import { remindersModule } from './reminders/module.js';
  * processes that run jobs; the worker runs their queues with each queue's own settings.
  */
 export const MODULES = [
+  // first: on shutdown modules close in reverse order, so the audit log flushes after the others
+  auditModule,
   identityModule,
   messagingModule,
   notificationsModule,

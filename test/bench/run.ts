@@ -48,7 +48,8 @@
 //                       reached; off (the default): RATE_LIMITS=off
 // Server instances run with NODE_ENV=production, LOG_LEVEL=warn, REALTIME_POLL_MS=30000 and the
 // config defaults for everything else (WS_MAX_BUFFERED_BYTES, ...); WS_*/other config variables
-// set in the environment are passed through to them.
+// set in the environment are passed through to them: e.g. AUDIT=off (default on) to compare the
+// audit log's cost on the same scenarios (docs/audit.md).
 //
 // The loadgen retries a POST once when a reused keep-alive socket was reset (same clientMessageId,
 // so the retry is idempotent); retries are counted in the output.
@@ -741,6 +742,7 @@ async function cleanupData(c: Container) {
     sql`delete from conversations where org_id = ${orgId}`,
     sql`delete from stream_events where org_id = ${orgId}`,
     sql`delete from stream_heads where org_id = ${orgId}`,
+    sql`delete from audit_events where org_id = ${orgId}`,
     sql`delete from users where org_id = ${orgId}`,
     sql`delete from orgs where id = ${orgId}`,
   ]) {
@@ -761,7 +763,7 @@ async function cleanupData(c: Container) {
 
 async function main() {
   log(
-    `run ${runId}: ${opts.subscribers} subscribers, scenarios ${opts.scenarios.join(', ')}, ${opts.seconds} s per step; ${cpus().length} cores, load ${loadavg()
+    `run ${runId}: AUDIT=${env.AUDIT ?? 'on'}, ${opts.subscribers} subscribers, scenarios ${opts.scenarios.join(', ')}, ${opts.seconds} s per step; ${cpus().length} cores, load ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );

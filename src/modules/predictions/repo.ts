@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
-import { type Executor, rowsOf } from '../../db/client.js';
+import { type Db, type Executor, rowsOf } from '../../db/client.js';
 import { olderThanRow } from '../../db/keyset.js';
 import type { ModelCard } from './card.js';
 import {
@@ -51,6 +51,35 @@ export async function aliasVersion(db: Executor, name: string, alias: string): P
     .from(modelAliases)
     .where(and(eq(modelAliases.name, name), eq(modelAliases.alias, alias)));
   return r?.version;
+}
+
+/**
+ * Points `alias` of model `name` at `version` (which must be registered); returns the version it
+ * named before (undefined when new), or `missing` when the version is not in the registry.
+ */
+export async function setAlias(
+  db: Db,
+  name: string,
+  alias: string,
+  version: string,
+): Promise<{ previous: string | undefined } | 'missing'> {
+  return db.transaction(async (tx) => {
+    const [known] = await tx
+      .select({ version: predictionModels.version })
+      .from(predictionModels)
+      .where(and(eq(predictionModels.name, name), eq(predictionModels.version, version)));
+    if (!known) return 'missing';
+    const [prev] = await tx
+      .select({ version: modelAliases.version })
+      .from(modelAliases)
+      .where(and(eq(modelAliases.name, name), eq(modelAliases.alias, alias)))
+      .for('update');
+    await tx
+      .insert(modelAliases)
+      .values({ name, alias, version })
+      .onConflictDoUpdate({ target: [modelAliases.name, modelAliases.alias], set: { version, updatedAt: new Date() } });
+    return { previous: prev?.version };
+  });
 }
 
 // ── real-time predictions ──

@@ -355,6 +355,17 @@ builder.queryFields((t) => ({
 }));
 
 builder.mutationFields((t) => ({
+  promoteModel: t.field({
+    type: ModelType,
+    description:
+      'Points an alias (default `champion`, which `score` uses) at a registered version of a model. Admins of the operator organisations listed in MODEL_ADMIN_ORGS only (others: FORBIDDEN); an unknown model or version is NOT_FOUND. Audited with the old and new version; other instances route by it within 5 s.',
+    args: {
+      name: t.arg.string({ description: 'Model name, e.g. `risk-30d`.' }),
+      version: t.arg.string({ description: 'The registered version the alias should name, e.g. `1.1.0`.' }),
+      alias: t.arg.string({ required: false, defaultValue: 'champion', description: 'The alias to move (default `champion`).' }),
+    },
+    resolve: (_r, a, ctx) => ctx.services.predictions.promote(requireViewer(ctx), a.name, a.version, a.alias ?? 'champion'),
+  }),
   score: t.field({
     type: PredictionType,
     description: 'Scores one row now (services, providers, admins), stores it and pushes it on the subject’s stream.',

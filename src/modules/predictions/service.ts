@@ -4,13 +4,14 @@ import type { Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
 import type { Commit } from '../../realtime/commit.js';
 import type { CursorCodec } from '../../shared/cursor.js';
-import { badInput, conflict, forbidden } from '../../shared/errors.js';
+import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { StreamEventRoot, StreamSpec } from '../../realtime/stream.js';
 import { groupCommit } from '../../shared/group-commit.js';
 import { type PageArgs, forwardConnection, forwardPage, parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
+import { withAuditDetail } from '../audit/detail.js';
 import type { ModelCard } from './card.js';
 import { type PredictionSnapshot, subjectStream, toPredictionSnapshot } from './events.js';
 import { checkRow } from './features.js';
@@ -53,6 +54,9 @@ export interface Resolved {
   card: ModelCard;
   set: ModelSet;
 }
+
+/** An alias name: lower-case letters, digits, `-` and `_`. */
+const promoteAlias = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected lower-case letters, digits, - or _ (up to 40), e.g. champion');
 
 /** How long a resolved alias is reused before it is read again. */
 const ALIAS_TTL_MS = 5_000;
@@ -234,6 +238,26 @@ export function createPredictionsService(deps: PredictionsDeps) {
     resolve,
     run,
     risk,
+
+    /**
+     * Points an alias (default `champion`) at a registered version: admins of the operator
+     * organisations in MODEL_ADMIN_ORGS only (the registry is deployment-wide). This instance
+     * routes by it at once, others within ALIAS_TTL_MS. The audit row carries the old and new version.
+     */
+    async promote(viewer: Viewer, name: string, version: string, alias: string) {
+      if (viewer.role !== 'admin' || !deps.config.adminOrgs.includes(viewer.orgId))
+        throw forbidden('Only admins of an operator organisation (MODEL_ADMIN_ORGS) can promote models.');
+      const a = parseInput(promoteAlias, alias, 'alias');
+      const set = await models();
+      if (!set.all().some((m) => m.card.name === name)) throw notFound('Model');
+      const r = await repo.setAlias(db, name, a, version);
+      if (r === 'missing') throw notFound('Model version');
+      aliases.delete(`${name}:${a}`);
+      deps.logger.info({ model: name, alias: a, from: r.previous ?? null, to: version, by: viewer.userId }, 'model alias promoted');
+      const view = (await service.listModels()).find((m) => m.name === name && m.version === version);
+      if (!view) throw notFound('Model version');
+      return withAuditDetail({ ...view, id: `${name}@${version}` }, { model: name, alias: a, from: r.previous ?? null, to: version });
+    },
 
     /** Every registered model version with its aliases (cards mirrored at boot). */
     async listModels() {

@@ -5,6 +5,7 @@ import {
   type ExecutionResult,
   type GraphQLError,
   type GraphQLSchema,
+  type OperationDefinitionNode,
   getOperationAST,
 } from 'graphql';
 import type { Config } from '../../config.js';
@@ -43,6 +44,14 @@ export interface ProtocolDeps {
   limits?: Pick<Limits, 'operation' | 'socketOpening' | 'socketClosed' | 'subscriptionsPerSocket' | 'maxFilterCost' | 'refused'>;
   /** Registry of authenticated sockets by user (session revocation ends them). */
   sessions?: SocketSessions;
+  /** Told when a subscription is about to start; its trail is told when it started and when it ended (the audit log). */
+  onSubscription?(args: ExecutionArgs, op: OperationDefinitionNode): SubscriptionTrail | undefined;
+}
+
+/** A subscription's audit trail, as the protocol drives it. */
+export interface SubscriptionTrail {
+  started(): void;
+  ended(reason: 'complete' | 'closed' | 'done' | 'error', errors?: readonly unknown[]): void;
 }
 
 interface State {
@@ -56,6 +65,8 @@ interface State {
   subs: Set<string>;
   /** This socket holds one of its user's socket slots. */
   slot: boolean;
+  /** Audit trails of subscriptions, by client id. */
+  trails: Map<string, SubscriptionTrail>;
   timers: NodeJS.Timeout[];
   /** Closes the socket at its token's expiry (moved by an in-band refresh). */
   expiry: NodeJS.Timeout | undefined;
@@ -76,10 +87,19 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
 
   const close = (c: State, code: number, reason: string) => c.socket.close(code, reason);
 
+  /** Ends a subscription's audit trail, once. */
+  const endTrail = (c: State, id: string, reason: Parameters<SubscriptionTrail['ended']>[0], errors?: readonly unknown[]) => {
+    const trail = c.trails.get(id);
+    if (!trail) return;
+    c.trails.delete(id);
+    trail.ended(reason, errors);
+  };
+
   const stopAll = (c: State) => {
     for (const stop of c.ops.values()) stop();
     c.ops.clear();
     c.subs.clear();
+    for (const id of [...c.trails.keys()]) endTrail(c, id, 'closed');
     for (const t of c.timers) clearTimeout(t);
     c.timers = [];
     clearTimeout(c.expiry);
@@ -110,6 +130,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     if (!c.ops.has(id)) return;
     c.ops.delete(id);
     c.subs.delete(id);
+    endTrail(c, id, 'error', errors);
     const payload = errors.map((e) => (isCoded(e) ? e : deps.maskError(e)).toJSON());
     c.socket.send(JSON.stringify({ id, type: 'error', payload }));
   };
@@ -118,6 +139,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     if (!c.ops.has(id)) return;
     c.ops.delete(id);
     c.subs.delete(id);
+    endTrail(c, id, 'done');
     c.socket.send(JSON.stringify({ id, type: 'complete' }));
   };
 
@@ -150,6 +172,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
       started.stop();
       metrics.subscriptions.dec();
     });
+    c.trails.get(id)?.started();
     return true;
   };
 
@@ -163,6 +186,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     }
     if (!c.ops.has(id)) return void result.return?.();
     c.ops.set(id, () => void result.return?.());
+    c.trails.get(id)?.started();
     for await (const r of result) {
       if (!c.ops.has(id)) break;
       c.socket.send(JSON.stringify({ id, type: 'next', payload: r }));
@@ -178,6 +202,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
       transport: 'ws',
       socketId: c.socket.id,
       connection: c.control,
+      ip: c.socket.ip,
     });
     let document: DocumentNode;
     try {
@@ -225,6 +250,8 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
       contextValue: await env.contextFactory(),
     };
     if (op.operation === 'subscription') {
+      const trail = deps.onSubscription?.(args, op);
+      if (trail) c.trails.set(id, trail);
       if (!(await startStream(c, id, args, op, query))) await runSubscription(c, id, env, args);
       return;
     }
@@ -299,6 +326,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
         c.ops.delete(msg.id);
         c.subs.delete(msg.id);
         stop?.();
+        endTrail(c, msg.id, 'complete');
         return;
       }
       default:
@@ -314,6 +342,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
         initReceived: false,
         acked: false,
         ops: new Map(),
+        trails: new Map(),
         subs: new Set(),
         slot: false,
         timers: [],
