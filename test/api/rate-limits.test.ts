@@ -14,6 +14,7 @@ import { CREATE, SEND } from '../messaging/ops.js';
 import { type Raw, openRaw } from '../protocol/raw.js';
 
 const LIMITS = {
+  RATE_LIMITS: 'on', // the harness turns them off for every other test
   TRUSTED_PROXIES: '1',
   RATE_LIMIT_QUERY: '1/5', // a patient: 5 at once, then one a second
   RATE_LIMIT_QUERY_IP: '1/8',
@@ -337,7 +338,9 @@ describe('when Redis fails', () => {
   it('lets operations through unchecked (fail open) within RATE_LIMIT_REDIS_TIMEOUT_MS, whether Redis hangs or is down', async () => {
     const redis = await privateRedis();
     try {
-      const app = await startApp({ env: { REDIS_URL: redis.url, RATE_LIMIT_QUERY: '1/2', RATE_LIMIT_REDIS_TIMEOUT_MS: '200' } });
+      const app = await startApp({
+        env: { REDIS_URL: redis.url, RATE_LIMITS: 'on', RATE_LIMIT_QUERY: '1/2', RATE_LIMIT_REDIS_TIMEOUT_MS: '200' },
+      });
       const u = await seedOrg(app).then((o) => o.patient);
       expect([(await post(app, u, newIp(), ME)).status, (await post(app, u, newIp(), ME)).status]).toEqual([200, 200]);
       expect((await post(app, u, newIp(), ME)).status).toBe(429); // checked while Redis answers

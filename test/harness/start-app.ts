@@ -38,6 +38,8 @@ export async function startApp(opts: { prefix?: string; env?: Record<string, str
     TYPING_THROTTLE_MS: '300',
     GRAPHIQL: 'true',
     INTROSPECTION: 'true',
+    // tests send far faster than one person does; test/api/rate-limits.test.ts turns limits on
+    RATE_LIMITS: 'off',
     ...opts.env,
   });
   const container = await createContainer(config, { logger: createLogger(config.logLevel) });
