@@ -84,7 +84,11 @@ describe('a worker killed mid-job', () => {
       // the second worker finds the stalled job once the dead worker's lock expired, and re-runs it
       await until(async () => (await (await jobOf(app, r.id, occurrenceMs))?.getState()) === 'completed', 20_000, 'the re-run');
       const job = await jobOf(app, r.id, occurrenceMs);
-      expect(job?.returnvalue).toMatchObject(phase === 'before-commit' ? { outcome: 'delivered' } : { outcome: 'skipped' });
+      // after commit the re-run finds the occurrence delivered; before commit it delivers it — or, on a
+      // loaded machine where a 1 s lock was not renewed in time, a stalled re-run of the re-run finds
+      // it delivered: either way exactly one delivery is stored and sent (asserted below)
+      expect(['delivered', 'skipped']).toContain(job?.returnvalue?.outcome);
+      if (phase === 'after-commit') expect(job?.returnvalue).toMatchObject({ outcome: 'skipped' });
       await sub.waitFor(1, 5_000);
       await sleep(1_500);
       expect(deliveriesOf(sub, r.id)).toHaveLength(1);
