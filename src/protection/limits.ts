@@ -113,9 +113,15 @@ export function createLimits(deps: { config: Config; redis: Redis; metrics: Metr
     upgrade: (ip) => (rc.enabled ? rate.take('connect', undefined, ip) : Promise.resolve(undefined)),
     async socketOpening(viewer, _ip, socketId) {
       if (!slots) return 'ok';
-      // the address was charged at the upgrade; here the user (or service token)
-      if (await rate.take('connect', viewer, undefined)) return 'rate';
-      if (await slots.claim(viewer, socketId)) return 'ok';
+      // the address was charged at the upgrade; here the user (or service token). The budget and the
+      // slot are asked for together (one round trip on the pipelined connection, not two: this is
+      // what every socket of a reconnect storm pays); a slot taken by a refused attempt is given back
+      const [wait, claimed] = await Promise.all([rate.take('connect', viewer, undefined), slots.claim(viewer, socketId)]);
+      if (wait) {
+        if (claimed) slots.release(viewer, socketId);
+        return 'rate';
+      }
+      if (claimed) return 'ok';
       rate.refused('sockets');
       return 'cap';
     },
