@@ -93,62 +93,44 @@ export type PredictionRowOf = PredictionRow;
  */
 export async function insertPredictions(tx: Executor, rows: readonly NewPrediction[]): Promise<PredictionRow[]> {
   if (rows.length === 0) return [];
-  const records = rows.map((r) => ({
-    id: r.id,
-    org_id: r.orgId,
-    subject_id: r.subjectId ?? null,
-    model_name: r.modelName,
-    model_version: r.modelVersion,
-    produced_by: r.producedBy,
-    score: r.score ?? null,
-    label: r.label ?? null,
-    probabilities: r.probabilities ?? null,
-    fallback: r.fallback,
-    fallback_reason: r.fallbackReason ?? null,
-    explanation: r.explanation,
-    explanation_method: r.explanationMethod ?? null,
-    warnings: r.warnings,
-    requested_by: r.requestedBy,
-    client_key: r.clientKey ?? null,
-    request_sha256: r.requestSha256,
-    shadow_of: r.shadowOf ?? null,
-  }));
+  // every column but created_at, with the nullable ones explicit: the JSON sent and the rows returned
+  const full = rows.map(
+    (r): Omit<PredictionRow, 'createdAt'> => ({
+      id: r.id as string,
+      orgId: r.orgId,
+      subjectId: r.subjectId ?? null,
+      modelName: r.modelName,
+      modelVersion: r.modelVersion,
+      producedBy: r.producedBy,
+      score: r.score ?? null,
+      label: r.label ?? null,
+      probabilities: r.probabilities ?? null,
+      fallback: r.fallback,
+      fallbackReason: r.fallbackReason ?? null,
+      explanation: r.explanation,
+      explanationMethod: r.explanationMethod ?? null,
+      warnings: r.warnings,
+      requestedBy: r.requestedBy,
+      clientKey: r.clientKey ?? null,
+      requestSha256: r.requestSha256,
+      shadowOf: r.shadowOf ?? null,
+    }),
+  );
   const res = await tx.execute(sql`
     insert into ${predictions} (id, org_id, subject_id, model_name, model_version, produced_by, score, label, probabilities, fallback,
       fallback_reason, explanation, explanation_method, warnings, requested_by, client_key, request_sha256, shadow_of)
-    select r.id, r.org_id, r.subject_id, r.model_name, r.model_version, r.produced_by, r.score, r.label, r.probabilities, r.fallback,
-      r.fallback_reason, r.explanation, r.explanation_method, r.warnings, r.requested_by, r.client_key, r.request_sha256, r.shadow_of
-    from jsonb_to_recordset(${JSON.stringify(records)}::jsonb) as r(id uuid, org_id text, subject_id text, model_name text,
-      model_version text, produced_by text, score float8, label text, probabilities jsonb, fallback boolean, fallback_reason text,
-      explanation jsonb, explanation_method text, warnings jsonb, requested_by text, client_key text, request_sha256 text, shadow_of uuid)
+    select r.id, r."orgId", r."subjectId", r."modelName", r."modelVersion", r."producedBy", r.score, r.label, r.probabilities, r.fallback,
+      r."fallbackReason", r.explanation, r."explanationMethod", r.warnings, r."requestedBy", r."clientKey", r."requestSha256", r."shadowOf"
+    from jsonb_to_recordset(${JSON.stringify(full)}::jsonb) as r(id uuid, "orgId" text, "subjectId" text, "modelName" text,
+      "modelVersion" text, "producedBy" text, score float8, label text, probabilities jsonb, fallback boolean, "fallbackReason" text,
+      explanation jsonb, "explanationMethod" text, warnings jsonb, "requestedBy" text, "clientKey" text, "requestSha256" text, "shadowOf" uuid)
     on conflict do nothing
     returning id, created_at`);
   const created = new Map(rowsOf<{ id: string; created_at: Date | string }>(res).map((r) => [r.id, new Date(r.created_at)]));
   const out: PredictionRow[] = [];
-  for (const r of rows) {
-    const at = created.get(r.id as string);
-    if (at)
-      out.push({
-        id: r.id as string,
-        orgId: r.orgId,
-        subjectId: r.subjectId ?? null,
-        modelName: r.modelName,
-        modelVersion: r.modelVersion,
-        producedBy: r.producedBy,
-        score: r.score ?? null,
-        label: r.label ?? null,
-        probabilities: r.probabilities ?? null,
-        fallback: r.fallback,
-        fallbackReason: r.fallbackReason ?? null,
-        explanation: r.explanation,
-        explanationMethod: r.explanationMethod ?? null,
-        warnings: r.warnings,
-        requestedBy: r.requestedBy,
-        clientKey: r.clientKey ?? null,
-        requestSha256: r.requestSha256,
-        shadowOf: r.shadowOf ?? null,
-        createdAt: at,
-      });
+  for (const r of full) {
+    const at = created.get(r.id);
+    if (at) out.push({ ...r, createdAt: at });
   }
   return out;
 }

@@ -67,6 +67,18 @@ export type PredictionAddedRoot = StreamEventRoot & { kind: 'PredictionAdded'; p
 /** The explicit version of a model reference, if it names one. */
 const parsedVersion = (ref: string) => parseModelRef(ref)?.version;
 
+/** The prediction columns a scoring outcome fills. */
+const outcomeColumns = (o: ScoreOutcome) => ({
+  producedBy: o.modelVersion,
+  score: o.score,
+  label: o.label,
+  probabilities: o.probabilities,
+  fallback: o.fallback,
+  fallbackReason: o.fallbackReason,
+  explanation: o.explanation,
+  explanationMethod: o.explanationMethod,
+});
+
 export const requestHash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
 
 /** Real-time scoring and the model registry; each method authorises first. */
@@ -162,14 +174,7 @@ export function createPredictionsService(deps: PredictionsDeps) {
           ...of,
           id: newId(),
           modelVersion: version,
-          producedBy: o.modelVersion,
-          score: o.score,
-          label: o.label,
-          probabilities: o.probabilities,
-          fallback: o.fallback,
-          fallbackReason: o.fallbackReason,
-          explanation: o.explanation,
-          explanationMethod: o.explanationMethod,
+          ...outcomeColumns(o),
           clientKey: null,
           shadowOf: of.id,
           createdAt: new Date(),
@@ -306,14 +311,7 @@ export function createPredictionsService(deps: PredictionsDeps) {
         subjectId: v.subjectId ?? null,
         modelName: resolved.card.name,
         modelVersion: resolved.card.version,
-        producedBy: o.modelVersion,
-        score: o.score,
-        label: o.label,
-        probabilities: o.probabilities,
-        fallback: o.fallback,
-        fallbackReason: o.fallbackReason,
-        explanation: o.explanation,
-        explanationMethod: o.explanationMethod,
+        ...outcomeColumns(o),
         warnings: checked.warnings,
         requestedBy: viewer.userId,
         clientKey: key,
