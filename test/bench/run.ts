@@ -42,6 +42,9 @@
 //   BENCH_REDIS_URL     default $TEST_REDIS_URL or redis://127.0.0.1:6379
 //   BENCH_KEEP_DATA=1   keep the bench org's rows (default: deleted at the end, like the Redis keys)
 //   BENCH_MAX_SECONDS   watchdog for the whole run                           default 600
+//   BENCH_BASELINE=0    skip the baseline: by default the fanout scenarios run again, same loadgen
+//                       and rates, against two baseline instances (test/bench/baseline-server.ts:
+//                       ws + Redis pub/sub, nothing stored), printed beside Wardline with ratios
 //   BENCH_LIMITS        on: rate limits and caps on (RATE_LIMITS=on) at their defaults per user,
 //                       with the per-address budgets lifted (every simulated client comes from
 //                       127.0.0.1), so each operation pays the check and no per-user budget is
@@ -103,6 +106,7 @@ const opts = {
   redisUrl: env.BENCH_REDIS_URL ?? env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
   keepData: env.BENCH_KEEP_DATA === '1',
   maxSeconds: Number(env.BENCH_MAX_SECONDS ?? 600),
+  baseline: env.BENCH_BASELINE !== '0',
 };
 for (const s of opts.scenarios)
   if (!['fanout1', 'fanout5', 'send'].includes(s)) throw new Error(`BENCH_SCENARIOS: unknown scenario ${s} (fanout1, fanout5, send)`);
@@ -151,9 +155,9 @@ interface Instance {
   port: number;
 }
 
-async function startServer(name: string, extraArgv: string[]): Promise<Instance> {
+async function startServer(name: string, extraArgv: string[], script = 'server.ts'): Promise<Instance> {
   const child = track(
-    fork(join(here, 'server.ts'), [], {
+    fork(join(here, script), [], {
       cwd: root,
       execArgv: ['--import', 'tsx', '--expose-gc', ...extraArgv],
       env: { ...env, ...baseEnv },
@@ -730,6 +734,48 @@ function summary(f1: FanoutResult | undefined, f5: FanoutResult | undefined, sen
   return rows;
 }
 
+/**
+ * Wardline beside the baseline (the same load on a ws + Redis server that stores nothing), and the
+ * ratio. Sustained = the highest step with p99 under the scenario's bound and nothing lost.
+ */
+function printBaseline(
+  f1: FanoutResult | undefined,
+  f5: FanoutResult | undefined,
+  b1: FanoutResult | undefined,
+  b5: FanoutResult | undefined,
+) {
+  const best = (f?: FanoutResult) => (f ? f.steps.filter(sustained).reduce((m, x) => Math.max(m, x.deliveredPerSec), 0) : Number.NaN);
+  const usPerDelivery = (f?: FanoutResult) => {
+    const x = f?.steps[0];
+    return x ? (x.serverCpuMs * 1000) / Math.max(1, x.delivered) : Number.NaN;
+  };
+  const p99 = (f?: FanoutResult) => f?.steps.at(-1)?.latency.p99 ?? Number.NaN;
+  const kib = (f?: FanoutResult) => (f ? Math.max(...f.memory.map((m) => m.kibPerSocketRss)) : Number.NaN);
+  const rss = (f?: FanoutResult) => (f ? f.memory.reduce((n, m) => n + m.rssBeforeMiB, 0) : Number.NaN);
+  const rows: Array<[string, string, string, string]> = [];
+  const row = (what: string, w: number, b: number, digits = 0) => rows.push([what, fmt(w, digits), fmt(b, digits), fmt(w / b, 2)]);
+  if (f1 || b1) {
+    row('fanout1: deliveries/s sustained', best(f1), best(b1));
+    row(
+      `fanout1: server µs per delivery (both instances, ${f1?.steps[0]?.rate ?? '?'} msgs/s step)`,
+      usPerDelivery(f1),
+      usPerDelivery(b1),
+      1,
+    );
+    row('fanout1: p99 ms at the top step', p99(f1), p99(b1), 1);
+    row('connect + subscribe all sockets, s', (f1?.subscribedMs ?? Number.NaN) / 1000, (b1?.subscribedMs ?? Number.NaN) / 1000, 1);
+    row('KiB per subscribed socket (RSS)', kib(f1), kib(b1), 1);
+    row('RSS of both instances before the sockets, MiB', rss(f1), rss(b1));
+  }
+  if (f5 || b5) {
+    row('fanout5: deliveries/s sustained', best(f5), best(b5));
+    row(`fanout5: server µs per delivery (${f5?.steps[0]?.rate ?? '?'} msgs/s step)`, usPerDelivery(f5), usPerDelivery(b5), 1);
+    row('fanout5: p99 ms at the top step', p99(f5), p99(b5), 1);
+  }
+  console.log('\n== Wardline beside the baseline (ws + Redis pub/sub, nothing stored; same loadgen, same run) ==');
+  console.log(table(['figure', 'Wardline', 'baseline', 'ratio'], rows, true));
+}
+
 // ---- cleanup ----------------------------------------------------------------------------------
 
 async function cleanupData(c: Container) {
@@ -786,6 +832,8 @@ async function main() {
   let f1: FanoutResult | undefined;
   let f5: FanoutResult | undefined;
   let send: SendRow[] | undefined;
+  let b1: FanoutResult | undefined;
+  let b5: FanoutResult | undefined;
   const loadBefore = loadavg();
   try {
     const s = await setup(container);
@@ -815,6 +863,22 @@ async function main() {
     if (has('send')) {
       send = await runSend(s.convsB.slice(0, opts.sendConvs).map((c) => ({ id: c.id, senders: c.members })));
     }
+    if (opts.baseline && (f1 || f5)) {
+      // the same load generator, conversations and rates against two baseline instances (ws + Redis)
+      await Promise.all(servers.map((x) => stopChild(x.child, true)));
+      servers = [await startServer('base-A', [], 'baseline-server.ts'), await startServer('base-B', [], 'baseline-server.ts')];
+      log(`baseline (ws + Redis pub/sub, nothing stored) on ports ${servers.map((x) => x.port).join(', ')}`);
+      if (f1 && s.convA) b1 = await runFanout('fanout1', [{ id: s.convA, subUsers: patients, senders: patients }], opts.steps);
+      if (f5) {
+        const n = opts.subscribers;
+        const convs = s.convsB.slice(0, Math.ceil(n / 5)).map((c, j) => ({
+          id: c.id,
+          subUsers: [0, 1, 2, 3, 4].map((r) => 5 * j + r).filter((i) => i < n),
+          senders: c.members,
+        }));
+        b5 = await runFanout('fanout5', convs, opts.steps5);
+      }
+    }
   } finally {
     await Promise.all([...servers.map((x) => stopChild(x.child, true)), loadgen ? stopChild(loadgen, false) : Promise.resolve()]);
     await cleanupData(container).catch((err: Error) => log(`cleanup failed: ${err.message}`));
@@ -833,6 +897,7 @@ async function main() {
   if (f5) printFanout(f5);
   if (send) printSend(send);
   const verdicts = summary(f1, f5, send);
+  if (b1 || b5) printBaseline(f1, f5, b1, b5);
   if (f1?.profile) console.log(`\nCPU profile (instance A, top fanout1 step): ${f1.profile}`);
   const sendProfile = send?.find((r) => r.profile)?.profile;
   if (sendProfile) console.log(`CPU profile (instance A, top send step): ${sendProfile}`);
@@ -860,6 +925,7 @@ async function main() {
         fanout1: f1,
         fanout5: f5,
         send,
+        baseline: { fanout1: b1, fanout5: b5 },
         summary: verdicts,
       },
       null,
