@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Redis } from 'ioredis';
-import { GraphQLError, Kind, type OperationDefinitionNode, type ValueNode, getOperationAST } from 'graphql';
+import { Kind, type OperationDefinitionNode, type ValueNode, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config, LimitClass } from '../config.js';
 import type { Context } from '../graphql/context.js';
 import type { Metrics } from '../http/metrics.js';
-import { rateLimited } from '../shared/errors.js';
+import { rateLimitedHttp } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Viewer } from '../shared/viewer.js';
 import { clientIp, createRateLimiter, limitMetrics, type RateLimiter, type Verdict } from './rate-limits.js';
@@ -54,18 +54,6 @@ export function filterCost(op: OperationDefinitionNode, variables: Record<string
     if (s.kind === Kind.FIELD) for (const a of s.arguments ?? []) cost += nodeCost(a.value, variables ?? {});
   return cost;
 }
-
-/** A refused cap: BAD_USER_INPUT (the client must change what it asks), with the cap named. */
-export const capExceeded = (limit: 'SUBSCRIPTIONS_PER_SOCKET' | 'FILTER_COST', max: number, message: string) =>
-  new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', limit, max } });
-
-/** RATE_LIMITED for HTTP: status 429 and Retry-After (yoga takes `http` out of the JSON body). */
-export const rateLimitedHttp = (retryAfterSeconds: number) => {
-  const e = rateLimited(retryAfterSeconds);
-  return new GraphQLError(e.message, {
-    extensions: { ...e.extensions, http: { status: 429, headers: { 'Retry-After': String(retryAfterSeconds) } } },
-  });
-};
 
 /** Everything the transports ask about limits (see docs/protection.md, "Rate limits and caps"). */
 export interface Limits {

@@ -147,7 +147,7 @@ export function createHub(deps: HubDeps): Hub {
     s.catchingUp = true;
     try {
       for (;;) {
-        const batch = await readRange(db, s.stream, s.orgId, s.last, Number.MAX_SAFE_INTEGER, 500);
+        const { events: batch } = await readRange(db, s.stream, s.orgId, s.last, 500);
         // the ledger is the source of truth: what it holds after `last` is dispatched in order
         for (const ev of batch) if (!s.closed && ev.position > s.last) dispatch(s, ev, Date.parse(ev.at));
         if (batch.length < 500) break;

@@ -1,4 +1,4 @@
-import { type SQL, and, asc, eq, gt, lte, sql } from 'drizzle-orm';
+import { type SQL, and, eq, sql } from 'drizzle-orm';
 import { type Executor, rowsOf } from '../db/client.js';
 import { streamEvents, streamHeads } from './tables.js';
 
@@ -154,46 +154,12 @@ export async function redact(tx: Executor, stream: string, orgId: string, subjec
     .where(and(eq(streamEvents.stream, stream), eq(streamEvents.orgId, orgId), eq(streamEvents.subject, subject)));
 }
 
-type EventRow = typeof streamEvents.$inferSelect;
-const toEvent = (r: EventRow): LedgerEvent => ({
-  stream: r.stream,
-  position: r.position,
-  orgId: r.orgId,
-  type: r.type,
-  payload: r.payload as Record<string, unknown>,
-  at: r.at.toISOString(),
-});
-
-/** Events of one stream with `after < position <= upTo`, in order, at most `limit`. */
-export async function readRange(
-  db: Executor,
-  stream: string,
-  orgId: string,
-  after: number,
-  upTo = Number.MAX_SAFE_INTEGER,
-  limit = 1000,
-): Promise<LedgerEvent[]> {
-  const rows = await db
-    .select()
-    .from(streamEvents)
-    .where(
-      and(
-        eq(streamEvents.stream, stream),
-        eq(streamEvents.orgId, orgId),
-        gt(streamEvents.position, after),
-        lte(streamEvents.position, upTo),
-      ),
-    )
-    .orderBy(asc(streamEvents.position))
-    .limit(limit);
-  return rows.map(toEvent);
-}
-
 /**
- * Like {@link readRange} from `after`, and in the same snapshot the position up to which retention
- * has deleted the stream (`trimmed`): a reader whose `after` is below it would miss events.
+ * Events of one stream after `after`, in order, at most `limit`, and in the same snapshot the
+ * position up to which retention has deleted the stream (`trimmed`): a reader whose `after` is
+ * below it would miss events.
  */
-export async function readRangeChecked(
+export async function readRange(
   db: Executor,
   stream: string,
   orgId: string,
@@ -281,15 +247,15 @@ export async function trimOrg(db: Executor, orgId: string, before: Date, limit: 
       marks as (select stream, max(position) as position from gone group by stream),
       raised as (
         update ${streamHeads} h set trimmed = greatest(h.trimmed, m.position)
-        from marks m where h.stream = m.stream returning 1)
-      select (select count(*) from gone)::int as n, (select count(*) from raised)::int as streams`),
+        from marks m where h.stream = m.stream)
+      select count(*)::int as n from gone`),
   );
   return Number(r?.n ?? 0);
 }
 
-/** The organisations that have events older than `before` (one index probe per organisation). */
-export async function orgsWithEventsBefore(db: Executor, before: Date): Promise<string[]> {
-  const rows = await rowsOf<{ org: string }>(
+/** The organisations with events in the ledger (one index probe per organisation). */
+export async function ledgerOrgs(db: Executor): Promise<string[]> {
+  const rows = rowsOf<{ org: string }>(
     await db.execute(sql`
       with recursive o as (
         select min(org_id) as org from ${streamEvents}
@@ -297,14 +263,5 @@ export async function orgsWithEventsBefore(db: Executor, before: Date): Promise<
         select (select min(org_id) from ${streamEvents} where org_id > o.org) from o where o.org is not null)
       select org from o where org is not null`),
   );
-  const out: string[] = [];
-  for (const { org } of rows) {
-    const [old] = await rowsOf<{ one: number }>(
-      await await db.execute(
-        sql`select 1 as one from ${streamEvents} where org_id = ${org} and at < ${before.toISOString()}::timestamptz limit 1`,
-      ),
-    );
-    if (old) out.push(org);
-  }
-  return out;
+  return rows.map((r) => r.org);
 }

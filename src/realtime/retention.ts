@@ -1,6 +1,6 @@
 import type { Executor } from '../db/client.js';
 import type { Logger } from '../shared/logger.js';
-import { orgsWithEventsBefore, trimOrg } from './ledger.js';
+import { ledgerOrgs, trimOrg } from './ledger.js';
 
 const BATCH = 1_000;
 /** At most this many events per organisation and run: a run stays short; the next one goes on. */
@@ -26,7 +26,8 @@ export function ledgerRetention(deps: { db: Executor; logger: Logger; retentionD
 /** Deletes the events older than `before`, organisation by organisation. Returns how many. */
 export async function trimLedger(db: Executor, before: Date, logger?: Logger): Promise<number> {
   let total = 0;
-  for (const org of await orgsWithEventsBefore(db, before)) {
+  // an organisation with nothing old costs one empty index range in trimOrg, the same as a probe would
+  for (const org of await ledgerOrgs(db)) {
     for (let done = 0; done < MAX_PER_ORG_RUN; ) {
       const n = await trimOrg(db, org, before, BATCH);
       done += n;

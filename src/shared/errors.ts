@@ -35,6 +35,19 @@ export const cursorExpired = () =>
     { field: 'after', reason: 'CURSOR_EXPIRED' },
   );
 
+/** RATE_LIMITED for HTTP: status 429 and Retry-After (yoga takes `http` out of the JSON body). */
+export const rateLimitedHttp = (retryAfterSeconds: number) => {
+  const e = rateLimited(retryAfterSeconds);
+  return coded('RATE_LIMITED', e.message, {
+    retryAfterSeconds,
+    http: { status: 429, headers: { 'Retry-After': String(retryAfterSeconds) } },
+  });
+};
+
+/** A refused cap: BAD_USER_INPUT (the client must change what it asks), with the cap named. */
+export const capExceeded = (limit: 'SUBSCRIPTIONS_PER_SOCKET' | 'FILTER_COST', max: number, message: string) =>
+  coded('BAD_USER_INPUT', message, { limit, max });
+
 /** True for errors created by this catalog (they are shown to clients unmasked). */
 export function isCoded(err: unknown): err is GraphQLError {
   return err instanceof GraphQLError && typeof err.extensions?.code === 'string';

@@ -135,9 +135,9 @@ describe('the ledger unreachable for a moment', () => {
     const sent = [await send(b, org.provider, c, 'one')];
     await waitForMessages(sub, 1);
 
-    // a3 cannot reach PostgreSQL (every query it starts fails), and a publish from B is lost
-    const db = a3.container.database.db as unknown as { select: unknown };
-    const select = db.select;
+    // a3 cannot reach PostgreSQL (every query it starts fails, built or raw), and a publish from B is lost
+    const db = a3.container.database.db as unknown as { select: unknown; execute: unknown };
+    const { select, execute } = db;
     const refused: unknown = new Proxy(
       {},
       {
@@ -149,6 +149,7 @@ describe('the ledger unreachable for a moment', () => {
       },
     );
     db.select = () => refused;
+    db.execute = () => refused;
     const logger = a3.container.logger;
     const warn = logger.warn.bind(logger);
     let failures = 0;
@@ -173,6 +174,7 @@ describe('the ledger unreachable for a moment', () => {
       expect(messageIds(sub)).toEqual(sent.slice(0, 1));
     } finally {
       db.select = select;
+      db.execute = execute;
       logger.warn = warn;
     }
     await waitForMessages(sub, sent.length, 3_000); // the next head poll (1 s) catches up

@@ -10,8 +10,8 @@ import {
 } from 'graphql';
 import type { Config } from '../../config.js';
 import type { Metrics } from '../../http/metrics.js';
-import { type Limits, capExceeded, filterCost } from '../../protection/limits.js';
-import { forbidden, isCoded, rateLimited } from '../../shared/errors.js';
+import { type Limits, filterCost } from '../../protection/limits.js';
+import { capExceeded, forbidden, isCoded, rateLimited } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { Protocol, ProtocolSocket } from './adapter.js';
 import { CloseCode } from './close-codes.js';
