@@ -67,7 +67,18 @@ import { fileURLToPath } from 'node:url';
 import type postgres from 'postgres';
 import WebSocket from 'ws';
 import type { CoreContainer } from '../../src/container.js';
-import { Histogram, type LatencySummary, ensureDatabase, pgClient, pool, sampleSystem, sleep, systemCpu, limitsEnv } from './common.js';
+import {
+  Histogram,
+  type LatencySummary,
+  benchInstance,
+  ensureDatabase,
+  pgClient,
+  pool,
+  sampleSystem,
+  sleep,
+  systemCpu,
+  limitsEnv,
+} from './common.js';
 
 const SECRET = 'bench-secret-bench-secret-bench-secret-01';
 const env = process.env;
@@ -154,35 +165,15 @@ function childLoop(stop: () => Promise<void>, metrics?: () => Promise<string>) {
 }
 
 async function server() {
-  const { loadConfig } = await import('../../src/config.js');
-  const { createContainer } = await import('../../src/container.js');
-  const { createApi } = await import('../../src/api.js');
-  const container = await createContainer(loadConfig(process.env), { migrate: false, role: 'serve' });
-  const api = createApi(container);
-  const port = await api.listen(0, HOST);
-  process.send?.({ t: 'ready', port } satisfies Msg);
-  childLoop(async () => {
-    await api.close().catch(() => {});
-    await container.close().catch(() => {});
-    process.exit(0);
-  });
+  const api = await benchInstance('api', { migrate: false, apiRole: 'serve' });
+  process.send?.({ t: 'ready', port: api.port } satisfies Msg);
+  childLoop(() => api.stop().then(() => process.exit(0)));
 }
 
 async function worker() {
-  const { loadConfig } = await import('../../src/config.js');
-  const { createContainer } = await import('../../src/container.js');
-  const { startWorkers } = await import('../../src/worker.js');
-  const container = await createContainer(loadConfig(process.env), { migrate: false, role: 'worker' });
-  const workers = startWorkers(container);
+  const w = await benchInstance('worker');
   process.send?.({ t: 'ready' } satisfies Msg);
-  childLoop(
-    async () => {
-      await workers.close().catch(() => {});
-      await container.close().catch(() => {});
-      process.exit(0);
-    },
-    () => container.metrics.registry.metrics(),
-  );
+  childLoop(() => w.stop().then(() => process.exit(0)), w.metrics);
 }
 
 // ---- clients: HTTP and raw graphql-transport-ws ----------------------------------------------------

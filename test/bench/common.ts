@@ -274,3 +274,39 @@ export function limitsEnv(mode: string | undefined): Record<string, string> {
     ...Object.fromEntries(['QUERY', 'MUTATION', 'SUBSCRIBE', 'CONNECT', 'SIGNAL'].map((k) => [`RATE_LIMIT_${k}_IP`, lifted])),
   };
 }
+
+/**
+ * The inside of a bench child process: an API instance or a worker built from the environment, as
+ * `wardline serve` / `wardline worker` would (dynamic imports: only the role's code loads). `stop`
+ * closes it (never throws). `metrics` is the instance's Prometheus text.
+ */
+export async function benchInstance(role: 'api' | 'worker', opts: { migrate?: boolean; apiRole?: 'serve' } = {}) {
+  const { loadConfig } = await import('../../src/config.js');
+  const { createContainer } = await import('../../src/container.js');
+  const config = loadConfig(process.env);
+  if (role === 'worker') {
+    const { startWorkers } = await import('../../src/worker.js');
+    const container = await createContainer(config, { migrate: false, role: 'worker' });
+    const workers = startWorkers(container);
+    return {
+      port: undefined,
+      metrics: () => container.metrics.registry.metrics(),
+      stop: async () => {
+        await workers.close().catch(() => {});
+        await container.close().catch(() => {});
+      },
+    };
+  }
+  const { createApi } = await import('../../src/api.js');
+  const container = await createContainer(config, { migrate: opts.migrate, role: opts.apiRole });
+  const api = createApi(container);
+  const port = await api.listen(0, '127.0.0.1');
+  return {
+    port,
+    metrics: () => container.metrics.registry.metrics(),
+    stop: async () => {
+      await api.close().catch(() => {});
+      await container.close().catch(() => {});
+    },
+  };
+}

@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import WebSocket from 'ws';
-import { Histogram, pool, sleep, limitsEnv } from './common.js';
+import { Histogram, benchInstance, pool, sleep, limitsEnv } from './common.js';
 
 const SECRET = 'bench-secret-bench-secret-bench-secret-01';
 const env = process.env;
@@ -83,32 +83,15 @@ const onStop = (stop: () => Promise<void>) => {
 // ---- server / worker: the real entry points ----------------------------------------------------
 
 async function server() {
-  const { loadConfig } = await import('../../src/config.js');
-  const { createContainer } = await import('../../src/container.js');
-  const { createApi } = await import('../../src/api.js');
-  const container = await createContainer(loadConfig(process.env));
-  const api = createApi(container);
-  const port = await api.listen(0, '127.0.0.1');
-  process.send?.({ t: 'ready', port } satisfies Msg);
-  onStop(async () => {
-    await api.close().catch(() => {});
-    await container.close().catch(() => {});
-    process.exit(0);
-  });
+  const api = await benchInstance('api');
+  process.send?.({ t: 'ready', port: api.port } satisfies Msg);
+  onStop(() => api.stop().then(() => process.exit(0)));
 }
 
 async function worker() {
-  const { loadConfig } = await import('../../src/config.js');
-  const { createContainer } = await import('../../src/container.js');
-  const { startWorkers } = await import('../../src/worker.js');
-  const container = await createContainer(loadConfig(process.env), { migrate: false });
-  const workers = startWorkers(container);
+  const w = await benchInstance('worker');
   process.send?.({ t: 'ready' } satisfies Msg);
-  onStop(async () => {
-    await workers.close().catch(() => {});
-    await container.close().catch(() => {});
-    process.exit(0);
-  });
+  onStop(() => w.stop().then(() => process.exit(0)));
 }
 
 // ---- loadgen: one raw graphql-transport-ws socket per patient ----------------------------------
