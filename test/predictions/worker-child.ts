@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { createContainer } from '../../src/container.js';
 import { predictionsWorker } from '../../src/modules/predictions/jobs.js';
 import { startWorkers } from '../../src/worker.js';
+import { workerChildReady } from '../harness/worker-child.js';
 
 const holdMs = Number(process.env.SCORING_TEST_HOLD_MS ?? 0);
 let first = true;
@@ -39,10 +40,4 @@ const side = predictionsWorker(deps, container.services, {
   afterCommit: async () => committed(),
 });
 const workers = startWorkers(container, { jobs: side.duties.jobs, periodic: [] });
-process.send?.({ type: 'ready' });
-process.on('SIGTERM', () => {
-  void workers
-    .close()
-    .then(() => container.close())
-    .finally(() => process.exit(0));
-});
+workerChildReady(workers, container);

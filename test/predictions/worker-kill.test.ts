@@ -1,10 +1,9 @@
-import { type ChildProcess, fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../harness/clients.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from '../harness/env.js';
 import { type SeededOrg, seedOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { spawnWorkerChild } from '../harness/worker-child.js';
 import { riskRows, storedBatch, submit } from './ops.js';
 
 // The API runs here; scoring workers run as child processes, the first one killed with SIGKILL mid-batch.
@@ -22,35 +21,8 @@ afterEach(() => {
 });
 afterAll(stopAll);
 
-async function spawnWorker(env: Record<string, string> = {}) {
-  const child = fork(fileURLToPath(new URL('./worker-child.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
-    env: {
-      PATH: process.env.PATH,
-      NODE_ENV: 'test',
-      TZ: 'UTC',
-      DATABASE_URL: TEST_DATABASE_URL,
-      REDIS_URL: TEST_REDIS_URL,
-      JWT_SECRET: TEST_JWT_SECRET,
-      REDIS_PREFIX: app.config.redisPrefix,
-      LOG_LEVEL: 'silent',
-      JOB_LOCK_MS: '1000',
-      ...ENV,
-      ...env,
-    },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  const message = (type: string) =>
-    new Promise<void>((resolve, reject) => {
-      child.on('message', (m: { type?: string }) => m?.type === type && resolve());
-      child.once('exit', (code) => reject(new Error(`worker exited (${code}) before "${type}"`)));
-    });
-  const holding = message('holding');
-  holding.catch(() => {});
-  await message('ready');
-  return { child, holding };
-}
+const spawnWorker = (env: Record<string, string> = {}) =>
+  spawnWorkerChild(new URL('./worker-child.ts', import.meta.url), app, children, { ...ENV, ...env });
 
 describe('a scoring worker killed mid-batch', () => {
   it('loses no row and counts none twice once another worker takes over', async () => {

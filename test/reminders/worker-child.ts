@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { createContainer } from '../../src/container.js';
 import { type ReminderJobHooks, reminderJob } from '../../src/modules/reminders/jobs.js';
 import { startWorkers } from '../../src/worker.js';
+import { workerChildReady } from '../harness/worker-child.js';
 
 const holdMs = Number(process.env.REMINDER_TEST_DELAY_MS ?? 0);
 const hold = async () => {
@@ -18,10 +19,4 @@ const hooks: ReminderJobHooks =
 
 const container = await createContainer(loadConfig(process.env), { migrate: false });
 const workers = startWorkers(container, { jobs: [reminderJob(container.jobs!.reminders, hooks)], periodic: [] });
-process.send?.({ type: 'ready' });
-process.on('SIGTERM', () => {
-  void workers
-    .close()
-    .then(() => container.close())
-    .finally(() => process.exit(0));
-});
+workerChildReady(workers, container);

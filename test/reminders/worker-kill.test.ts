@@ -1,10 +1,9 @@
-import { type ChildProcess, fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, settled, until } from '../harness/clients.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from '../harness/env.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { spawnWorkerChild } from '../harness/worker-child.js';
 import { reminderJob } from '../../src/modules/reminders/jobs.js';
 import { startWorkers } from '../../src/worker.js';
 import { createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored } from './ops.js';
@@ -24,36 +23,8 @@ afterEach(async () => {
 });
 afterAll(stopAll);
 
-/** Starts `wardline worker`-like child on the app's Redis prefix; resolves once its workers run. */
-async function spawnWorker(env: Record<string, string> = {}): Promise<{ child: ChildProcess; holding: Promise<void> }> {
-  const child = fork(fileURLToPath(new URL('./worker-child.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
-    env: {
-      PATH: process.env.PATH,
-      NODE_ENV: 'test',
-      TZ: 'UTC',
-      DATABASE_URL: TEST_DATABASE_URL,
-      REDIS_URL: TEST_REDIS_URL,
-      JWT_SECRET: TEST_JWT_SECRET,
-      REDIS_PREFIX: app.config.redisPrefix,
-      LOG_LEVEL: 'silent',
-      // a dead worker's job is re-run by another about this long after its last lock renewal
-      JOB_LOCK_MS: '1000',
-      ...env,
-    },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  const message = (type: string) =>
-    new Promise<void>((resolve, reject) => {
-      child.on('message', (m: { type?: string }) => m?.type === type && resolve());
-      child.once('exit', (code) => reject(new Error(`worker exited (${code}) before "${type}"`)));
-    });
-  const holding = message('holding');
-  holding.catch(() => {});
-  await message('ready');
-  return { child, holding };
-}
+const spawnWorker = (env: Record<string, string> = {}) =>
+  spawnWorkerChild(new URL('./worker-child.ts', import.meta.url), app, children, env);
 
 const kill9 = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
