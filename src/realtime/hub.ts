@@ -232,6 +232,12 @@ export function createHub(deps: HubDeps): Hub {
   let polling = false;
   const poll = async () => {
     if (since === undefined || polling) return;
+    if (streams.size === 0) {
+      // nothing held here: no read at all, and the next join starts the bound afresh from its baseline
+      since = undefined;
+      behind.clear();
+      return;
+    }
     polling = true;
     try {
       const changed = await changedSince(db, since);
