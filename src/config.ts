@@ -84,6 +84,8 @@ export interface Config {
     backoffMs: number;
     /** Smallest gap allowed between occurrences of a recurring reminder (6-field cron allows seconds). */
     minIntervalMs: number;
+    /** How long one minute of `snoozeReminder(minutes)` lasts: 60,000 ms; tests shorten it. */
+    snoozeMinuteMs: number;
   };
   calls: {
     ringTimeoutMs: number;
@@ -286,6 +288,7 @@ const schema = z.object({
   REMINDER_ATTEMPTS: int(1, 100).default(8),
   REMINDER_BACKOFF_MS: int(10, 3_600_000).default(1_000),
   REMINDER_MIN_INTERVAL_MS: int(1_000, 86_400_000).default(60_000),
+  REMINDER_SNOOZE_MINUTE_MS: int(100, 60_000).default(60_000),
   CALL_RING_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
   CALL_CONNECT_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
   CALL_LIVENESS_GRACE_MS: int(1_000, 3_600_000).default(60_000),
@@ -424,6 +427,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       attempts: e.REMINDER_ATTEMPTS,
       backoffMs: e.REMINDER_BACKOFF_MS,
       minIntervalMs: e.REMINDER_MIN_INTERVAL_MS,
+      snoozeMinuteMs: e.REMINDER_SNOOZE_MINUTE_MS,
     },
     calls: {
       ringTimeoutMs: e.CALL_RING_TIMEOUT_MS,

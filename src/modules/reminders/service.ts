@@ -210,7 +210,7 @@ export function createRemindersService(deps: RemindersDeps) {
       return transition(viewer, id, (r, now) => {
         if (r.status === 'cancelled') throw conflict('This reminder is cancelled.');
         if (r.status === 'paused') throw conflict('This reminder is paused; resume it first.');
-        return { status: 'active', snoozedUntil: new Date(now.getTime() + m * 60_000) };
+        return { status: 'active', snoozedUntil: new Date(now.getTime() + m * config.snoozeMinuteMs) };
       });
     },
 
