@@ -40,6 +40,9 @@ export async function startApp(opts: { prefix?: string; env?: Record<string, str
     INTROSPECTION: 'true',
     // tests send far faster than one person does; test/api/rate-limits.test.ts turns limits on
     RATE_LIMITS: 'off',
+    // a loaded CI machine can starve a test process for seconds; the 2 s production bound is tested
+    // where it matters (test/system/redis-faults.test.ts sets its own)
+    REDIS_COMMAND_TIMEOUT_MS: '10000',
     ...opts.env,
   });
   const container = await createContainer(config, { logger: createLogger(config.logLevel) });
