@@ -13,6 +13,12 @@
 // BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/wardline_bench, created and migrated if
 // missing), BENCH_REDIS_URL (redis://127.0.0.1:6379), BENCH_KEEP_DATA=1 (keep the bench org).
 //
+// CPU per occurrence (`cpu` line) is measured from the due instant to the last delivery: the API and
+// worker processes (their /proc utime+stime), the PostgreSQL backends connected to the bench
+// database, and the redis-server process of BENCH_REDIS_URL when it runs on this machine (every
+// client of that Redis counts: point BENCH_REDIS_URL at a redis-server of your own for a clean
+// figure). Resolution is one 10 ms tick per process.
+//
 // Processes: this driver (seeds through the services, creates the reminders, prints the report),
 // one API instance (`server`), the worker process(es) (`worker`: loadConfig + createContainer +
 // startWorkers, i.e. `wardline worker`), and a raw-`ws` graphql-transport-ws load generator
@@ -22,6 +28,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import WebSocket from 'ws';
+import { readFileSync } from 'node:fs';
 import { Histogram, benchInstance, pool, sleep, limitsEnv } from './common.js';
 
 const SECRET = 'bench-secret-bench-secret-bench-secret-01';
@@ -170,6 +177,42 @@ async function loadgen() {
 
 // ---- driver ------------------------------------------------------------------------------------
 
+/** utime+stime of a process in ms (0 when it is gone or this is not Linux). */
+function cpuMsOf(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU ms of the roles that deliver: API, workers, the bench database's PostgreSQL backends, Redis. */
+interface CpuSample {
+  api: number;
+  worker: number;
+  postgres: Map<number, number>;
+  redis: number;
+}
+async function sampleCpu(sql: ReturnType<typeof admin>, database: string, api: ChildProcess, workers: ChildProcess[], redisPid: number) {
+  const pids = (await sql`select pid from pg_stat_activity where datname = ${database}`).map((r) => Number(r.pid));
+  return {
+    api: cpuMsOf(api.pid),
+    worker: workers.reduce((n, w) => n + cpuMsOf(w.pid), 0),
+    postgres: new Map(pids.map((p) => [p, cpuMsOf(p)])),
+    redis: cpuMsOf(redisPid),
+  } satisfies CpuSample;
+}
+/** µs of CPU per occurrence between two samples (a backend new in `b` counts whole). */
+function cpuPerOccurrence(a: CpuSample, b: CpuSample, n: number) {
+  let pg = 0;
+  for (const [pid, ms] of b.postgres) pg += ms - (a.postgres.get(pid) ?? 0);
+  const per = (ms: number) => Math.round((ms * 1000) / Math.max(1, n));
+  return { apiUs: per(b.api - a.api), workerUs: per(b.worker - a.worker), postgresUs: per(pg), redisUs: per(b.redis - a.redis) };
+}
+
 function admin(database?: string) {
   const url = new URL(DATABASE_URL);
   return postgres({
@@ -260,13 +303,21 @@ async function driver() {
   let container: Awaited<ReturnType<typeof import('../../src/container.js')['createContainer']>> | undefined;
   try {
     await ensureDatabase();
+    const { Redis } = await import('ioredis');
+    const probe = new Redis(REDIS_URL);
+    const redisPid = Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1] ?? 0);
+    await probe.quit();
+    const cpuSql = admin();
+    const dbName = new URL(DATABASE_URL).pathname.slice(1);
     const srv = child('server', runEnv);
     children.push(srv);
     const port = (await next(srv, 'ready', 60_000)).port as number;
     const prof = env.BENCH_WORKER_CPU_PROF;
+    const workerProcs: ChildProcess[] = [];
     for (let i = 0; i < WORKERS; i++) {
       const w = child('worker', runEnv, i === 0 && prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []);
       children.push(w);
+      workerProcs.push(w);
       await next(w, 'ready', 60_000);
     }
 
@@ -319,7 +370,10 @@ async function driver() {
     if (slackMs < 500) console.warn(`reminders bench: creation ended ${-slackMs} ms after the due instant; raise BENCH_LEAD_MS`);
 
     // wait for the due instant, then until every reminder arrived and nothing moved for 2 s
-    await sleep(Math.max(0, due.getTime() - Date.now()));
+    await sleep(Math.max(0, due.getTime() - Date.now() - 50));
+    const cpu0 = await sampleCpu(cpuSql, dbName, srv, workerProcs, redisPid);
+    let cpu1 = cpu0;
+    const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     let last = -1;
     let quietSince = Date.now();
     while (Date.now() - started < MAX_MS - 8_000) {
@@ -327,10 +381,13 @@ async function driver() {
       if (received !== last) {
         last = received;
         quietSince = Date.now();
+        // the last sample taken while deliveries still arrived closes the CPU window
+        cpu1 = await sampleCpu(cpuSql, dbName, srv, workerProcs, redisPid);
       }
       const idle = Date.now() - quietSince;
       if ((received >= ids.length && idle >= 2_000) || idle >= 15_000) break;
     }
+    await cpuSql.end();
     gen.send({ t: 'finish', ids });
     const { stats } = await next(gen, 'result', 30_000);
     const db = await stored(orgId);
@@ -380,8 +437,11 @@ async function driver() {
       stored: db,
       queue: counts.reminders,
       jobs,
+      cpuUsPerOccurrence: cpuPerOccurrence(cpu0, cpu1, stats.unique),
+      loadAverage: load,
       wallMs: Date.now() - started,
     };
+    const cpu = report.cpuUsPerOccurrence;
     const exact =
       report.missing + report.duplicates + report.unexpected === 0 && db.notifications === ids.length && db.distinctKeys === ids.length;
     const ok = exact && createFailures === 0;
@@ -394,6 +454,7 @@ async function driver() {
         `  throughput         ${report.remindersPerSec} reminders/s (due → last delivery ${drainMs} ms; first → last ${report.firstToLastMs} ms)  target ≥ 2,000/s: ${report.remindersPerSec >= 2_000 ? 'met' : 'NOT met'}`,
         `  worker commits     ${report.committedPerSec} reminders/s (due → last notification committed ${report.dueToLastCommitMs} ms)`,
         `  jobs (last ${jobs.sampled})    handler p50 ${jobs.handlerMsP50} ms, p99 ${jobs.handlerMsP99} ms, mean in flight ${jobs.meanInFlight}`,
+        `  cpu per occurrence worker ${cpu.workerUs} µs, API ${cpu.apiUs} µs, PostgreSQL ${cpu.postgresUs} µs, Redis ${cpu.redisUs} µs (load average at the due instant ${load})`,
         `  latency (due→socket) p50 ${report.latencyMs.p50} ms, p95 ${report.latencyMs.p95} ms, p99 ${report.latencyMs.p99} ms, max ${report.latencyMs.max} ms`,
         `  verdict            ${exact ? 'none lost or doubled' : 'LOST OR DOUBLED'}${createFailures ? `; setup incomplete: ${createFailures} creates failed (raise BENCH_LEAD_MS)` : ''}`,
       ].join('\n'),
