@@ -15,7 +15,7 @@ import type { Queues } from './queues.js';
  *   overdue and fires it directly (no Redis needed).
  *
  * The handler must be idempotent behind a row (fire may run more than once for one timer).
- * Used by alert escalation and reminder occurrences; the call ring timeout is next.
+ * Used by alert escalation; reminders use due-second ticks instead (modules/reminders/ticks.ts).
  */
 export interface DurableTimer<S extends z.ZodType> {
   readonly job: JobDef<S>;

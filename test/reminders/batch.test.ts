@@ -3,7 +3,7 @@ import { it } from '../harness/fixtures.js';
 import { seedOrg } from '../harness/seed.js';
 import { occurrenceKey } from '../../src/modules/reminders/events.js';
 import { gql, settled } from '../harness/clients.js';
-import { CANCEL, createReminder, inSeconds, inbox, stored } from './ops.js';
+import { CANCEL, createReminder, inSeconds, inbox, stored, tickOf } from './ops.js';
 
 // The worker's batched delivery (one transaction for many occurrences), called directly on the real
 // service and database. No worker runs here: the reminders are due in an hour, so only these calls
@@ -83,10 +83,8 @@ describe('batched reminder delivery', () => {
     const list = await gql(app, u.token, `query($s:[ReminderStatus!]){ reminders(status:$s) { id nextAt } }`, { s: ['ACTIVE'] });
     expect(list.data.reminders).toHaveLength(1);
     expect(new Date(list.data.reminders[0].nextAt).getTime() - occ(daily)).toBe(86_400_000);
-    const job = await app.container.queues
-      .queue('reminders')
-      .getJob(occurrenceKey(daily.id, new Date(list.data.reminders[0].nextAt).getTime()));
-    expect(await job?.getState()).toBe('delayed');
+    // the tick of the next occurrence is scheduled after the commit
+    expect(await (await tickOf(app, list.data.reminders[0].nextAt))?.getState()).toBe('delayed');
     await gql(app, u.token, CANCEL, { id: daily.id });
   });
 });

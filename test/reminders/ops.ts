@@ -2,7 +2,8 @@
 import { and, eq, like, sql } from 'drizzle-orm';
 import type { Client } from 'graphql-ws';
 import { expect } from 'vitest';
-import { reminderJob, reminderReconciler } from '../../src/modules/reminders/jobs.js';
+import { tickId } from '../../src/modules/reminders/events.js';
+import { reminderJobs, reminderReconciler } from '../../src/modules/reminders/jobs.js';
 import { notifications } from '../../src/modules/notifications/tables.js';
 import { reminderOccurrences } from '../../src/modules/reminders/tables.js';
 import { startWorkers, type Workers } from '../../src/worker.js';
@@ -44,11 +45,11 @@ export async function inbox(app: TestApp, user: SeededUser): Promise<{ client: C
 export const deliveriesOf = (sub: Collector, id: string) =>
   sub.items.map((i) => i.notificationEvents).filter((e) => e.__typename === 'NotificationAdded' && e.notification.data?.reminderId === id);
 
-/** A real worker on the app's container (its queue prefix), with the reconciler scoped to `orgIds`. */
+/** A real worker on the app's container (its queue prefix), with its claims (ticks and reconciler) scoped to `orgIds`. */
 export function worker(app: TestApp, orgIds: () => string[]): Workers {
   const reminders = app.container.jobs!.reminders;
   return startWorkers(app.container, {
-    jobs: [reminderJob(reminders)],
+    jobs: reminderJobs(reminders, {}, { orgIds }),
     periodic: [reminderReconciler(reminders, app.config.reminders.reconcileMs, { orgIds })],
   });
 }
@@ -67,9 +68,20 @@ export async function stored(app: TestApp, orgId: string, reminderId: string) {
   return { notifications: n?.n ?? 0, occurrences: occ.map((o) => o.at.getTime()).sort() };
 }
 
-/** The BullMQ job of an occurrence, if Redis has it. */
-export const jobOf = (app: TestApp, reminderId: string, occurrenceMs: number) =>
-  app.container.queues.queue('reminders').getJob(`reminder:${reminderId}:${occurrenceMs}`);
+/**
+ * The due-second tick that delivers something due at `dueMs`, if Redis has it: the tick of the
+ * first whole second at or after it, or (when it was scheduled late, on a loaded machine) of one of
+ * the few seconds after that.
+ */
+export async function tickOf(app: TestApp, dueMs: number | string) {
+  const queue = app.container.queues.queue('reminders');
+  const first = Math.ceil(new Date(dueMs).getTime() / 1000);
+  for (let s = first; s < first + 5; s++) {
+    const job = await queue.getJob(tickId(s));
+    if (job) return job;
+  }
+  return undefined;
+}
 
 /**
  * The file's instance (with `env`) and org, plus a real worker whose reconciler is scoped to that org:

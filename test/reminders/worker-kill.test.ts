@@ -4,9 +4,9 @@ import { sleep, settled, until } from '../harness/clients.js';
 import { seedOrg, type SeededOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
 import { spawnWorkerChild } from '../harness/worker-child.js';
-import { reminderJob } from '../../src/modules/reminders/jobs.js';
+import { reminderJobs } from '../../src/modules/reminders/jobs.js';
 import { startWorkers } from '../../src/worker.js';
-import { createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored } from './ops.js';
+import { createReminder, deliveriesOf, inSeconds, inbox, stored, tickOf } from './ops.js';
 
 // The API runs here; workers run as child processes that are killed with SIGKILL mid-job.
 let app: TestApp;
@@ -24,7 +24,7 @@ afterEach(async () => {
 afterAll(stopAll);
 
 const spawnWorker = (env: Record<string, string> = {}) =>
-  spawnWorkerChild(new URL('./worker-child.ts', import.meta.url), app, children, env);
+  spawnWorkerChild(new URL('./worker-child.ts', import.meta.url), app, children, { REMINDER_TEST_ORG_IDS: org.orgId, ...env });
 
 const kill9 = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
@@ -32,38 +32,43 @@ const kill9 = (child: ChildProcess) =>
     child.kill('SIGKILL');
   });
 
+// The job is the due-second tick that claims every owed occurrence in set-based batches; the worker
+// dies inside the batch transaction or after its commit, before the tick is acknowledged.
 describe('a worker killed mid-job', () => {
   for (const phase of ['before-commit', 'after-commit'] as const) {
-    it(`delivers exactly once when killed ${phase.replace('-', ' ')} and another worker re-runs the job`, async () => {
+    it(`delivers exactly once when killed ${phase.replace('-', ' ')} and another worker re-runs the tick`, async () => {
       const user = await org.user('patient');
       const { sub } = await inbox(app, user);
       const first = await spawnWorker({ REMINDER_TEST_DELAY_MS: '60000', REMINDER_TEST_PHASE: phase });
       const due = inSeconds(1);
-      const r = await createReminder(app, user, { at: due });
+      // two reminders due in the same second: one tick, one batch, killed together
+      const [r, r2] = await Promise.all([createReminder(app, user, { at: due }), createReminder(app, user, { at: due, title: 'Other' })]);
       const occurrenceMs = new Date(due).getTime();
       await first.holding;
       if (phase === 'before-commit') {
         // the transaction is open: nothing is visible yet
         expect((await stored(app, org.orgId, r.id)).notifications).toBe(0);
       } else {
-        // committed and published, but the job is not acknowledged
-        await sub.waitFor(1, 5_000);
-        expect(await (await jobOf(app, r.id, occurrenceMs))?.getState()).toBe('active');
+        // committed and published, but the tick is not acknowledged
+        await sub.waitFor(2, 5_000);
+        expect(await (await tickOf(app, occurrenceMs))?.getState()).toBe('active');
       }
       await kill9(first.child);
       await spawnWorker();
-      // the second worker finds the stalled job once the dead worker's lock expired, and re-runs it
-      await until(async () => (await (await jobOf(app, r.id, occurrenceMs))?.getState()) === 'completed', 20_000, 'the re-run');
-      const job = await jobOf(app, r.id, occurrenceMs);
-      // after commit the re-run finds the occurrence delivered; before commit it delivers it — or, on a
-      // loaded machine where a 1 s lock was not renewed in time, a stalled re-run of the re-run finds
-      // it delivered: either way exactly one delivery is stored and sent (asserted below)
-      expect(['delivered', 'skipped']).toContain(job?.returnvalue?.outcome);
-      if (phase === 'after-commit') expect(job?.returnvalue).toMatchObject({ outcome: 'skipped' });
-      await sub.waitFor(1, 5_000);
+      // the second worker finds the stalled tick once the dead worker's lock expired, and re-runs it
+      await until(async () => (await (await tickOf(app, occurrenceMs))?.getState()) === 'completed', 20_000, 'the re-run');
+      const job = await tickOf(app, occurrenceMs);
+      // after commit the re-run finds nothing owed; before commit it delivers both — or, on a loaded
+      // machine where a 1 s lock was not renewed in time, a stalled re-run of the re-run finds them
+      // delivered: either way exactly one delivery of each is stored and sent (asserted below)
+      expect(job?.returnvalue?.delivered).toEqual(expect.any(Number));
+      if (phase === 'after-commit') expect(job?.returnvalue).toMatchObject({ delivered: 0 });
+      await sub.waitFor(2, 5_000);
       await sleep(1_500);
-      expect(deliveriesOf(sub, r.id)).toHaveLength(1);
-      expect(await stored(app, org.orgId, r.id)).toEqual({ notifications: 1, occurrences: [occurrenceMs] });
+      for (const x of [r, r2]) {
+        expect(deliveriesOf(sub, x.id)).toHaveLength(1);
+        expect(await stored(app, org.orgId, x.id)).toEqual({ notifications: 1, occurrences: [occurrenceMs] });
+      }
     }, 60_000);
   }
 
@@ -71,20 +76,24 @@ describe('a worker killed mid-job', () => {
     const user = await org.user('patient');
     const { sub } = await inbox(app, user);
     let failures = 0;
-    const flaky = reminderJob(app.container.jobs!.reminders, {
-      afterCommit: async () => {
-        if (failures++ === 0) throw new Error('lost the connection before acknowledging');
+    const flaky = reminderJobs(
+      app.container.jobs!.reminders,
+      {
+        afterCommit: async () => {
+          if (failures++ === 0) throw new Error('lost the connection before acknowledging');
+        },
       },
-    });
-    const workers = startWorkers(app.container, { jobs: [flaky], periodic: [] });
+      { orgIds: () => [org.orgId] },
+    );
+    const workers = startWorkers(app.container, { jobs: flaky, periodic: [] });
     try {
       const due = inSeconds(1);
       const r = await createReminder(app, user, { at: due });
       const occurrenceMs = new Date(due).getTime();
-      await until(async () => (await (await jobOf(app, r.id, occurrenceMs))?.getState()) === 'completed', 10_000, 'the retry');
-      const job = await jobOf(app, r.id, occurrenceMs);
+      await until(async () => (await (await tickOf(app, occurrenceMs))?.getState()) === 'completed', 10_000, 'the retry');
+      const job = await tickOf(app, occurrenceMs);
       expect(job?.attemptsMade).toBe(2); // the failed attempt and the retry
-      expect(job?.returnvalue).toMatchObject({ outcome: 'skipped' });
+      expect(job?.returnvalue).toMatchObject({ delivered: 0 });
       await until(() => deliveriesOf(sub, r.id).length > 0, 5_000, 'the delivery of the first attempt');
       await sleep(1_000); // a quiet period in which a second delivery would show up
       expect(deliveriesOf(sub, r.id)).toHaveLength(1);

@@ -253,6 +253,9 @@ export function createNotificationsService(deps: {
       });
     },
 
+    /** The stored preferences of many users of one organisation, read with `exec` (users without a row are absent: defaults apply). */
+    preferencesOf: (exec: Executor, orgId: string, userIds: string[]) => repo.preferencesOf(exec, orgId, userIds),
+
     async preferences(viewer: Viewer) {
       return (
         (await repo.getPreferences(db, viewer.orgId, viewer.userId)) ?? {

@@ -1,11 +1,26 @@
 import { z } from 'zod';
 import { defineJob } from '../../jobs/define.js';
-import { defineTimer } from '../../jobs/timer.js';
 
 /**
- * One occurrence of one reminder, due at `occurrenceMs` (epoch ms). Ids only: titles and bodies
- * stay in PostgreSQL (Redis holds job data in clear text). Shared by the producers (service) and
- * the handler (jobs.ts), so the API never loads the handler.
+ * A due-second tick: at `second` (epoch seconds) a worker claims every occurrence owed by then, of
+ * every reminder, in set-based batches (see delivery.ts `deliverDue`). One job per second in which
+ * something falls due, whatever the number of occurrences; its id is deterministic
+ * ({@link tickId}), so any number of API and worker instances enqueue it once. No ids of reminders
+ * or users in it at all.
+ */
+export const reminderTick = defineJob({
+  queue: 'reminders',
+  name: 'reminders-due',
+  schema: z.object({ second: z.number().int().nonnegative() }),
+});
+
+/** The job id of the tick of `second` (BullMQ 6 refuses custom ids with a single `:`). */
+export const tickId = (second: number) => `reminders-due-${second}`;
+
+/**
+ * The per-occurrence job of earlier versions (`reminder:<id>:<epoch ms>`). Jobs of this kind still
+ * in Redis after an upgrade run as a tick of their own (they claim whatever is owed); nothing
+ * enqueues them any more.
  */
 export const reminderDue = defineJob({
   queue: 'reminders',
@@ -18,21 +33,10 @@ export const reminderDue = defineJob({
 });
 
 /**
- * The deterministic job id of an occurrence, `reminder:<id>:<occurrenceEpochMs>`: adding it twice
- * (a retry of the producer, the reconciler) is a no-op while the job exists. It is also the
- * notification's client key, the second guard behind the occurrence row.
+ * The identity of an occurrence, `reminder:<id>:<occurrenceEpochMs>`: the client key of its
+ * notification, the second guard behind the occurrence row.
  */
 export const occurrenceKey = (reminderId: string, occurrenceMs: number) => `reminder:${reminderId}:${occurrenceMs}`;
-
-/**
- * The durable timer of one occurrence (a delayed job backed by `reminders.next_at` /
- * `snoozed_until`). Its reconciler is the reminders' own (delivery.ts `reconcile`): it re-adds
- * jobs ahead of time and replaces ended ones, instead of firing overdue occurrences inline.
- */
-export const reminderTimer = defineTimer({
-  job: reminderDue,
-  id: ({ reminderId, occurrenceMs }) => occurrenceKey(reminderId, occurrenceMs),
-});
 
 /** What a reminder notification's `data` carries: references, never contents. */
 export interface ReminderNotificationData {

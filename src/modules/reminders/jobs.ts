@@ -1,43 +1,45 @@
-import { DelayedError } from 'bullmq';
 import { type Duties, type JobImpl, type Periodic, implementJob } from '../../jobs/define.js';
 import type { DeliveryHooks } from './delivery.js';
-import { reminderDue } from './events.js';
+import { reminderDue, reminderTick } from './events.js';
 import type { ModuleDeps, WorkerSide } from '../module.js';
 import type { NotificationsService } from '../notifications/service.js';
 import { type Delivery as ReminderDelivery, createDelivery } from './delivery.js';
 
 /** Test seams of the handler (see test/reminders/worker-child.ts); production passes none. */
 export interface ReminderJobHooks extends DeliveryHooks {
-  /** Runs after the delivery committed, before the job is acknowledged. */
+  /** Runs after the deliveries committed, before the job is acknowledged. */
   afterCommit?(): Promise<void>;
 }
 
-type Delivery = Pick<ReminderDelivery, 'deliverBatched' | 'reconcile'>;
+type Delivery = Pick<ReminderDelivery, 'deliverDue' | 'reconcile'>;
 
-/**
- * The handler of `reminder-due`: PostgreSQL decides whether the occurrence is still owed, so a
- * retried job, a stalled job re-run after its worker died, or a duplicate never delivers twice.
- * Concurrent jobs of one worker share a delivery transaction (each keeps its own guard row).
- * A deferral (quiet hours) moves this same job to the delayed set: the occurrence keeps its id.
- */
-export function reminderJob(reminders: Delivery, hooks: ReminderJobHooks = {}): JobImpl {
-  return implementJob(reminderDue, async ({ reminderId, orgId, occurrenceMs }, { job, token }) => {
-    const result = await reminders.deliverBatched({ orgId, id: reminderId, occurrenceMs }, hooks);
-    if (result.outcome === 'deferred') {
-      await job.moveToDelayed(result.until.getTime(), token);
-      throw new DelayedError();
-    }
-    await hooks.afterCommit?.();
-    return result;
-  });
+/** `orgIds` scopes the claims to some organisations (tests share one database); production passes none. */
+export interface ReminderScope {
+  orgIds?: () => readonly string[];
 }
 
 /**
- * Re-creates the jobs of due or nearly due reminders every REMINDER_RECONCILE_MS (deterministic
- * ids make that a no-op while they exist): covers Redis restarts, flushed queues and enqueues that
- * failed after commit. `orgIds` scopes it to some organisations (tests share one database).
+ * The handler of a due-second tick (`reminders-due`): claims and delivers every occurrence owed
+ * by now, of every reminder, in set-based batches. PostgreSQL decides what is owed, so a retried
+ * tick, a stalled tick re-run after its worker died, two ticks at once or the reconciler never
+ * deliver an occurrence twice. Jobs of the per-occurrence kind of earlier versions still in Redis
+ * after an upgrade run the same claim.
  */
-export function reminderReconciler(reminders: Delivery, everyMs: number, opts: { orgIds?: () => readonly string[] } = {}): Periodic {
+export function reminderJobs(reminders: Delivery, hooks: ReminderJobHooks = {}, scope: ReminderScope = {}): JobImpl[] {
+  const run = async () => {
+    const result = await reminders.deliverDue({ scope: { orgIds: scope.orgIds?.() }, hooks });
+    await hooks.afterCommit?.();
+    return result;
+  };
+  return [implementJob(reminderTick, run), implementJob(reminderDue, run)];
+}
+
+/**
+ * Every REMINDER_RECONCILE_MS: delivers what is overdue without Redis, and re-creates the ticks of
+ * what falls due within two periods (deterministic ids make that a no-op while they exist): covers
+ * Redis restarts, flushed queues, enqueues that failed after commit and ticks that gave up.
+ */
+export function reminderReconciler(reminders: Delivery, everyMs: number, opts: ReminderScope = {}): Periodic {
   return {
     name: 'reminder-reconciler',
     everyMs,
@@ -47,9 +49,9 @@ export function reminderReconciler(reminders: Delivery, everyMs: number, opts: {
   };
 }
 
-/** The worker side of reminders: the occurrence handler and the reconciler. */
+/** The worker side of reminders: the tick handler and the reconciler. */
 export function reminderDuties(reminders: Delivery, reconcileMs: number): Duties {
-  return { jobs: [reminderJob(reminders)], periodic: [reminderReconciler(reminders, reconcileMs)] };
+  return { jobs: reminderJobs(reminders), periodic: [reminderReconciler(reminders, reconcileMs)] };
 }
 
 /** The reminders module's worker side: the delivery (what the jobs call) and its duties. */

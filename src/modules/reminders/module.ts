@@ -6,7 +6,7 @@ import { createRemindersService } from './service.js';
 /** Medication, appointment and custom reminders, delivered by the worker exactly once per occurrence. */
 export const remindersModule = defineModule({
   name: 'reminders',
-  // deliveries batch into shared transactions, so concurrency is throughput
+  // one tick per due second claims every owed occurrence; concurrency lets ticks of several seconds overlap
   queues: { reminders: (w) => ({ concurrency: w.concurrency, lockMs: w.lockMs }) },
   service: (d, u: { identity: IdentityService; notifications: NotificationsService }) =>
     createRemindersService({

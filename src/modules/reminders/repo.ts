@@ -1,5 +1,5 @@
-import { and, asc, desc, eq, inArray, isNotNull, lte, or, sql } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
+import { and, asc, desc, eq, inArray, isNull, lte, notInArray, or, sql } from 'drizzle-orm';
+import { type Executor, rowsOf } from '../../db/client.js';
 import { type ReminderRow, reminderOccurrences, reminders } from './tables.js';
 
 type Status = ReminderRow['status'];
@@ -55,7 +55,7 @@ export async function listForUser(db: Executor, orgId: string, userId: string, s
     .limit(limit);
 }
 
-export type ReminderChange = Partial<Pick<ReminderRow, 'status' | 'nextAt' | 'snoozedUntil'>>;
+export type ReminderChange = Partial<Pick<ReminderRow, 'status' | 'nextAt' | 'snoozedUntil' | 'heldUntil'>>;
 
 export async function updateReminder(db: Executor, orgId: string, id: string, change: ReminderChange): Promise<ReminderRow> {
   const [r] = await db
@@ -81,27 +81,59 @@ export async function countOccurrences(db: Executor, orgId: string, reminderId: 
   return r?.n ?? 0;
 }
 
-/** What the reconciler needs of a reminder with something pending. */
-export type DueRow = Pick<ReminderRow, 'id' | 'orgId' | 'nextAt' | 'snoozedUntil'>;
+/** Scope of the system duties that span organisations; `orgIds` narrows them (tests share a database). */
+export interface DueScope {
+  orgIds?: readonly string[];
+}
+const inScope = (scope: DueScope) => (scope.orgIds ? inArray(reminders.orgId, [...scope.orgIds]) : undefined);
+const owedBy = (at: Date) =>
+  and(
+    eq(reminders.status, 'active'),
+    or(lte(reminders.nextAt, at), lte(reminders.snoozedUntil, at)),
+    or(isNull(reminders.heldUntil), lte(reminders.heldUntil, at)),
+  );
 
 /**
- * Active reminders with an occurrence or snooze due before `horizon`, earliest first, across
- * organisations (the reconciler is a system duty); `orgIds` narrows it (tests share a database).
+ * THE claim: locks up to `limit` active reminders that owe an occurrence or snooze at `now` and are
+ * not held, earliest first, skipping rows another transaction holds (another worker's batch, a
+ * control being applied). One statement, whatever the count; the locks last until the caller's
+ * transaction ends. `exclude` passes over rows that failed earlier in the same run.
  */
-export async function dueBefore(db: Executor, horizon: Date, limit: number, orgIds?: readonly string[]): Promise<DueRow[]> {
-  if (orgIds && orgIds.length === 0) return [];
-  return db
-    .select({ id: reminders.id, orgId: reminders.orgId, nextAt: reminders.nextAt, snoozedUntil: reminders.snoozedUntil })
+export async function claimDue(tx: Executor, now: Date, limit: number, scope: DueScope, exclude: readonly string[] = []) {
+  if (scope.orgIds && scope.orgIds.length === 0) return [];
+  return tx
+    .select()
     .from(reminders)
-    .where(
-      and(
-        eq(reminders.status, 'active'),
-        or(lte(reminders.nextAt, horizon), and(isNotNull(reminders.snoozedUntil), lte(reminders.snoozedUntil, horizon))),
-        orgIds ? inArray(reminders.orgId, [...orgIds]) : undefined,
-      ),
-    )
+    .where(and(owedBy(now), inScope(scope), exclude.length ? notInArray(reminders.id, [...exclude]) : undefined))
     .orderBy(sql`least(${reminders.nextAt}, ${reminders.snoozedUntil})`)
+    .limit(limit)
+    .for('update', { skipLocked: true });
+}
+
+/**
+ * The instants (epoch ms) at which something falls due before `horizon`, once each: the earliest
+ * pending time of each active reminder, or the end of its hold. What the reconciler re-creates
+ * ticks for.
+ */
+export async function dueInstants(db: Executor, horizon: Date, limit: number, scope: DueScope): Promise<number[]> {
+  if (scope.orgIds && scope.orgIds.length === 0) return [];
+  const rows = await db
+    .selectDistinct({
+      at: sql<string>`(extract(epoch from greatest(least(${reminders.nextAt}, ${reminders.snoozedUntil}), ${reminders.heldUntil})) * 1000)::float8`,
+    })
+    .from(reminders)
+    .where(and(eq(reminders.status, 'active'), or(lte(reminders.nextAt, horizon), lte(reminders.snoozedUntil, horizon)), inScope(scope)))
     .limit(limit);
+  return rows.map((r) => Number(r.at));
+}
+
+/** Holds reminders until each row's instant (quiet hours), in one statement. */
+export async function holdReminders(tx: Executor, rows: ReadonlyArray<{ orgId: string; id: string; until: Date }>) {
+  if (rows.length === 0) return;
+  const json = JSON.stringify(rows.map((r) => ({ o: r.orgId, i: r.id, h: r.until.toISOString() })));
+  await tx.execute(sql`update ${reminders} set held_until = v.h, updated_at = now()
+    from jsonb_to_recordset(${json}::jsonb) as v(o text, i uuid, h timestamptz)
+    where ${reminders.orgId} = v.o and ${reminders.id} = v.i`);
 }
 
 /** An (organisation, reminder) pair: batch functions serve a system duty that spans organisations. */
@@ -127,31 +159,37 @@ export async function lockReminders(tx: Executor, refs: readonly OrgRef[]): Prom
   return tx.select().from(reminders).where(pairs(refs)).orderBy(asc(reminders.id)).for('update');
 }
 
-/** Records delivered occurrences; returns how many were new (fewer means one was recorded before). */
+/**
+ * Records delivered occurrences; returns how many were new (fewer means one was recorded before).
+ * One `jsonb` parameter for the whole batch (drizzle builds bound parameters one by one).
+ */
 export async function insertOccurrences(tx: Executor, rows: Array<typeof reminderOccurrences.$inferInsert>): Promise<number> {
   if (rows.length === 0) return 0;
-  const inserted = await tx
-    .insert(reminderOccurrences)
-    .values(rows)
-    .onConflictDoNothing()
-    .returning({ id: reminderOccurrences.reminderId });
-  return inserted.length;
+  const json = JSON.stringify(
+    rows.map((r) => ({ r: r.reminderId, t: r.occurrenceAt.toISOString(), o: r.orgId, n: r.notificationId ?? null })),
+  );
+  const inserted = await tx.execute(sql`insert into ${reminderOccurrences} (reminder_id, occurrence_at, org_id, notification_id)
+    select r.r, r.t, r.o, r.n from jsonb_to_recordset(${json}::jsonb) as r(r uuid, t timestamptz, o text, n uuid)
+    on conflict do nothing returning 1`);
+  return rowsOf(inserted).length;
 }
 
-/** Applies each row's status, nextAt and snoozedUntil in one statement. */
+/** Applies each row's status, nextAt and snoozedUntil in one statement (a delivery also ends any hold). */
 export async function updateReminders(
   tx: Executor,
   rows: ReadonlyArray<Pick<ReminderRow, 'orgId' | 'id' | 'status' | 'nextAt' | 'snoozedUntil'>>,
 ) {
   if (rows.length === 0) return;
-  const values = sql.join(
-    rows.map(
-      (r) =>
-        sql`(${r.orgId}, ${r.id}::uuid, ${r.status}, ${r.nextAt?.toISOString() ?? null}::timestamptz, ${r.snoozedUntil?.toISOString() ?? null}::timestamptz)`,
-    ),
-    sql`, `,
+  const json = JSON.stringify(
+    rows.map((r) => ({
+      o: r.orgId,
+      i: r.id,
+      s: r.status,
+      n: r.nextAt?.toISOString() ?? null,
+      z: r.snoozedUntil?.toISOString() ?? null,
+    })),
   );
-  await tx.execute(sql`update ${reminders} set status = v.status, next_at = v.next_at, snoozed_until = v.snoozed_until, updated_at = now()
-    from (values ${values}) as v(org_id, id, status, next_at, snoozed_until)
-    where ${reminders.orgId} = v.org_id and ${reminders.id} = v.id`);
+  await tx.execute(sql`update ${reminders} set status = v.s, next_at = v.n, snoozed_until = v.z, held_until = null, updated_at = now()
+    from jsonb_to_recordset(${json}::jsonb) as v(o text, i uuid, s text, n timestamptz, z timestamptz)
+    where ${reminders.orgId} = v.o and ${reminders.id} = v.i`);
 }

@@ -12,10 +12,11 @@ import { parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { IdentityService } from '../identity/service.js';
 import type { NotificationsService } from '../notifications/service.js';
-import { createScheduling, pendingTimes } from './delivery.js';
+import { pendingTimes } from './delivery.js';
 import * as repo from './repo.js';
 import { type Schedule, ScheduleError, appointmentTimes, checkCron, nextOccurrence, scheduleOf } from './schedule.js';
 import { REMINDER_KINDS, REMINDER_STATUSES, type ReminderRow } from './tables.js';
+import { createTicks } from './ticks.js';
 
 export interface RemindersDeps {
   db: Db;
@@ -59,7 +60,9 @@ const actsForPatients = (v: Viewer) => v.role === 'provider' || v.role === 'serv
  */
 export function createRemindersService(deps: RemindersDeps) {
   const { db, commit, config } = deps;
-  const delivery = createScheduling(deps);
+  const ticks = createTicks(deps);
+  /** After commit: the ticks of what `r` owes (none unless active). */
+  const scheduleAfterCommit = (r: ReminderRow) => ticks.scheduleAfterCommit(r.status === 'active' ? pendingTimes(r) : []);
 
   /** The user a viewer acts for: themselves, or (providers, services) a patient of their organisation. */
   async function authorizeTarget(viewer: Viewer, userId: string | null | undefined): Promise<string> {
@@ -119,7 +122,11 @@ export function createRemindersService(deps: RemindersDeps) {
     return { schedule, first };
   }
 
-  /** A one-state transition under the row lock; `apply` returns the change or throws CONFLICT. */
+  /**
+   * A one-state transition under the row lock; `apply` returns the change or throws CONFLICT. A
+   * change ends any quiet-hours hold (the next claim checks quiet hours again). Ticks are shared,
+   * so nothing is removed: a tick finds a cancelled or moved occurrence no longer owed.
+   */
   async function transition(
     viewer: Viewer,
     id: string,
@@ -129,13 +136,9 @@ export function createRemindersService(deps: RemindersDeps) {
     const [before, after] = await commit(async (tx) => {
       const r = (await repo.lockReminder(tx, viewer.orgId, id)) as ReminderRow;
       const change = apply(r, new Date());
-      return [r, change ? await repo.updateReminder(tx, viewer.orgId, id, change) : r] as const;
+      return [r, change ? await repo.updateReminder(tx, viewer.orgId, id, { ...change, heldUntil: null }) : r] as const;
     });
-    const gone = pendingTimes(before).filter(
-      (t) => after.status !== 'active' || !pendingTimes(after).some((a) => a.getTime() === t.getTime()),
-    );
-    if (gone.length) await delivery.removeJobs(viewer.orgId, id, gone);
-    if (after !== before) await delivery.enqueueAfterCommit(after);
+    if (after !== before) await scheduleAfterCommit(after);
     return after;
   }
 
@@ -164,7 +167,7 @@ export function createRemindersService(deps: RemindersDeps) {
       const existing = v.clientKey ? await repo.findByClientKey(db, viewer.orgId, viewer.userId, v.clientKey) : undefined;
       if (existing) {
         if (!same(existing)) throw conflict('This clientKey was already used for a different reminder.');
-        await delivery.enqueueAfterCommit(existing); // heals an enqueue that failed the first time
+        await scheduleAfterCommit(existing); // heals an enqueue that failed the first time
         return existing;
       }
       const now = new Date();
@@ -190,7 +193,7 @@ export function createRemindersService(deps: RemindersDeps) {
         updatedAt: now,
       });
       if (!created && !same(row)) throw conflict('This clientKey was already used for a different reminder.');
-      await delivery.enqueueAfterCommit(row);
+      await scheduleAfterCommit(row);
       return row;
     },
 
@@ -214,7 +217,7 @@ export function createRemindersService(deps: RemindersDeps) {
       });
     },
 
-    /** Stops the reminder for good; pending jobs are removed or skip when they run. Idempotent. */
+    /** Stops the reminder for good; the ticks of what it owed find nothing owed. Idempotent. */
     cancel: (viewer: Viewer, id: string) =>
       transition(viewer, id, (r) => (r.status === 'cancelled' ? undefined : { status: 'cancelled', nextAt: null, snoozedUntil: null })),
 

@@ -7,8 +7,9 @@ export const REMINDER_STATUSES = ['active', 'paused', 'cancelled', 'completed'] 
 /**
  * A reminder for one user: one-off (`at`), recurring (`cron` + IANA `timeZone`), or an
  * appointment (`appointmentAt` minus each of `offsetsMinutes`). `nextAt` is the next regular
- * occurrence due and `snoozedUntil` a pending snooze (the reconciler re-creates missing jobs from
- * both, e.g. after Redis lost its data). Both are null once nothing is pending.
+ * occurrence due and `snoozedUntil` a pending snooze; both are null once nothing is pending. The
+ * worker's due-second ticks claim every active row with one of them in the past (and no `heldUntil`
+ * in the future) in one set-based statement.
  */
 export const reminders = pgTable(
   'reminders',
@@ -33,6 +34,11 @@ export const reminders = pgTable(
      * the regular schedule. A later snooze replaces a pending one.
      */
     snoozedUntil: timestamp('snoozed_until', { withTimezone: true }),
+    /**
+     * Quiet hours hold what is owed until this instant (the occurrences keep their identity): the
+     * claim passes over the row until then. Cleared by a delivery and by every control.
+     */
+    heldUntil: timestamp('held_until', { withTimezone: true }),
     clientKey: text('client_key'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
