@@ -8,7 +8,8 @@
 // Knobs: BENCH_REMINDERS (10000), BENCH_REMINDER_USERS (1000 subscribed patients; reminders are
 // spread round-robin), BENCH_REMINDER_WORKERS (1 worker process), WORKER_CONCURRENCY (config
 // default 200, passed through to the workers), BENCH_LEAD_MS (time from the start of creation to
-// the due instant; default 5 s + 2 ms per reminder), BENCH_QUICK=1, BENCH_MAX_MS (115000: hard
+// the due instant; default 5 s + 2 ms per reminder), BENCH_DUE_OFFSET_MS (0: the due instant is a whole
+// second; e.g. 1 puts it just after one, the worst case of the due-second ticks), BENCH_QUICK=1, BENCH_MAX_MS (115000: hard
 // stop), BENCH_WORKER_CPU_PROF=<dir> (run the first worker under node --cpu-prof),
 // BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/wardline_bench, created and migrated if
 // missing), BENCH_REDIS_URL (redis://127.0.0.1:6379), BENCH_KEEP_DATA=1 (keep the bench org).
@@ -38,6 +39,7 @@ const N = Number(env.BENCH_REMINDERS ?? (QUICK ? 2_000 : 10_000));
 const USERS = Math.min(N, Number(env.BENCH_REMINDER_USERS ?? (QUICK ? 200 : 1_000)));
 const WORKERS = Number(env.BENCH_REMINDER_WORKERS ?? 1);
 const LEAD_MS = Number(env.BENCH_LEAD_MS ?? 5_000 + 2 * N);
+const DUE_OFFSET_MS = Number(env.BENCH_DUE_OFFSET_MS ?? 0);
 const MAX_MS = Number(env.BENCH_MAX_MS ?? 115_000);
 const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/wardline_bench';
 const REDIS_URL = env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -348,7 +350,7 @@ async function driver() {
 
     // N one-off reminders, all due at D
     const tCreate = Date.now();
-    const due = new Date(Math.ceil((tCreate + LEAD_MS) / 1000) * 1000);
+    const due = new Date(Math.ceil((tCreate + LEAD_MS) / 1000) * 1000 + DUE_OFFSET_MS);
     const ids: string[] = [];
     let createFailures = 0;
     await pool(

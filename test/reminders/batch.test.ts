@@ -2,7 +2,7 @@ import { describe, expect } from 'vitest';
 import { it } from '../harness/fixtures.js';
 import { seedOrg } from '../harness/seed.js';
 import { occurrenceKey } from '../../src/modules/reminders/events.js';
-import { gql, settled } from '../harness/clients.js';
+import { gql, settled, until } from '../harness/clients.js';
 import { CANCEL, createReminder, inSeconds, inbox, stored, tickOf } from './ops.js';
 
 // The worker's batched delivery (one transaction for many occurrences), called directly on the real
@@ -87,4 +87,42 @@ describe('batched reminder delivery', () => {
     expect(await (await tickOf(app, list.data.reminders[0].nextAt))?.getState()).toBe('delayed');
     await gql(app, u.token, CANCEL, { id: daily.id });
   });
+});
+
+describe('due-second ticks', () => {
+  it('three claims at once share the occurrences of one second: each is delivered once, over many batches', async ({ app, org }) => {
+    const patients = await Promise.all(Array.from({ length: 4 }, () => org.user('patient')));
+    const subs = await Promise.all(patients.map((p) => inbox(app, p)));
+    const N = 1_100; // more than two claims of MAX_BATCH
+    const due = new Date(Math.ceil((Date.now() + 8_000) / 1000) * 1000).toISOString();
+    const CREATE_MANY = `mutation($i:[CreateReminderInput!]!){ createReminders(inputs:$i){ reminder { id } error { code } } }`;
+    for (let k = 0; k < N; k += 500) {
+      const inputs = Array.from({ length: Math.min(500, N - k) }, (_, j) => ({
+        userId: (patients[(k + j) % 4] as { id: string }).id,
+        kind: 'MEDICATION',
+        title: `Dose ${k + j}`,
+        at: due,
+      }));
+      const r = await gql(app, org.service.token, CREATE_MANY, { i: inputs });
+      expect(r.data.createReminders.filter((x: { error: unknown }) => x.error)).toEqual([]);
+    }
+    // no worker runs in this file: these calls, three at once like three workers' ticks, deliver them
+    await until(() => Date.now() >= new Date(due).getTime(), 20_000, 'the due instant');
+    const runs = await Promise.all([0, 1, 2].map(() => app.container.jobs!.reminders.deliverDue({ scope: { orgIds: [org.orgId] } })));
+    const delivered = runs.reduce((n, r) => n + r.delivered, 0);
+    expect(delivered).toBeGreaterThan(0);
+    expect(delivered).toBeLessThanOrEqual(N);
+    expect(runs.reduce((n, r) => n + r.batches, 0)).toBeGreaterThanOrEqual(3);
+    // every patient gets each of their reminders once
+    for (const { sub } of subs) {
+      const got = (await sub.waitFor(N / 4, 30_000)).map((i) => i.notificationEvents.notification.data.reminderId as string);
+      expect(new Set(got).size).toBe(N / 4);
+    }
+    await settled(app);
+    for (const { sub } of subs) expect(sub.items).toHaveLength(N / 4);
+    const again = await app.container.jobs!.reminders.deliverDue({ scope: { orgIds: [org.orgId] } });
+    expect(again).toMatchObject({ delivered: 0, failed: 0 });
+    const list = await gql(app, org.service.token, `query($u:ID){ reminders(userId:$u, status:[ACTIVE]) { id } }`, { u: patients[0]?.id });
+    expect(list.data.reminders).toEqual([]);
+  }, 90_000);
 });
