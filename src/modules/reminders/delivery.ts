@@ -310,8 +310,9 @@ export function createDelivery(deps: DeliveryDeps) {
     const lane = async () => {
       while ((await claimOnce(scope, hooks, run, failed)) === MAX_BATCH);
     };
-    // the first claim alone: when little is owed, one transaction does it all
-    if ((await claimOnce(scope, hooks, run, failed)) === MAX_BATCH) await Promise.all(Array.from({ length: LANES }, lane));
+    // every lane from the start: the first deliveries of a big second do not wait for a first batch
+    // (with little owed, the other lanes' claims find nothing: one short transaction each)
+    await Promise.all(Array.from({ length: LANES }, lane));
     if (run.failed > 0) throw new Error(`${run.failed} reminder occurrence(s) failed and stay owed (${run.delivered} delivered)`);
     return run;
   }

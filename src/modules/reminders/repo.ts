@@ -95,19 +95,23 @@ const owedBy = (at: Date) =>
 
 /**
  * THE claim: locks up to `limit` active reminders that owe an occurrence or snooze at `now` and are
- * not held, earliest first, skipping rows another transaction holds (another worker's batch, a
+ * not held, earliest second first and by user within a second, skipping rows another transaction holds (another worker's batch, a
  * control being applied). One statement, whatever the count; the locks last until the caller's
  * transaction ends. `exclude` passes over rows that failed earlier in the same run.
  */
 export async function claimDue(tx: Executor, now: Date, limit: number, scope: DueScope, exclude: readonly string[] = []) {
   if (scope.orgIds && scope.orgIds.length === 0) return [];
-  return tx
-    .select()
-    .from(reminders)
-    .where(and(owedBy(now), inScope(scope), exclude.length ? notInArray(reminders.id, [...exclude]) : undefined))
-    .orderBy(sql`least(${reminders.nextAt}, ${reminders.snoozedUntil})`)
-    .limit(limit)
-    .for('update', { skipLocked: true });
+  return (
+    tx
+      .select()
+      .from(reminders)
+      .where(and(owedBy(now), inScope(scope), exclude.length ? notInArray(reminders.id, [...exclude]) : undefined))
+      // earliest second first, then by user: concurrent claims of one second take disjoint runs of
+      // users, so their transactions do not queue on the same inbox heads
+      .orderBy(sql`date_trunc('second', least(${reminders.nextAt}, ${reminders.snoozedUntil}))`, asc(reminders.userId))
+      .limit(limit)
+      .for('update', { skipLocked: true })
+  );
 }
 
 /**
