@@ -4,11 +4,9 @@ import type { Queues } from '../../jobs/queues.js';
 import type { Commit, EventSink } from '../../realtime/commit.js';
 import type { Logger } from '../../shared/logger.js';
 import { quietUntil } from '../../shared/time.js';
-import type { Priority } from '../notifications/tables.js';
 import { AlreadyDelivered, KeyTaken, type NotificationsService } from '../notifications/service.js';
-import { type ReminderNotificationData, occurrenceKey } from './events.js';
 import * as repo from './repo.js';
-import { followingOccurrence, scheduleOf } from './schedule.js';
+import { type Pending, advance, cmp, isPending, notificationOf, pendingTimes, priorityOf } from './occurrence.js';
 import type { ReminderRow } from './tables.js';
 import { createTicks } from './ticks.js';
 
@@ -40,28 +38,6 @@ export interface DueRun {
   failed: number;
   /** Delivery transactions (one per claim of up to {@link MAX_BATCH} reminders). */
   batches: number;
-}
-
-type Pending = Pick<ReminderRow, 'id' | 'orgId' | 'status' | 'nextAt' | 'snoozedUntil'>;
-
-/** The instants a reminder still owes a delivery for (regular occurrence and snooze). */
-export const pendingTimes = (r: Pick<ReminderRow, 'nextAt' | 'snoozedUntil'>): Date[] =>
-  [r.nextAt, r.snoozedUntil].filter((d): d is Date => d instanceof Date);
-
-const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-const isPending = (r: Pending, occ: Date) => r.status === 'active' && pendingTimes(r).some((d) => d.getTime() === occ.getTime());
-
-/** Critical reminders are critical notifications (ignore quiet hours); medication and appointments high. */
-export const priorityOf = (r: Pick<ReminderRow, 'critical' | 'kind'>): Priority =>
-  r.critical ? 'critical' : r.kind === 'custom' ? 'normal' : 'high';
-
-/** The row after delivering `occ`: that pending time is consumed and the schedule moves on. */
-function advance(r: ReminderRow, occ: Date, now: Date): repo.ReminderChange {
-  const same = (d: Date | null) => d?.getTime() === occ.getTime();
-  const snoozedUntil = same(r.snoozedUntil) ? null : r.snoozedUntil;
-  const nextAt = same(r.nextAt) ? followingOccurrence(scheduleOf(r), occ, now) : r.nextAt;
-  return { nextAt, snoozedUntil, heldUntil: null, status: nextAt || snoozedUntil ? 'active' : 'completed' };
 }
 
 class OccurrenceRecorded extends Error {}
@@ -100,26 +76,6 @@ export function createDelivery(deps: DeliveryDeps) {
     ...rows.filter((r) => r.status === 'active').flatMap(pendingTimes),
     ...holds,
   ];
-
-  /** The notification of occurrence `occMs` of `r` (title and body come from PostgreSQL, never from a job). */
-  const notificationOf = (r: ReminderRow, occMs: number) => {
-    const data: ReminderNotificationData = {
-      reminderId: r.id,
-      occurrenceAt: new Date(occMs).toISOString(),
-      reminderKind: r.kind,
-      snoozed: r.snoozedUntil?.getTime() === occMs && r.nextAt?.getTime() !== occMs,
-    };
-    return {
-      orgId: r.orgId,
-      userId: r.userId,
-      kind: 'reminder' as const,
-      priority: priorityOf(r),
-      title: r.title,
-      body: r.body,
-      data: { ...data },
-      clientKey: occurrenceKey(r.id, occMs),
-    };
-  };
 
   /** When quiet hours hold each owed occurrence (none for critical ones), from one preferences read per organisation. */
   async function quietHolds(

@@ -1,7 +1,7 @@
 import { builder } from '../../graphql/builder.js';
 import { itemResult } from '../../graphql/bulk.js';
 import { requireViewer } from '../../graphql/context.js';
-import { pendingTimes } from './delivery.js';
+import { pendingTimes } from './occurrence.js';
 import { MAX_LISTED } from './service.js';
 import type { ReminderRow } from './tables.js';
 

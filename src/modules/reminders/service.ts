@@ -12,7 +12,7 @@ import { parseInput } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
 import type { IdentityService } from '../identity/service.js';
 import type { NotificationsService } from '../notifications/service.js';
-import { pendingTimes } from './delivery.js';
+import { pendingTimes } from './occurrence.js';
 import * as repo from './repo.js';
 import { type Schedule, ScheduleError, appointmentTimes, checkCron, nextOccurrence, scheduleOf } from './schedule.js';
 import { REMINDER_KINDS, REMINDER_STATUSES, type ReminderRow } from './tables.js';
