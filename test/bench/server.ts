@@ -15,6 +15,15 @@ import { serveRpc, type ServerStats } from './common.js';
 
 const config = loadConfig(process.env);
 const container = await createContainer(config, { migrate: false });
+// Redis commands this instance sends, on every connection (the storm's round trips per socket)
+let redisCommands = 0;
+for (const r of new Set(Object.values(container.redis))) {
+  const send = r.sendCommand.bind(r);
+  r.sendCommand = ((...a: Parameters<typeof send>) => {
+    redisCommands++;
+    return send(...a);
+  }) as typeof r.sendCommand;
+}
 const api = createApi(container);
 const port = await api.listen(0, '127.0.0.1');
 let session: Session | undefined;
@@ -42,6 +51,7 @@ serveRpc(
       mem: process.memoryUsage(),
       sockets: api.ws.socketCount(),
       fanout: container.fanout.stats(),
+      redisCommands,
     }),
     gc: () => {
       const gc = (globalThis as { gc?: () => void }).gc;
