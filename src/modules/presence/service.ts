@@ -55,7 +55,7 @@ const setInput = z.object({
 
 /**
  * Presence of users, derived from their open sockets (each socket is a device) and `setPresence`.
- * Per-socket work is one Redis pipeline on open, close and each refresh; one refresh interval,
+ * Per-socket work is a step in one Redis pipeline per tick on open and close, and per refresh; one refresh interval,
  * one sweep interval and one flush timer serve the whole instance.
  */
 export function createPresenceService(deps: PresenceDeps) {
@@ -106,6 +106,19 @@ export function createPresenceService(deps: PresenceDeps) {
     });
     inflight.add(tracked);
     void tracked.finally(() => inflight.delete(tracked));
+  };
+
+  // ── socket opens and closes of one tick go out as one pipeline (a reconnect storm's sockets
+  // share it instead of paying one write each); order is kept: one queue, one connection ──
+  let tick: OpInput[] = [];
+  const flushTick = () => {
+    const steps = tick;
+    tick = [];
+    for (let i = 0; i < steps.length; i += BATCH) background('sockets', apply(steps.slice(i, i + BATCH)));
+  };
+  const queueStep = (step: OpInput) => {
+    tick.push(step);
+    if (tick.length === 1) setImmediate(flushTick);
   };
 
   // ── coalesced publishing: one timer per instance, armed for the earliest local deadline ──
@@ -217,14 +230,14 @@ export function createPresenceService(deps: PresenceDeps) {
       if (stopping || viewer.role === 'system') return;
       const s = { orgId: viewer.orgId, userId: viewer.userId };
       sockets.set(socketId, s);
-      background('open', apply([{ ...s, op: 'open', device: socketId }]));
+      queueStep({ ...s, op: 'open', device: socketId });
     },
 
     socketClosed(_viewer: Viewer, socketId: string): void {
       const s = sockets.get(socketId);
       if (!s) return;
       sockets.delete(socketId);
-      background('close', apply([{ ...s, op: 'close', device: socketId }]));
+      queueStep({ ...s, op: 'close', device: socketId });
     },
 
     /**
@@ -295,6 +308,7 @@ export function createPresenceService(deps: PresenceDeps) {
       if (stopping) return;
       stopping = true;
       for (const t of timers) clearInterval(t);
+      flushTick();
       while (inflight.size > 0) await Promise.all([...inflight]);
       if (flushTimer) {
         clearTimeout(flushTimer);
