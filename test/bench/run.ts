@@ -41,6 +41,9 @@
 //   BENCH_SEND_CONVS    conversations the send scenario spreads over         default 100
 //   BENCH_STORM_MISSED  events each storm subscriber missed (replayed)       default 3
 //   BENCH_STORM_CONCURRENCY  sockets connecting at a time in the storm       default 100
+//   BENCH_RUNTIME       tsx (default, as `npm start`) or dist: the servers run compiled JavaScript
+//                       (built by tsc -p tsconfig.bench.json), as the Docker images do
+//   BENCH_HEAP_SNAPSHOT dir: heap snapshots of instance A before and after the idle sockets
 //   BENCH_IDLE_SOCKETS  idle subscribed sockets per instance                 default 20000
 //                       (capped by `ulimit -n` less 500: one process holds one descriptor each)
 //   BENCH_PROFILE       dir: CPU-profile instance A (node:inspector) during the highest fanout1
@@ -75,7 +78,7 @@
 // Summarise a profile:    node --import tsx test/bench/profile-summary.ts <file.cpuprofile> [15]
 import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -122,6 +125,7 @@ const opts = {
   keepData: env.BENCH_KEEP_DATA === '1',
   maxSeconds: Number(env.BENCH_MAX_SECONDS ?? 600),
   baseline: env.BENCH_BASELINE !== '0',
+  runtime: env.BENCH_RUNTIME === 'dist' ? 'dist' : 'tsx',
 };
 for (const s of opts.scenarios)
   if (!['fanout1', 'fanout5', 'send', 'storm', 'idle'].includes(s))
@@ -171,12 +175,31 @@ interface Instance {
   port: number;
 }
 
+/**
+ * BENCH_RUNTIME=dist: the server children run compiled JavaScript (tsconfig.bench.json, built once
+ * per run into node_modules/.cache/wardline-bench), as the Docker images do; tsx (the default, as
+ * `npm start`) compiles on load and keeps every function's name as an own property, which adds
+ * memory per closure (and so per socket) and to the RSS at start.
+ */
+let distRoot: string | undefined;
+function serverEntry(script: string): { file: string; execArgv: string[] } {
+  if (opts.runtime !== 'dist') return { file: join(here, script), execArgv: ['--import', 'tsx'] };
+  if (!distRoot) {
+    const out = spawnSync('npx', ['tsc', '-p', 'tsconfig.bench.json'], { cwd: root, encoding: 'utf8' });
+    if (out.status !== 0) throw new Error(`BENCH_RUNTIME=dist: tsc -p tsconfig.bench.json failed\n${out.stdout}${out.stderr}`);
+    distRoot = join(root, 'node_modules/.cache/wardline-bench');
+    copyFileSync(join(root, 'src/http/graphiql-page.js'), join(distRoot, 'src/http/graphiql-page.js'));
+  }
+  return { file: join(distRoot, 'test/bench', script.replace(/\.ts$/, '.js')), execArgv: [] };
+}
+
 async function startServer(name: string, extraArgv: string[], script = 'server.ts'): Promise<Instance> {
+  const entry = serverEntry(script);
   const child = track(
-    fork(join(here, script), [], {
+    fork(entry.file, [], {
       cwd: root,
-      execArgv: ['--import', 'tsx', '--expose-gc', ...extraArgv],
-      env: { ...env, ...baseEnv },
+      execArgv: [...entry.execArgv, '--expose-gc', ...extraArgv],
+      env: { PREDICTIONS_MODELS_DIR: join(root, 'models'), ...env, ...baseEnv },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     }),
   );
@@ -373,6 +396,18 @@ function scenarioCtx(c: Container | undefined, users: BenchUser[]): ScenarioCtx 
               log(`storm: CPU profile of instance A written to ${file}`);
               return file;
             },
+          }
+        : undefined,
+    heapSnapshot:
+      c && env.BENCH_HEAP_SNAPSHOT
+        ? async (label) => {
+            const file = await rpc<string>(
+              servers[0]!.child,
+              'heapSnapshot',
+              { file: resolve(env.BENCH_HEAP_SNAPSHOT!, `idle-A-${label}-${stamp}.heapsnapshot`) },
+              120_000,
+            );
+            log(`idle: heap snapshot of instance A written to ${file}`);
           }
         : undefined,
     async startLoadgen() {
@@ -981,7 +1016,7 @@ async function cleanupData(c: Container) {
 
 async function main() {
   log(
-    `run ${runId}: AUDIT=${env.AUDIT ?? 'on'}, ${opts.subscribers} subscribers, scenarios ${opts.scenarios.join(', ')}, ${opts.seconds} s per step; ${cpus().length} cores, load ${loadavg()
+    `run ${runId}: servers on ${opts.runtime}, AUDIT=${env.AUDIT ?? 'on'}, ${opts.subscribers} subscribers, scenarios ${opts.scenarios.join(', ')}, ${opts.seconds} s per step; ${cpus().length} cores, load ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
@@ -1083,7 +1118,7 @@ async function main() {
   }
 
   console.log(
-    `\nWardline bench ${runId}: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}; ${opts.subscribers} subscribers, ${opts.seconds} s per step; ` +
+    `\nWardline bench ${runId} (servers on ${opts.runtime}): ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}; ${opts.subscribers} subscribers, ${opts.seconds} s per step; ` +
       `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}; ` +

@@ -3,11 +3,13 @@
 //   stats     → process.cpuUsage(), process.memoryUsage(), socket and subscription counts
 //   gc        → a full GC (the child runs with --expose-gc) before a memory reading
 //   profStart / profStop {file} → a CPU profile of just that window (node:inspector), as .cpuprofile
+//   heapSnapshot {file} → a V8 heap snapshot (the idle scenario takes one before and after its sockets)
 //   stop      → graceful close (api, then container) and exit(0), so --cpu-prof can write its file
 // It adds nothing to src/: the instance is exactly loadConfig + createContainer + createApi.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Session } from 'node:inspector/promises';
+import { writeHeapSnapshot } from 'node:v8';
 import { createApi } from '../../src/api.js';
 import { loadConfig } from '../../src/config.js';
 import { createContainer } from '../../src/container.js';
@@ -58,6 +60,10 @@ serveRpc(
       gc?.();
       gc?.();
       return Boolean(gc);
+    },
+    heapSnapshot: (args: { file: string }) => {
+      mkdirSync(dirname(args.file), { recursive: true });
+      return writeHeapSnapshot(args.file);
     },
     profStart: async () => {
       session = new Session();

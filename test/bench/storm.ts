@@ -8,7 +8,8 @@
 //          Redis commands and PostgreSQL transactions.
 //   idle   BENCH_IDLE_SOCKETS subscribed sockets PER INSTANCE (default 20,000, capped by `ulimit -n`)
 //          from several loadgen processes; KiB per socket (RSS, heap + external) after a forced
-//          GC, and each instance's idle RSS right after it started (no socket yet).
+//          GC, and each instance's idle RSS right after it started (no socket yet). With
+//          BENCH_HEAP_SNAPSHOT=dir, heap snapshots of instance A before and after the sockets.
 import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
 import { fmt, type LatencySummary, rpc, type ServerStats, sleep } from './common.js';
@@ -33,6 +34,8 @@ export interface ScenarioCtx {
   /** PostgreSQL transactions committed in the bench database so far (Wardline only). */
   transactions?(): Promise<number>;
   profile?: { start(): Promise<unknown>; stop(): Promise<string | undefined> };
+  /** BENCH_HEAP_SNAPSHOT: a heap snapshot of instance A (Wardline only). */
+  heapSnapshot?(label: string): Promise<unknown>;
   startLoadgen(): Promise<ChildProcess>;
   stopLoadgen(child: ChildProcess): Promise<void>;
 }
@@ -165,6 +168,7 @@ export async function runIdle(
   await ctx.gcAll();
   await sleep(300);
   const before = await ctx.statsAll();
+  await ctx.heapSnapshot?.('before');
   const baseSubs = before.reduce((n, s) => n + s.fanout.subscriptions, 0);
   const gens: ChildProcess[] = [];
   const started = performance.now();
@@ -213,6 +217,7 @@ export async function runIdle(
     await ctx.gcAll();
     await sleep(500);
     const after = await ctx.statsAll();
+    await ctx.heapSnapshot?.('after');
     const rows = after.map((a, i) => {
       const b = before[i]!;
       const sockets = Math.max(1, a.sockets - b.sockets);
