@@ -83,18 +83,18 @@ export function createPresenceService(deps: PresenceDeps) {
     // the version orders one user's changes across instances (the hub drops an older one)
     presenceStream.publish(publisher, orgId, orgId, 'PresenceChanged', toView(userId, r, r.now), r.now, { key: userId, seq: r.version });
 
-  /** Publishes what a step marked published, or schedules the coalesced publish of a change. */
-  const settle = async (step: OpInput, r: OpResult) => {
-    if (r.published) await publish(step.orgId, step.userId, r);
-    else if (r.dirty) {
-      await store.schedule(step.orgId, step.userId, r.now + config.coalesceMs);
-      armFlush(config.coalesceMs);
-    }
-  };
-
+  /** Publishes what the steps marked published, and schedules the coalesced publish of the other changes (one command). */
   const apply = async (steps: OpInput[]): Promise<OpResult[]> => {
     const results = await store.run(steps);
-    await Promise.all(results.map((r, i) => settle(steps[i] as OpInput, r)));
+    const later: Array<{ orgId: string; userId: string; at: number }> = [];
+    const now: Array<Promise<void>> = [];
+    results.forEach((r, i) => {
+      const step = steps[i] as OpInput;
+      if (r.published) now.push(publish(step.orgId, step.userId, r));
+      else if (r.dirty) later.push({ orgId: step.orgId, userId: step.userId, at: r.now + config.coalesceMs });
+    });
+    await Promise.all([...now, store.schedule(later)]);
+    if (later.length > 0) armFlush(config.coalesceMs);
     return results;
   };
 
