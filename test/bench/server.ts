@@ -26,6 +26,8 @@ for (const r of new Set(Object.values(container.redis))) {
     return send(...a);
   }) as typeof r.sendCommand;
 }
+// the models load in the background from boot: wait for them, so that "RSS at start" is the idle state
+await container.services.predictions.loading.catch(() => {});
 const api = createApi(container);
 const port = await api.listen(0, '127.0.0.1');
 let session: Session | undefined;
