@@ -30,6 +30,7 @@
 //            transactions per socket (test/bench/storm.ts).
 //   idle     BENCH_IDLE_SOCKETS idle subscribed sockets per instance (several loadgen processes);
 //            KiB per socket (RSS, heap) and each instance's RSS at start, before any socket.
+//            With BENCH_LIMITS=on, the per-user socket cap refuses most of them (8 per user).
 //
 // Options (env):
 //   BENCH_SUBSCRIBERS   subscribers (and users) per fan-out scenario        default 5000
