@@ -2,7 +2,8 @@ import type { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Redis } from 'ioredis';
 import type { Executor } from '../db/client.js';
 import type { Logger } from '../shared/logger.js';
-import { type LedgerEvent, changedSince, readHeadAt, readRange } from './ledger.js';
+import { groupCommit } from '../shared/group-commit.js';
+import { type LedgerEvent, changedSince, readHeadsAt, readRange } from './ledger.js';
 
 /** A non-durable event (typing indicators, presence): no position, never replayed. */
 export interface EphemeralEvent {
@@ -207,9 +208,13 @@ export function createHub(deps: HubDeps): Hub {
    */
   let since: number | undefined;
 
+  // streams joined together (a reconnect storm) read their baselines in one statement; each read
+  // still starts after its channel is subscribed, so nothing falls between the two
+  const headOf = groupCommit((names: string[]) => readHeadsAt(db, names), { max: 500, parallel: 2 });
+
   const start = async (s: StreamState) => {
     s.subId = await pubsub.subscribe<Wire>(channel(s.stream), (msg) => receive(s, msg));
-    const head = await readHeadAt(db, s.stream);
+    const head = await headOf(s.stream);
     since ??= head.xmin;
     s.last = head.position;
     drainPending(s);

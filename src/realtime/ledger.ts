@@ -196,6 +196,62 @@ export async function readRange(
   return { trimmed: Number(rows[0]?.trimmed ?? 0), events };
 }
 
+/** One range of {@link readRanges}: a stream's events after `after`. */
+export interface RangeRequest {
+  stream: string;
+  orgId: string;
+  after: number;
+}
+
+/**
+ * {@link readRange} for many ranges in one statement (one snapshot, one round trip): what the
+ * replays of a reconnect storm read together. Answers range by range, in order, each exactly as
+ * `readRange` would.
+ */
+export async function readRanges(
+  db: Executor,
+  ranges: readonly RangeRequest[],
+  limit = 500,
+): Promise<Array<{ trimmed: number; events: LedgerEvent[] }>> {
+  if (ranges.length === 0) return [];
+  if (ranges.length === 1) return [await readRange(db, ranges[0]!.stream, ranges[0]!.orgId, ranges[0]!.after, limit)];
+  const json = JSON.stringify(ranges.map((r, i) => ({ i, stream: r.stream, org: r.orgId, after: r.after })));
+  const rows = rowsOf<{
+    i: number;
+    trimmed: string | number;
+    position: string | number | null;
+    type: string;
+    payload: unknown;
+    at: Date | string;
+  }>(
+    await db.execute(sql`
+      select r.i, h.trimmed, e.position, e.type, e.payload, e.at
+      from jsonb_to_recordset(${json}::jsonb) as r(i int, stream text, org text, after bigint)
+      join ${streamHeads} h on h.stream = r.stream
+      left join lateral (
+        select position, type, payload, at from ${streamEvents}
+        where stream = r.stream and org_id = r.org and position > r.after
+        order by position limit ${limit}) e on true
+      order by r.i, e.position`),
+  );
+  const out = ranges.map(() => ({ trimmed: 0, events: [] as LedgerEvent[] }));
+  for (const row of rows) {
+    const o = out[row.i]!;
+    const r = ranges[row.i]!;
+    o.trimmed = Number(row.trimmed ?? 0);
+    if (row.position !== null)
+      o.events.push({
+        stream: r.stream,
+        orgId: r.orgId,
+        position: Number(row.position),
+        type: row.type,
+        payload: (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Record<string, unknown>,
+        at: new Date(row.at).toISOString(),
+      });
+  }
+  return out;
+}
+
 /**
  * The head poll's read: the highest position of every stream written by a transaction whose id is
  * at least `since` (all streams of the deployment, not only the ones watched here: the work grows
@@ -225,6 +281,23 @@ export async function readHeadAt(db: Executor, stream: string): Promise<{ positi
              (select position from ${streamHeads} where stream = ${stream}) as position`),
   );
   return { position: Number(r?.position ?? 0), xmin: Number(r?.xmin) };
+}
+
+/**
+ * {@link readHeadAt} for many streams in one statement (one snapshot): the head of each, in
+ * order, and that snapshot's `xmin`. What the stream joins of a reconnect storm read together.
+ */
+export async function readHeadsAt(db: Executor, streams: readonly string[]): Promise<Array<{ position: number; xmin: number }>> {
+  if (streams.length <= 1) return Promise.all(streams.map((s) => readHeadAt(db, s)));
+  const rows = rowsOf<{ xmin: string | number; i: string | number; position: string | number | null }>(
+    await db.execute(sql`
+      select pg_snapshot_xmin(pg_current_snapshot())::text::bigint as xmin, r.i, h.position
+      from jsonb_array_elements_text(${JSON.stringify(streams)}::jsonb) with ordinality as r(stream, i)
+      left join ${streamHeads} h on h.stream = r.stream`),
+  );
+  const out = streams.map(() => ({ position: 0, xmin: Number(rows[0]?.xmin) }));
+  for (const r of rows) out[Number(r.i) - 1]!.position = Number(r.position ?? 0);
+  return out;
 }
 
 /**

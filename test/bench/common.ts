@@ -151,6 +151,8 @@ export interface ServerStats {
   mem: NodeJS.MemoryUsage;
   sockets: number;
   fanout: { streams: number; groups: number; subscriptions: number };
+  /** Redis commands sent by the instance so far (Wardline only). */
+  redisCommands?: number;
 }
 
 export const cpuPercent = (a: ServerStats, b: ServerStats) =>

@@ -21,6 +21,13 @@ export const SUBSCRIPTION = `subscription BenchEvents($conversationId: ID!) {
     ... on MessageAdded { cursor at message { id body createdAt sender { id name } } }
   }
 }`;
+/** The storm's resume: the same selection with `after` (a cursor a few events back). */
+export const SUBSCRIPTION_AFTER = `subscription BenchResume($conversationId: ID!, $after: String) {
+  conversationEvents(conversationId: $conversationId, after: $after) {
+    __typename
+    ... on MessageAdded { cursor at message { id body createdAt sender { id name } } }
+  }
+}`;
 const SEND = `mutation BenchSend($input: SendMessageInput!) { sendMessage(input: $input) { id } }`;
 
 // ---- tokens, HTTP -----------------------------------------------------------------------------
@@ -104,6 +111,8 @@ interface Conv {
   subs: number[];
   /** User indices allowed to send (members). */
   senders: number[];
+  /** Storm: the cursor every subscriber of this conversation resumes after. */
+  after?: string;
 }
 
 interface StepState {
@@ -171,6 +180,12 @@ interface Scenario {
   closes: Map<number, number>;
   cursorDupWarm: number;
   cursorGapWarm: number;
+  /** Storm: the position each socket's replay must reach (0: not resuming), when it did (ms), when it started. */
+  target: Float64Array;
+  doneAt: Float64Array;
+  openAt: Float64Array;
+  resumed: number;
+  connectStart: number;
 }
 
 let sc: Scenario | undefined;
@@ -222,7 +237,13 @@ function onFrame(s: Scenario, i: number, data: Buffer): void {
     if (pos <= last) cDup = 1;
     else if (pos > last + 1) cGap = pos - last - 1;
   }
-  if (pos > last) s.lastPos[i] = pos;
+  if (pos > last) {
+    s.lastPos[i] = pos;
+    if (pos >= s.target[i]! && s.target[i]! > 0 && s.doneAt[i] === 0) {
+      s.doneAt[i] = now;
+      s.resumed++;
+    }
+  }
   if (kind !== 0x62 /* b */ || k >= s.maxMsgs || s.msgStep[k]! < 0) {
     s.warmRecv++;
     s.cursorDupWarm += cDup;
@@ -303,7 +324,7 @@ interface ConnectArgs {
   name: string;
   /** Ports of the two instances; subscriber i goes to ports[i % ports.length]. */
   ports: number[];
-  convs: Array<{ id: string; subUsers: number[]; senders: number[] }>;
+  convs: Array<{ id: string; subUsers: number[]; senders: number[]; after?: string; target?: number }>;
   /** Upper bound of messages the steps will send (sizes the exactly-once bitsets). */
   maxMsgs: number;
   concurrency: number;
@@ -336,14 +357,20 @@ async function connect(a: ConnectArgs) {
     closes: new Map(),
     cursorDupWarm: 0,
     cursorGapWarm: 0,
+    target: new Float64Array(total),
+    doneAt: new Float64Array(total),
+    openAt: new Float64Array(total),
+    resumed: 0,
+    connectStart: performance.now(),
   };
   let i = 0;
   for (const [ci, c] of a.convs.entries()) {
-    const conv: Conv = { id: c.id, subs: [], senders: c.senders };
+    const conv: Conv = { id: c.id, subs: [], senders: c.senders, after: c.after };
     for (const u of c.subUsers) {
       s.subConv[i] = ci;
       s.subUser[i] = u;
       s.subPort[i] = a.ports[i % a.ports.length]!;
+      s.target[i] = c.target ?? 0;
       conv.subs.push(i);
       i++;
     }
@@ -351,12 +378,14 @@ async function connect(a: ConnectArgs) {
   }
   sc = s;
   const started = performance.now();
+  s.connectStart = started;
   const deadline = started + a.timeoutMs;
   let next = 0;
   let failed = 0;
   let firstFailure: string | undefined;
   const openOne = (idx: number) =>
     new Promise<void>((resolve) => {
+      s.openAt[idx] = performance.now();
       const ws = new WebSocket(`ws://${HOST}:${s.subPort[idx]}/graphql`, 'graphql-transport-ws', {
         perMessageDeflate: false,
         skipUTF8Validation: true,
@@ -386,11 +415,15 @@ async function connect(a: ConnectArgs) {
         if (text.includes('"connection_ack"')) {
           acked = true;
           s.open[idx] = 1;
+          const conv = s.convs[s.subConv[idx]!]!;
           ws.send(
             JSON.stringify({
               id: '1',
               type: 'subscribe',
-              payload: { query: SUBSCRIPTION, operationName: 'BenchEvents', variables: { conversationId: s.convs[s.subConv[idx]!]!.id } },
+              payload:
+                conv.after === undefined
+                  ? { query: SUBSCRIPTION, operationName: 'BenchEvents', variables: { conversationId: conv.id } }
+                  : { query: SUBSCRIPTION_AFTER, operationName: 'BenchResume', variables: { conversationId: conv.id, after: conv.after } },
             }),
           );
           done();
@@ -447,6 +480,66 @@ async function warmup(a: { timeoutMs: number; perConv: number }) {
   while (s.warmRecv - before < expected && performance.now() - started < a.timeoutMs) await sleep(20);
   return { sent: n, errors, firstError, expected, received: s.warmRecv - before, ms: performance.now() - started };
 }
+
+/**
+ * Storm: sends `perConv` messages to each conversation (bodies `m…`: not counted by the steps), so
+ * that subscribers resuming from a cursor taken before have that many events to replay.
+ */
+async function publish(a: { ports: number[]; convs: Array<{ id: string; senders: number[] }>; perConv: number; concurrency: number }) {
+  const started = performance.now();
+  let errors = 0;
+  let firstError: string | undefined;
+  const jobs = a.convs.flatMap((c, j) => Array.from({ length: a.perConv }, (_, r) => ({ c, port: a.ports[(j + r) % a.ports.length]!, r })));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(a.concurrency, jobs.length) }, async () => {
+      while (next < jobs.length) {
+        const { c, port, r } = jobs[next++]!;
+        const res = await postSend(port, a.concurrency, pick(c.senders), c.id, `m${r} missed while away ${PAD}`);
+        if (!res.ok) {
+          errors++;
+          firstError ??= res.error;
+        }
+      }
+    }),
+  );
+  return { sent: jobs.length, errors, firstError, ms: performance.now() - started };
+}
+
+/**
+ * Storm: waits until every socket that resumed got its replay up to its conversation's target
+ * (or `timeoutMs`); times are from the start of `connect`.
+ */
+async function stormWait(a: { timeoutMs: number }) {
+  const s = sc;
+  if (!s) throw new Error('connect first');
+  let expected = 0;
+  for (let i = 0; i < s.target.length; i++) if (s.target[i]! > 0) expected++;
+  const end = performance.now() + a.timeoutMs;
+  while (s.resumed < expected && performance.now() < end) await sleep(10);
+  const perSocket = new Histogram();
+  let last = 0;
+  for (let i = 0; i < s.doneAt.length; i++) {
+    const d = s.doneAt[i]!;
+    if (d === 0) continue;
+    perSocket.add(d - s.openAt[i]!);
+    last = Math.max(last, d);
+  }
+  return {
+    expected,
+    resumed: s.resumed,
+    allMs: s.resumed === expected ? last - s.connectStart : Number.NaN,
+    lastMs: last ? last - s.connectStart : Number.NaN,
+    perSocket: perSocket.summary(),
+    errors: s.errors,
+    firstErrorFrame: s.firstErrorFrame,
+    cursorDup: s.cursorDupWarm,
+    cursorGap: s.cursorGapWarm,
+    closes: Object.fromEntries(s.closes),
+  };
+}
+
+export type StormResult = Awaited<ReturnType<typeof stormWait>>;
 
 interface StepArgs {
   rate: number;
@@ -652,6 +745,8 @@ serveRpc(
       return { tokens: tokens.length };
     },
     connect,
+    publish,
+    stormWait,
     warmup,
     fanoutStep,
     fanoutReport,

@@ -8,7 +8,7 @@
 // (test/bench/loadgen.ts: raw graphql-transport-ws sockets with `ws`, and the HTTP publisher, so
 // publish and receive times share one clock). All traffic stays on 127.0.0.1.
 //
-// Scenarios (BENCH_SCENARIOS, comma-separated, default all three):
+// Scenarios (BENCH_SCENARIOS, comma-separated, default all five):
 //   fanout1  N subscribers of conversationEvents in ONE conversation, split over both instances;
 //            sendMessage over HTTP to alternating instances at the BENCH_STEPS rates (msgs/s), so
 //            deliveries/s = rate × N. Per step: delivered/s, publish→receive p50/p95/p99, lost and
@@ -24,6 +24,13 @@
 //   send     sendMessage throughput over HTTP with persistence against one instance: closed-loop
 //            clients at each BENCH_CONCURRENCY (keep-alive), senders spread over BENCH_SEND_CONVS
 //            conversations; mutations/s and p50/p95/p99; the best mutations/s with p99 < 50 ms.
+//   storm    reconnect storm (issue 12): N sockets connect and subscribe to their conversation of 5
+//            with a cursor, each having missed BENCH_STORM_MISSED events; time until every replay
+//            is complete, per-socket p50/p99, server CPU, Redis commands and PostgreSQL
+//            transactions per socket (test/bench/storm.ts).
+//   idle     BENCH_IDLE_SOCKETS idle subscribed sockets per instance (several loadgen processes);
+//            KiB per socket (RSS, heap) and each instance's RSS at start, before any socket.
+//            With BENCH_LIMITS=on, the per-user socket cap refuses most of them (8 per user).
 //
 // Options (env):
 //   BENCH_SUBSCRIBERS   subscribers (and users) per fan-out scenario        default 5000
@@ -33,8 +40,15 @@
 //   BENCH_SECONDS       seconds per step                                     default 8
 //   BENCH_SCENARIOS     which scenarios                                      default fanout1,fanout5,send
 //   BENCH_SEND_CONVS    conversations the send scenario spreads over         default 100
+//   BENCH_STORM_MISSED  events each storm subscriber missed (replayed)       default 3
+//   BENCH_STORM_CONCURRENCY  sockets connecting at a time in the storm       default 100
+//   BENCH_RUNTIME       tsx (default, as `npm start`) or dist: the servers run compiled JavaScript
+//                       (built by tsc -p tsconfig.bench.json), as the Docker images do
+//   BENCH_HEAP_SNAPSHOT dir: heap snapshots of instance A before and after the idle sockets
+//   BENCH_IDLE_SOCKETS  idle subscribed sockets per instance                 default 20000
+//                       (capped by `ulimit -n` less 500: one process holds one descriptor each)
 //   BENCH_PROFILE       dir: CPU-profile instance A (node:inspector) during the highest fanout1
-//                       step and the highest send step only, written as
+//                       step, the highest send step and the storm only, written as
 //                       <dir>/fanout1-A-<rate>msgs-<ts>.cpuprofile and <dir>/send-A-c<n>-<ts>.cpuprofile
 //   BENCH_CPU_PROF      dir: run instance A under `node --cpu-prof --cpu-prof-dir=<dir>` (whole
 //                       life; combine with BENCH_SCENARIOS=fanout1 BENCH_STEPS=40 to focus)
@@ -65,18 +79,20 @@
 // Summarise a profile:    node --import tsx test/bench/profile-summary.ts <file.cpuprofile> [15]
 import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { sql } from 'drizzle-orm';
+import { inArray, sql } from 'drizzle-orm';
 import { loadConfig } from '../../src/config.js';
 import { createContainer, type Container } from '../../src/container.js';
+import { streamHeads } from '../../src/realtime/tables.js';
 import { createLogger } from '../../src/shared/logger.js';
 import type { Viewer } from '../../src/shared/viewer.js';
 import { cpuPercent, fmt, fmtInt, limitsEnv, pool, rpc, sampleSystem, type ServerStats, sleep, systemCpu, table } from './common.js';
 import type { FanoutReport, SendResult, StepResult } from './loadgen.js';
+import { type IdleReport, type ScenarioCtx, type StormConv, type StormReport, runIdle, runStorm, summaryMs } from './storm.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -95,11 +111,14 @@ const opts = {
   steps5: list(env.BENCH_STEPS5, '50,100,200,400'),
   concurrency: list(env.BENCH_CONCURRENCY, '8,32,64').map(Math.floor),
   seconds: Math.max(1, Number(env.BENCH_SECONDS ?? 8)),
-  scenarios: (env.BENCH_SCENARIOS ?? 'fanout1,fanout5,send')
+  scenarios: (env.BENCH_SCENARIOS ?? 'fanout1,fanout5,send,storm,idle')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean),
   sendConvs: Math.max(1, Math.floor(Number(env.BENCH_SEND_CONVS ?? 100))),
+  stormMissed: Math.max(1, Math.floor(Number(env.BENCH_STORM_MISSED ?? 3))),
+  stormConcurrency: Math.max(1, Math.floor(Number(env.BENCH_STORM_CONCURRENCY ?? 100))),
+  idleSockets: Math.max(2, Math.floor(Number(env.BENCH_IDLE_SOCKETS ?? 20_000))),
   profileDir: env.BENCH_PROFILE || undefined,
   cpuProfDir: env.BENCH_CPU_PROF || undefined,
   databaseUrl: env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/wardline_test',
@@ -107,9 +126,11 @@ const opts = {
   keepData: env.BENCH_KEEP_DATA === '1',
   maxSeconds: Number(env.BENCH_MAX_SECONDS ?? 600),
   baseline: env.BENCH_BASELINE !== '0',
+  runtime: env.BENCH_RUNTIME === 'dist' ? 'dist' : 'tsx',
 };
 for (const s of opts.scenarios)
-  if (!['fanout1', 'fanout5', 'send'].includes(s)) throw new Error(`BENCH_SCENARIOS: unknown scenario ${s} (fanout1, fanout5, send)`);
+  if (!['fanout1', 'fanout5', 'send', 'storm', 'idle'].includes(s))
+    throw new Error(`BENCH_SCENARIOS: unknown scenario ${s} (fanout1, fanout5, send, storm, idle)`);
 const has = (s: string) => opts.scenarios.includes(s);
 
 const TARGET = { deliveries: 100_000, p99FanoutMs: 100, kibPerSocket: 20, sends: 2_000, p99SendMs: 50, subscribers: 5_000 };
@@ -155,12 +176,31 @@ interface Instance {
   port: number;
 }
 
+/**
+ * BENCH_RUNTIME=dist: the server children run compiled JavaScript (tsconfig.bench.json, built once
+ * per run into node_modules/.cache/wardline-bench), as the Docker images do; tsx (the default, as
+ * `npm start`) compiles on load and keeps every function's name as an own property, which adds
+ * memory per closure (and so per socket) and to the RSS at start.
+ */
+let distRoot: string | undefined;
+function serverEntry(script: string): { file: string; execArgv: string[] } {
+  if (opts.runtime !== 'dist') return { file: join(here, script), execArgv: ['--import', 'tsx'] };
+  if (!distRoot) {
+    const out = spawnSync('npx', ['tsc', '-p', 'tsconfig.bench.json'], { cwd: root, encoding: 'utf8' });
+    if (out.status !== 0) throw new Error(`BENCH_RUNTIME=dist: tsc -p tsconfig.bench.json failed\n${out.stdout}${out.stderr}`);
+    distRoot = join(root, 'node_modules/.cache/wardline-bench');
+    copyFileSync(join(root, 'src/http/graphiql-page.js'), join(distRoot, 'src/http/graphiql-page.js'));
+  }
+  return { file: join(distRoot, 'test/bench', script.replace(/\.ts$/, '.js')), execArgv: [] };
+}
+
 async function startServer(name: string, extraArgv: string[], script = 'server.ts'): Promise<Instance> {
+  const entry = serverEntry(script);
   const child = track(
-    fork(join(here, script), [], {
+    fork(entry.file, [], {
       cwd: root,
-      execArgv: ['--import', 'tsx', '--expose-gc', ...extraArgv],
-      env: { ...env, ...baseEnv },
+      execArgv: [...entry.execArgv, '--expose-gc', ...extraArgv],
+      env: { PREDICTIONS_MODELS_DIR: join(root, 'models'), ...env, ...baseEnv },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     }),
   );
@@ -274,7 +314,7 @@ async function setup(c: Container): Promise<Setup> {
   ms.convA = performance.now() - t;
 
   t = performance.now();
-  const countB = Math.max(has('fanout5') ? Math.ceil(n / 5) : 0, has('send') ? opts.sendConvs : 0);
+  const countB = Math.max(has('fanout5') || has('storm') || has('idle') ? Math.ceil(n / 5) : 0, has('send') ? opts.sendConvs : 0);
   const convsB: Setup['convsB'] = new Array(countB);
   await pool(
     Array.from({ length: countB }, (_, j) => j),
@@ -301,6 +341,87 @@ let loadgen: ChildProcess;
 const statsOf = (i: Instance) => rpc<ServerStats>(i.child, 'stats', undefined, 30_000);
 const statsAll = () => Promise.all(servers.map(statsOf));
 const gcAll = () => Promise.all(servers.map((i) => rpc(i.child, 'gc', undefined, 30_000)));
+
+/** Each instance's RSS right after it started, after a forced GC (before any socket). */
+async function startRss(): Promise<number[]> {
+  await gcAll();
+  await sleep(300);
+  return (await statsAll()).map((s) => s.mem.rss);
+}
+
+/** What the storm and idle scenarios need, for Wardline (`c` given) or the baseline. */
+function scenarioCtx(c: Container | undefined, users: BenchUser[]): ScenarioCtx {
+  const baselinePrefix = `${runId}:bl`;
+  return {
+    log,
+    loadgen,
+    ports: servers.map((x) => x.port),
+    statsAll,
+    gcAll,
+    async heads(ids) {
+      if (!c) {
+        const vals = ids.length ? await c0().redis.commands.mget(...ids.map((id) => `${baselinePrefix}:p:${id}`)) : [];
+        return new Map(ids.map((id, i) => [id, Number(vals[i] ?? 0)]));
+      }
+      const rows = await c.database.db
+        .select({ stream: streamHeads.stream, position: streamHeads.position })
+        .from(streamHeads)
+        .where(
+          inArray(
+            streamHeads.stream,
+            ids.map((id) => `conv:${id}`),
+          ),
+        );
+      return new Map(rows.map((r) => [r.stream.slice('conv:'.length), Number(r.position)]));
+    },
+    cursor: (id, position) => (c ? c.cursors.encode(`conv:${id}`, position) : Buffer.from(String(position)).toString('base64url')),
+    transactions: c
+      ? async () => {
+          const rows = (await c.database.db.execute(
+            sql`select xact_commit + xact_rollback as n from pg_stat_database where datname = current_database()`,
+          )) as unknown as Array<{ n: string | number }>;
+          return Number([...rows][0]?.n ?? Number.NaN);
+        }
+      : undefined,
+    profile:
+      c && opts.profileDir
+        ? {
+            start: () => rpc(servers[0]!.child, 'profStart', undefined, 10_000),
+            stop: async () => {
+              const file = await rpc<string>(
+                servers[0]!.child,
+                'profStop',
+                { file: resolve(opts.profileDir!, `storm-A-${stamp}.cpuprofile`) },
+                60_000,
+              );
+              log(`storm: CPU profile of instance A written to ${file}`);
+              return file;
+            },
+          }
+        : undefined,
+    heapSnapshot:
+      c && env.BENCH_HEAP_SNAPSHOT
+        ? async (label) => {
+            const file = await rpc<string>(
+              servers[0]!.child,
+              'heapSnapshot',
+              { file: resolve(env.BENCH_HEAP_SNAPSHOT!, `idle-A-${label}-${stamp}.heapsnapshot`) },
+              120_000,
+            );
+            log(`idle: heap snapshot of instance A written to ${file}`);
+          }
+        : undefined,
+    async startLoadgen() {
+      const g = await startLoadgen();
+      await rpc(g, 'init', { secret, users }, 120_000);
+      return g;
+    },
+    stopLoadgen: (g) => stopChild(g, false),
+  };
+}
+
+let containerRef: Container | undefined;
+const c0 = () => containerRef!;
 
 async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs: number) {
   const end = performance.now() + timeoutMs;
@@ -734,6 +855,57 @@ function summary(f1: FanoutResult | undefined, f5: FanoutResult | undefined, sen
   return rows;
 }
 
+/** The storm and idle-memory results of one server kind. */
+function printStorm(label: string, st: StormReport | undefined, idle: IdleReport | undefined) {
+  if (st) {
+    const r = st.result;
+    console.log(
+      `\n== storm (${label}): ${fmtInt(st.sockets)} sockets resume with a cursor in conversations of 5, ${st.missed} events missed each, ${st.concurrency} connecting at a time, 2 instances ==`,
+    );
+    console.log(
+      table(
+        ['figure', 'value'],
+        [
+          ['acknowledged', `${fmtInt(st.acked)}/${fmtInt(st.sockets)} in ${fmt(st.ackMs / 1000, 2)} s`],
+          [
+            'every replay complete',
+            `${fmtInt(r.resumed)}/${fmtInt(r.expected)}, ${fmt(r.allMs / 1000, 2)} s (last at ${fmt(r.lastMs / 1000, 2)} s)`,
+          ],
+          ['per socket open → replay complete p50/p99/max ms', summaryMs(r.perSocket)],
+          ['server CPU (both instances) per socket, µs', fmt((st.serverCpuMs * 1000) / st.sockets, 0)],
+          ['Redis commands per socket (both instances)', fmt(st.redisPerSocket, 2)],
+          ['PostgreSQL transactions per socket (bench database)', fmt(st.transactionsPerSocket, 2)],
+          [
+            'error frames; cursor gaps/dups; closes',
+            `${r.errors}${r.firstErrorFrame ? ` (${r.firstErrorFrame})` : ''}; ${r.cursorGap}/${r.cursorDup}; ${JSON.stringify(r.closes)}`,
+          ],
+        ],
+        true,
+      ),
+    );
+    if (st.profile) console.log(`CPU profile (instance A, storm): ${st.profile}`);
+  }
+  if (idle) {
+    console.log(
+      `\n== idle (${label}): ${fmtInt(idle.perInstance)} subscribed sockets per instance from ${idle.loadgens} loadgen processes, connected in ${fmt(idle.connectMs / 1000)} s${idle.failed ? `, ${idle.failed} failed (${idle.firstFailure})` : ''} ==`,
+    );
+    console.log(
+      table(
+        ['instance', 'sockets', 'RSS at start MiB', 'RSS before MiB', 'RSS after MiB', 'KiB/socket (RSS)', 'KiB/socket (heap+ext)'],
+        idle.rows.map((m) => [
+          m.instance,
+          fmtInt(m.sockets),
+          fmt(m.startRssMiB),
+          fmt(m.rssBeforeMiB),
+          fmt(m.rssAfterMiB),
+          fmt(m.kibPerSocketRss),
+          fmt(m.kibPerSocketHeap),
+        ]),
+      ),
+    );
+  }
+}
+
 /**
  * Wardline beside the baseline (the same load on a ws + Redis server that stores nothing), and the
  * ratio. Sustained = the highest step with p99 under the scenario's bound and nothing lost.
@@ -743,6 +915,7 @@ function printBaseline(
   f5: FanoutResult | undefined,
   b1: FanoutResult | undefined,
   b5: FanoutResult | undefined,
+  x: { storm?: StormReport; idle?: IdleReport; bStorm?: StormReport; bIdle?: IdleReport } = {},
 ) {
   const best = (f?: FanoutResult) => (f ? f.steps.filter(sustained).reduce((m, x) => Math.max(m, x.deliveredPerSec), 0) : Number.NaN);
   const usPerDelivery = (f?: FanoutResult) => {
@@ -771,6 +944,41 @@ function printBaseline(
     row('fanout5: deliveries/s sustained', best(f5), best(b5));
     row(`fanout5: server µs per delivery (${f5?.steps[0]?.rate ?? '?'} msgs/s step)`, usPerDelivery(f5), usPerDelivery(b5), 1);
     row('fanout5: p99 ms at the top step', p99(f5), p99(b5), 1);
+  }
+  if (x.storm || x.bStorm) {
+    const n = x.storm?.sockets ?? x.bStorm?.sockets ?? 0;
+    row(
+      `storm: ${fmtInt(n)} sockets connect + resume (all replays complete), s`,
+      (x.storm?.result.allMs ?? Number.NaN) / 1000,
+      (x.bStorm?.result.allMs ?? Number.NaN) / 1000,
+      2,
+    );
+    row(
+      'storm: per socket open → replay complete p99, ms',
+      x.storm?.result.perSocket.p99 ?? Number.NaN,
+      x.bStorm?.result.perSocket.p99 ?? Number.NaN,
+      0,
+    );
+    row(
+      'storm: server CPU per socket, µs',
+      ((x.storm?.serverCpuMs ?? Number.NaN) * 1000) / n,
+      ((x.bStorm?.serverCpuMs ?? Number.NaN) * 1000) / n,
+      0,
+    );
+  }
+  if (x.idle || x.bIdle) {
+    const worst = (r: IdleReport | undefined, k: 'kibPerSocketRss' | 'kibPerSocketHeap') =>
+      r ? Math.max(...r.rows.map((m) => m[k])) : Number.NaN;
+    const per = x.idle?.rows[0]?.sockets ?? x.bIdle?.rows[0]?.sockets ?? 0;
+    row(
+      `idle: KiB per subscribed socket (RSS), ${fmtInt(per)} per instance`,
+      worst(x.idle, 'kibPerSocketRss'),
+      worst(x.bIdle, 'kibPerSocketRss'),
+      1,
+    );
+    row('idle: KiB per subscribed socket (heap + external)', worst(x.idle, 'kibPerSocketHeap'), worst(x.bIdle, 'kibPerSocketHeap'), 1);
+    const start = (r?: IdleReport) => (r ? Math.max(...r.rows.map((m) => m.startRssMiB)) : Number.NaN);
+    row('idle RSS per instance at start (no socket), MiB', start(x.idle), start(x.bIdle), 0);
   }
   console.log('\n== Wardline beside the baseline (ws + Redis pub/sub, nothing stored; same loadgen, same run) ==');
   console.log(table(['figure', 'Wardline', 'baseline', 'ratio'], rows, true));
@@ -809,7 +1017,7 @@ async function cleanupData(c: Container) {
 
 async function main() {
   log(
-    `run ${runId}: AUDIT=${env.AUDIT ?? 'on'}, ${opts.subscribers} subscribers, scenarios ${opts.scenarios.join(', ')}, ${opts.seconds} s per step; ${cpus().length} cores, load ${loadavg()
+    `run ${runId}: servers on ${opts.runtime}, AUDIT=${env.AUDIT ?? 'on'}, ${opts.subscribers} subscribers, scenarios ${opts.scenarios.join(', ')}, ${opts.seconds} s per step; ${cpus().length} cores, load ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
@@ -829,11 +1037,16 @@ async function main() {
   if (background.machine > 30) log('WARNING: other processes are using the CPU; results will be lower than on an idle machine');
   const config = loadConfig({ ...env, ...baseEnv });
   const container = await createContainer(config, { logger: createLogger('warn') });
+  containerRef = container;
   let f1: FanoutResult | undefined;
   let f5: FanoutResult | undefined;
   let send: SendRow[] | undefined;
   let b1: FanoutResult | undefined;
   let b5: FanoutResult | undefined;
+  let storm: StormReport | undefined;
+  let idle: IdleReport | undefined;
+  let bStorm: StormReport | undefined;
+  let bIdle: IdleReport | undefined;
   const loadBefore = loadavg();
   try {
     const s = await setup(container);
@@ -844,6 +1057,8 @@ async function main() {
       await startServer('A', opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.cpuProfDir)}`] : []),
       await startServer('B', []),
     ];
+    const rssAtStart = await startRss();
+    log(`instances' RSS at start (after a GC, no socket): ${rssAtStart.map((r) => fmt(r / 2 ** 20, 0)).join(' / ')} MiB`);
     loadgen = await startLoadgen();
     await rpc(loadgen, 'init', { secret, users: s.users }, 120_000);
     log(`instances on ports ${servers.map((x) => x.port).join(', ')}; loadgen ready`);
@@ -863,10 +1078,20 @@ async function main() {
     if (has('send')) {
       send = await runSend(s.convsB.slice(0, opts.sendConvs).map((c) => ({ id: c.id, senders: c.members })));
     }
-    if (opts.baseline && (f1 || f5)) {
+    const small: StormConv[] = s.convsB.slice(0, Math.ceil(opts.subscribers / 5)).map((c) => ({ id: c.id, members: c.members }));
+    if (has('storm'))
+      storm = await runStorm(scenarioCtx(container, s.users), small, { missed: opts.stormMissed, concurrency: opts.stormConcurrency });
+    if (has('idle'))
+      idle = await runIdle(scenarioCtx(container, s.users), small, {
+        perInstance: opts.idleSockets,
+        names: servers.map((x) => x.name),
+        startRss: rssAtStart,
+      });
+    if (opts.baseline && (f1 || f5 || storm || idle)) {
       // the same load generator, conversations and rates against two baseline instances (ws + Redis)
       await Promise.all(servers.map((x) => stopChild(x.child, true)));
       servers = [await startServer('base-A', [], 'baseline-server.ts'), await startServer('base-B', [], 'baseline-server.ts')];
+      const baseRss = await startRss();
       log(`baseline (ws + Redis pub/sub, nothing stored) on ports ${servers.map((x) => x.port).join(', ')}`);
       if (f1 && s.convA) b1 = await runFanout('fanout1', [{ id: s.convA, subUsers: patients, senders: patients }], opts.steps);
       if (f5) {
@@ -878,6 +1103,14 @@ async function main() {
         }));
         b5 = await runFanout('fanout5', convs, opts.steps5);
       }
+      if (storm)
+        bStorm = await runStorm(scenarioCtx(undefined, s.users), small, { missed: opts.stormMissed, concurrency: opts.stormConcurrency });
+      if (idle)
+        bIdle = await runIdle(scenarioCtx(undefined, s.users), small, {
+          perInstance: opts.idleSockets,
+          names: servers.map((x) => x.name),
+          startRss: baseRss,
+        });
     }
   } finally {
     await Promise.all([...servers.map((x) => stopChild(x.child, true)), loadgen ? stopChild(loadgen, false) : Promise.resolve()]);
@@ -886,7 +1119,7 @@ async function main() {
   }
 
   console.log(
-    `\nWardline bench ${runId}: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}; ${opts.subscribers} subscribers, ${opts.seconds} s per step; ` +
+    `\nWardline bench ${runId} (servers on ${opts.runtime}): ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}; ${opts.subscribers} subscribers, ${opts.seconds} s per step; ` +
       `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}; ` +
@@ -897,7 +1130,9 @@ async function main() {
   if (f5) printFanout(f5);
   if (send) printSend(send);
   const verdicts = summary(f1, f5, send);
-  if (b1 || b5) printBaseline(f1, f5, b1, b5);
+  if (storm || idle) printStorm('Wardline', storm, idle);
+  if (bStorm || bIdle) printStorm('baseline', bStorm, bIdle);
+  if (b1 || b5 || bStorm || bIdle) printBaseline(f1, f5, b1, b5, { storm, idle, bStorm, bIdle });
   if (f1?.profile) console.log(`\nCPU profile (instance A, top fanout1 step): ${f1.profile}`);
   const sendProfile = send?.find((r) => r.profile)?.profile;
   if (sendProfile) console.log(`CPU profile (instance A, top send step): ${sendProfile}`);
@@ -925,7 +1160,9 @@ async function main() {
         fanout1: f1,
         fanout5: f5,
         send,
-        baseline: { fanout1: b1, fanout5: b5 },
+        storm,
+        idle,
+        baseline: { fanout1: b1, fanout5: b5, storm: bStorm, idle: bIdle },
         summary: verdicts,
       },
       null,

@@ -3,11 +3,13 @@
 //   stats     → process.cpuUsage(), process.memoryUsage(), socket and subscription counts
 //   gc        → a full GC (the child runs with --expose-gc) before a memory reading
 //   profStart / profStop {file} → a CPU profile of just that window (node:inspector), as .cpuprofile
+//   heapSnapshot {file} → a V8 heap snapshot (the idle scenario takes one before and after its sockets)
 //   stop      → graceful close (api, then container) and exit(0), so --cpu-prof can write its file
 // It adds nothing to src/: the instance is exactly loadConfig + createContainer + createApi.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Session } from 'node:inspector/promises';
+import { writeHeapSnapshot } from 'node:v8';
 import { createApi } from '../../src/api.js';
 import { loadConfig } from '../../src/config.js';
 import { createContainer } from '../../src/container.js';
@@ -15,6 +17,17 @@ import { serveRpc, type ServerStats } from './common.js';
 
 const config = loadConfig(process.env);
 const container = await createContainer(config, { migrate: false });
+// Redis commands this instance sends, on every connection (the storm's round trips per socket)
+let redisCommands = 0;
+for (const r of new Set(Object.values(container.redis))) {
+  const send = r.sendCommand.bind(r);
+  r.sendCommand = ((...a: Parameters<typeof send>) => {
+    redisCommands++;
+    return send(...a);
+  }) as typeof r.sendCommand;
+}
+// the models load in the background from boot: wait for them, so that "RSS at start" is the idle state
+await container.services.predictions.loading.catch(() => {});
 const api = createApi(container);
 const port = await api.listen(0, '127.0.0.1');
 let session: Session | undefined;
@@ -42,12 +55,17 @@ serveRpc(
       mem: process.memoryUsage(),
       sockets: api.ws.socketCount(),
       fanout: container.fanout.stats(),
+      redisCommands,
     }),
     gc: () => {
       const gc = (globalThis as { gc?: () => void }).gc;
       gc?.();
       gc?.();
       return Boolean(gc);
+    },
+    heapSnapshot: (args: { file: string }) => {
+      mkdirSync(dirname(args.file), { recursive: true });
+      return writeHeapSnapshot(args.file);
     },
     profStart: async () => {
       session = new Session();

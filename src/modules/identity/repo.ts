@@ -24,6 +24,18 @@ export async function upsertUser(
   return row;
 }
 
+/**
+ * Users with these ids, whatever their organisation: provisioning must see a `sub` registered in
+ * another organisation to refuse it (see {@link upsertUser}).
+ */
+export async function findUsersAnyOrg(db: Executor, ids: readonly string[]): Promise<UserRow[]> {
+  if (ids.length === 0) return [];
+  return db
+    .select()
+    .from(users)
+    .where(inArray(users.id, [...ids]));
+}
+
 export async function findUsers(db: Executor, orgId: string, ids: readonly string[]): Promise<UserRow[]> {
   if (ids.length === 0) return [];
   return db

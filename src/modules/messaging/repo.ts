@@ -91,6 +91,30 @@ export async function findMembership(db: Executor, orgId: string, conversationId
   return m;
 }
 
+/** One question of {@link areMembers}. */
+export interface MemberQuery {
+  orgId: string;
+  conversationId: string;
+  userId: string;
+}
+
+/**
+ * {@link findMembership} for many (organisation, conversation, user) at once, in one statement:
+ * true where the user is a member. What the subscriptions of a reconnect storm ask together.
+ */
+export async function areMembers(db: Executor, qs: readonly MemberQuery[]): Promise<boolean[]> {
+  if (qs.length === 0) return [];
+  const json = JSON.stringify(qs.map((q, i) => ({ i, org: q.orgId, conv: q.conversationId, usr: q.userId })));
+  const rows = rowsOf<{ i: number }>(
+    await db.execute(sql`
+      select r.i from jsonb_to_recordset(${json}::jsonb) as r(i int, org text, conv uuid, usr text)
+      where exists (select 1 from ${conversationMembers} m
+        where m.org_id = r.org and m.conversation_id = r.conv and m.user_id = r.usr)`),
+  );
+  const found = new Set(rows.map((r) => Number(r.i)));
+  return qs.map((_, i) => found.has(i));
+}
+
 export async function listMembers(db: Executor, orgId: string, conversationId: string) {
   return db
     .select({ id: users.id, name: users.name, role: users.role, lastReadSeq: conversationMembers.lastReadSeq })

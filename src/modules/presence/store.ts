@@ -287,8 +287,9 @@ export function createPresenceStore(redis: Redis, opts: PresenceStoreOptions) {
     },
 
     /** Schedules a publish of the user's aggregate at `at` (Redis clock); an earlier one wins. */
-    async schedule(orgId: string, userId: string, at: number): Promise<void> {
-      await redis.zadd(pendingKey, 'LT', at, JSON.stringify([orgId, userId]));
+    async schedule(entries: ReadonlyArray<{ orgId: string; userId: string; at: number }>): Promise<void> {
+      if (entries.length === 0) return;
+      await redis.zadd(pendingKey, 'LT', ...entries.flatMap((e) => [e.at, JSON.stringify([e.orgId, e.userId])]));
     },
 
     /** Claims due publishes for `leaseMs`; if this instance dies, another claims them after that. */

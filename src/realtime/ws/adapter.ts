@@ -39,6 +39,8 @@ export interface WsServer {
 interface ConnShared {
   maxBufferedBytes: number;
   onSlowConsumer(): void;
+  logger: Logger;
+  closed(c: Conn): void;
 }
 
 class Conn implements ProtocolSocket {
@@ -49,7 +51,7 @@ class Conn implements ProtocolSocket {
   private ended = false;
   constructor(
     readonly ws: WebSocket,
-    private readonly shared: ConnShared,
+    readonly shared: ConnShared,
     readonly ip: string | undefined,
   ) {}
 
@@ -81,6 +83,34 @@ class Conn implements ProtocolSocket {
   }
 }
 
+/** A `ws` socket that knows its connection: one set of listeners serves every socket (no closures per socket). */
+class ConnSocket extends WebSocket {
+  conn: Conn | undefined;
+}
+
+const connOf = (ws: WebSocket) => (ws as ConnSocket).conn;
+
+function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean) {
+  const c = connOf(this);
+  if (!c) return;
+  if (isBinary) return c.close(CloseCode.BadRequest, 'Invalid message received');
+  void c.handlers?.message(data.toString()).catch((err) => c.shared.logger.error({ err }, 'ws message handling failed'));
+}
+function onSocketPong(this: WebSocket) {
+  const c = connOf(this);
+  if (c) c.alive = true;
+}
+function onSocketError(this: WebSocket, err: Error) {
+  connOf(this)?.shared.logger.debug({ err }, 'ws socket error');
+}
+function onSocketClose(this: WebSocket) {
+  const c = connOf(this);
+  if (!c) return;
+  c.closing = true;
+  c.end();
+  c.shared.closed(c);
+}
+
 /**
  * The `ws` adapter (graphql-ws's `use/ws` counterpart): the upgrade on `path` with the Origin
  * allow-list, the subprotocol, keepalive pings, back-pressure (slow consumers get 1013) and
@@ -105,6 +135,7 @@ export function attachWsServer(
     noServer: true,
     maxPayload: config.maxPayloadBytes,
     perMessageDeflate: false,
+    WebSocket: ConnSocket,
     handleProtocols: (protocols) => (protocols.has(PROTOCOL) ? PROTOCOL : false),
   });
   const conns = new Set<Conn>();
@@ -134,9 +165,16 @@ export function attachWsServer(
   };
   server.on('upgrade', onUpgrade);
 
-  const shared: ConnShared = { maxBufferedBytes: config.maxBufferedBytes, onSlowConsumer: () => metrics.slowConsumers.inc() };
+  const shared: ConnShared = {
+    maxBufferedBytes: config.maxBufferedBytes,
+    onSlowConsumer: () => metrics.slowConsumers.inc(),
+    logger,
+    closed(c) {
+      if (conns.delete(c)) metrics.sockets.dec();
+    },
+  };
 
-  wss.on('connection', (ws: WebSocket, _req: IncomingMessage, ip: string | undefined) => {
+  wss.on('connection', (ws: ConnSocket, _req: IncomingMessage, ip: string | undefined) => {
     if (ws.protocol !== PROTOCOL) {
       ws.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
       return;
@@ -144,22 +182,12 @@ export function attachWsServer(
     const c = new Conn(ws, shared, ip);
     conns.add(c);
     metrics.sockets.inc();
-    const h = protocol.opened(c);
-    c.handlers = h;
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) return c.close(CloseCode.BadRequest, 'Invalid message received');
-      void h.message(data.toString()).catch((err) => logger.error({ err }, 'ws message handling failed'));
-    });
-    ws.on('pong', () => {
-      c.alive = true;
-    });
-    ws.on('error', (err) => logger.debug({ err }, 'ws socket error'));
-    ws.on('close', () => {
-      c.closing = true;
-      c.end();
-      conns.delete(c);
-      metrics.sockets.dec();
-    });
+    c.handlers = protocol.opened(c);
+    ws.conn = c;
+    ws.on('message', onSocketMessage);
+    ws.on('pong', onSocketPong);
+    ws.on('error', onSocketError);
+    ws.on('close', onSocketClose);
   });
 
   const keepAlive =

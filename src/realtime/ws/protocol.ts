@@ -15,7 +15,7 @@ import { capExceeded, forbidden, isCoded, rateLimited } from '../../shared/error
 import type { Viewer } from '../../shared/viewer.js';
 import type { Protocol, ProtocolSocket } from './adapter.js';
 import { CloseCode } from './close-codes.js';
-import type { ConnectionControl, SocketSessions } from './sessions.js';
+import type { ConnectionControl, SocketSession, SocketSessions } from './sessions.js';
 import type { SharedRender } from './shared-render.js';
 
 /** yoga's enveloped pipeline, as far as the protocol uses it. */
@@ -67,12 +67,16 @@ interface State {
   slot: boolean;
   /** Audit trails of subscriptions, by client id. */
   trails: Map<string, SubscriptionTrail>;
-  timers: NodeJS.Timeout[];
+  /** Closes the socket when no connection_init came in time. */
+  initTimer: NodeJS.Timeout | undefined;
   /** Closes the socket at its token's expiry (moved by an in-band refresh). */
   expiry: NodeJS.Timeout | undefined;
-  control: ConnectionControl;
-  session: { viewer: Viewer; close(code: number, reason: string): void } | undefined;
+  /** The socket is in the sessions registry (as itself: its `viewer` follows refreshes). */
+  registered: boolean;
 }
+
+/** A socket's state is also its connection control, its session and its handlers (methods, no closures per socket). */
+type Socket = State & ConnectionControl & { close(code: number, reason: string): void };
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -100,9 +104,13 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     c.ops.clear();
     c.subs.clear();
     for (const id of [...c.trails.keys()]) endTrail(c, id, 'closed');
-    for (const t of c.timers) clearTimeout(t);
-    c.timers = [];
+    clearTimeout(c.initTimer);
     clearTimeout(c.expiry);
+  };
+
+  const expired = (c: State) => close(c, CloseCode.Forbidden, 'Forbidden: token expired');
+  const initTimedOut = (c: State) => {
+    if (!c.acked) close(c, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
   };
 
   const armExpiry = (c: State, viewer: Viewer) => {
@@ -110,7 +118,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     c.expiry = undefined;
     if (viewer.exp === undefined) return;
     const ms = Math.max(0, viewer.exp * 1000 - Date.now());
-    c.expiry = setTimeout(() => close(c, CloseCode.Forbidden, 'Forbidden: token expired'), Math.min(ms, 2 ** 31 - 1));
+    c.expiry = setTimeout(expired, Math.min(ms, 2 ** 31 - 1), c);
   };
 
   const refreshToken = async (c: State, authorization: string): Promise<Viewer> => {
@@ -121,7 +129,6 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     if (next.userId !== current.userId || next.orgId !== current.orgId || next.role !== current.role)
       throw forbidden('The new token must be for the same user, organisation and role as the connection.');
     c.viewer = next;
-    if (c.session) c.session.viewer = next;
     armExpiry(c, next);
     return next;
   };
@@ -194,14 +201,14 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     return complete(c, id);
   };
 
-  const runOperation = async (c: State, id: string, payload: Record<string, unknown>) => {
+  const runOperation = async (c: Socket, id: string, payload: Record<string, unknown>) => {
     const query = payload.query as string;
     const env = deps.getEnveloped({
       viewer: c.viewer,
       requestId: randomUUID(),
       transport: 'ws',
       socketId: c.socket.id,
-      connection: c.control,
+      connection: c as ConnectionControl,
       ip: c.socket.ip,
     });
     let document: DocumentNode;
@@ -261,7 +268,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     complete(c, id);
   };
 
-  const init = async (c: State, payload: unknown) => {
+  const init = async (c: Socket, payload: unknown) => {
     if (c.initReceived) return close(c, CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
     c.initReceived = true;
     const params = isObj(payload) ? payload : {};
@@ -277,18 +284,18 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     }
     c.viewer = viewer;
     c.acked = true;
-    for (const t of c.timers) clearTimeout(t);
-    c.timers = [];
+    clearTimeout(c.initTimer);
+    c.initTimer = undefined;
     armExpiry(c, viewer);
     c.socket.send('{"type":"connection_ack"}');
     deps.onSocket?.opened(viewer, c.socket.id);
     if (deps.sessions) {
-      c.session = { viewer, close: (code, reason) => close(c, code, reason) };
-      deps.sessions.add(c.socket.id, c.session);
+      c.registered = true;
+      deps.sessions.add(c.socket.id, c as SocketSession);
     }
   };
 
-  const subscribe = async (c: State, msg: Record<string, unknown>) => {
+  const subscribe = async (c: Socket, msg: Record<string, unknown>) => {
     const { id, payload } = msg;
     if (typeof id !== 'string' || !id || !isObj(payload) || typeof payload.query !== 'string')
       return close(c, CloseCode.BadRequest, 'Invalid message received');
@@ -302,7 +309,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     }
   };
 
-  const onMessage = async (c: State, raw: string) => {
+  const onMessage = async (c: Socket, raw: string) => {
     let msg: Record<string, unknown>;
     try {
       const parsed: unknown = JSON.parse(raw);
@@ -334,36 +341,40 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
     }
   };
 
+  /** One socket: its state, and as methods its handlers, connection control and session. */
+  class SocketState implements Socket {
+    viewer: Viewer | undefined = undefined;
+    initReceived = false;
+    acked = false;
+    ops = new Map<string, () => void>();
+    trails = new Map<string, SubscriptionTrail>();
+    subs = new Set<string>();
+    slot = false;
+    initTimer: NodeJS.Timeout | undefined;
+    expiry: NodeJS.Timeout | undefined = undefined;
+    registered = false;
+    constructor(readonly socket: ProtocolSocket) {
+      this.initTimer = setTimeout(initTimedOut, deps.config.initTimeoutMs, this);
+    }
+    message(data: string) {
+      return onMessage(this, data);
+    }
+    refreshToken(authorization: string) {
+      return refreshToken(this, authorization);
+    }
+    close(code: number, reason: string) {
+      close(this, code, reason);
+    }
+    closed() {
+      stopAll(this);
+      const { viewer, socket } = this;
+      if (this.acked && viewer) deps.onSocket?.closed(viewer, socket.id);
+      if (this.slot && viewer) deps.limits?.socketClosed(viewer, socket.id);
+      if (this.registered && viewer) deps.sessions?.remove(socket.id, viewer);
+    }
+  }
+
   return {
-    opened(socket) {
-      const c: State = {
-        socket,
-        viewer: undefined,
-        initReceived: false,
-        acked: false,
-        ops: new Map(),
-        trails: new Map(),
-        subs: new Set(),
-        slot: false,
-        timers: [],
-        expiry: undefined,
-        control: { refreshToken: (authorization) => refreshToken(c, authorization) },
-        session: undefined,
-      };
-      c.timers.push(
-        setTimeout(() => {
-          if (!c.acked) close(c, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
-        }, deps.config.initTimeoutMs),
-      );
-      return {
-        message: (data) => onMessage(c, data),
-        closed() {
-          stopAll(c);
-          if (c.acked && c.viewer) deps.onSocket?.closed(c.viewer, socket.id);
-          if (c.slot && c.viewer) deps.limits?.socketClosed(c.viewer, socket.id);
-          if (c.session) deps.sessions?.remove(socket.id, c.session.viewer);
-        },
-      };
-    },
+    opened: (socket) => new SocketState(socket),
   };
 }

@@ -19,7 +19,7 @@ import type { Context } from '../../graphql/context.js';
 import type { StreamOpener } from '../../graphql/stream-event.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Viewer } from '../../shared/viewer.js';
-import type { Fanout } from '../fanout-types.js';
+import type { Fanout, Sink } from '../fanout-types.js';
 import type { StreamSpec } from '../stream.js';
 
 /**
@@ -172,11 +172,11 @@ export function createSharedRender(deps: SharedRenderDeps) {
       const shape = shapeOf(args.schema, req.query, root, args.document);
       const { key, renderKey } = keysOf(req, spec, shape, vars.coerced);
       const render = renderer({ ...args, contextValue: renderContext(ctx, spec, shape) });
-      const sub = subscriber(id, req);
-      const remove = await fanout.add(key, spec, render, sub.sink, renderKey);
+      const sub = new Subscriber(id, req);
+      const remove = await fanout.add(key, spec, render, sub, renderKey);
       return {
         stop: () => {
-          sub.end();
+          sub.active = false;
           remove();
         },
       };
@@ -195,24 +195,27 @@ export function createSharedRender(deps: SharedRenderDeps) {
   }
 }
 
-/** The sink of one subscription: frames with its id, nothing once it ended (whoever ended it). */
-function subscriber(id: string, req: Pick<StreamRequest, 'viewer' | 'socket' | 'end'>) {
-  const { socket } = req;
-  const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
-  let active = true;
-  return {
-    sink: {
-      userId: req.viewer?.userId ?? '',
-      socketId: socket.id,
-      deliver: (payload: string) => {
-        if (active) socket.send(`${prefix}${payload}}`);
-      },
-      end: req.end,
-    },
-    end: () => {
-      active = false;
-    },
-  };
+/**
+ * The sink of one subscription: frames with its id, nothing once it ended (whoever ended it).
+ * A class, so that what an idle subscription holds is one small object, not closures.
+ */
+class Subscriber implements Sink<string> {
+  active = true;
+  readonly userId: string;
+  readonly socketId: string;
+  readonly end: (error: Error) => void;
+  private readonly prefix: string;
+  private readonly socket: StreamRequest['socket'];
+  constructor(id: string, req: Pick<StreamRequest, 'viewer' | 'socket' | 'end'>) {
+    this.socket = req.socket;
+    this.userId = req.viewer?.userId ?? '';
+    this.socketId = req.socket.id;
+    this.end = req.end;
+    this.prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  }
+  deliver(payload: string) {
+    if (this.active) this.socket.send(`${this.prefix}${payload}}`);
+  }
 }
 
 export type SharedRender = ReturnType<typeof createSharedRender>;
