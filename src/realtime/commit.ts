@@ -8,7 +8,13 @@ import type { LedgerEvent } from './ledger.js';
 /** Collects the ledger events a transaction appends, to publish them once it has committed. */
 export type EventSink = LedgerEvent[];
 
-export type Commit = <T>(work: (tx: Executor, events: EventSink) => Promise<T>) => Promise<T>;
+export type Commit = (<T>(work: (tx: Executor, events: EventSink) => Promise<T>) => Promise<T>) & {
+  /**
+   * The same for work that is ONE statement (atomic by itself, so no BEGIN/COMMIT round trips):
+   * `work` gets the database, not a transaction, and must issue a single write statement.
+   */
+  single<T>(work: (db: Executor, events: EventSink) => Promise<T>): Promise<T>;
+};
 
 /**
  * Runs `work` in a transaction and publishes the events it appended only after commit (Outline's
@@ -23,14 +29,22 @@ export function createCommit(db: Db, publisher: Publisher, logger: Logger, publi
     if (isRedisConnectionError(err)) logger.debug({ events }, 'publish skipped: Redis unavailable; subscribers catch up from the ledger');
     else logger.warn({ err, events }, 'publish after commit failed; subscribers catch up from the ledger');
   };
-  return async (work) => {
+  const publishAfter = async (events: EventSink) => {
+    if (events.length === 0) return;
+    const settled = await settleWithin(publisher.publish(events), publishTimeoutMs, onError(events.length));
+    if (!settled) logger.debug({ events: events.length, ms: publishTimeoutMs }, 'publish still pending; answering without waiting for it');
+  };
+  const commit = async <T>(work: (tx: Executor, events: EventSink) => Promise<T>): Promise<T> => {
     const events: EventSink = [];
     const result = await db.transaction(async (tx) => work(tx as unknown as Executor, events));
-    if (events.length > 0) {
-      const settled = await settleWithin(publisher.publish(events), publishTimeoutMs, onError(events.length));
-      if (!settled)
-        logger.debug({ events: events.length, ms: publishTimeoutMs }, 'publish still pending; answering without waiting for it');
-    }
+    await publishAfter(events);
     return result;
   };
+  commit.single = async <T>(work: (db: Executor, events: EventSink) => Promise<T>): Promise<T> => {
+    const events: EventSink = [];
+    const result = await work(db, events);
+    await publishAfter(events);
+    return result;
+  };
+  return commit;
 }

@@ -99,11 +99,26 @@ export async function insertEvents<P>(
 export type FusedRow = SQL;
 
 /**
- * Appends one event fused with the caller's row in ONE statement inside its transaction (the
- * messaging send path): take the stream's next position (locking its head row until commit, so
- * positions stay in commit order), insert the domain row at that position, and insert the event
- * with the position also written into the payload at `positionAt`. Returns undefined when the row
- * inserted nothing (the caller rolls back, which also returns the position).
+ * A condition checked in the same statement as a {@link appendFused}, before the position is taken:
+ * `pre` is a query of one row (the CTE `pre`), `when` a boolean over its columns. When `when` is
+ * false nothing is written (no position taken) and the caller still gets `pre`'s row, e.g. the
+ * membership check and the idempotency key's prior row of the send path.
+ */
+export interface FusedGuard {
+  pre: SQL;
+  when: SQL;
+}
+
+/**
+ * Appends one event fused with the caller's row in ONE statement (the messaging send path): take
+ * the stream's next position (locking its head row until commit, so positions stay in commit
+ * order), insert the domain row at that position, and insert the event with the position also
+ * written into the payload at `positionAt`. `event` is undefined when the row inserted nothing (a
+ * caller in a transaction rolls back, which also returns the position) or `guard` said no.
+ *
+ * One statement is atomic by itself, so with a `guard` it can run outside any transaction: one
+ * round trip instead of BEGIN, the statement and COMMIT (and a separate pre-check). An error in
+ * any part (e.g. a unique violation of the row) undoes the position too.
  */
 export async function appendFused<P>(
   tx: Executor,
@@ -111,13 +126,17 @@ export async function appendFused<P>(
   row: FusedRow,
   at: Date,
   positionAt?: readonly string[],
-): Promise<LedgerEvent<P> | undefined> {
+  guard?: FusedGuard,
+): Promise<{ event?: LedgerEvent<P>; pre?: Record<string, unknown> }> {
   const payload = JSON.stringify(input.payload);
   const stored = positionAt
     ? sql`jsonb_set(${payload}::jsonb, ${`{${positionAt.join(',')}}`}::text[], to_jsonb(r.position))`
     : sql`${payload}::jsonb`;
-  const res = await tx.execute(sql`with head as (
-      insert into stream_heads (stream, org_id, position) values (${input.stream}, ${input.orgId}, 1)
+  const take = guard
+    ? sql`select ${input.stream}, ${input.orgId}, 1 from pre where ${guard.when}`
+    : sql`values (${input.stream}, ${input.orgId}, 1)`;
+  const res = await tx.execute(sql`with ${guard ? sql`pre as (${guard.pre}), ` : sql``}head as (
+      insert into stream_heads (stream, org_id, position) ${take}
       on conflict (stream) do update set position = stream_heads.position + 1
       returning position, org_id
     ), r as (${row}), ev as (
@@ -126,13 +145,17 @@ export async function appendFused<P>(
       from r
       returning position
     )
-    select position from r`);
-  const rows = rowsOf<{ position: string | number }>(res);
-  if (!rows[0]) return undefined;
-  const position = Number(rows[0].position);
+    ${guard ? sql`select pre.*, (select position from r) as position from pre` : sql`select position from r`}`);
+  const [first] = rowsOf<Record<string, unknown> & { position: string | number | null }>(res);
+  const pre = guard ? first : undefined;
+  if (!first || first.position === null || first.position === undefined) return { pre };
+  const position = Number(first.position);
   let out: unknown = input.payload;
   if (positionAt) out = withValueAt(input.payload, positionAt, position);
-  return { stream: input.stream, orgId: input.orgId, type: input.type, payload: out as P, position, at: at.toISOString() };
+  return {
+    event: { stream: input.stream, orgId: input.orgId, type: input.type, payload: out as P, position, at: at.toISOString() },
+    pre,
+  };
 }
 
 /** A copy of `obj` with `value` at `path` (objects along the path are copied, nothing mutated). */

@@ -5,6 +5,7 @@ import type { EventSink } from './commit.js';
 import type { EphemeralEvent, Publisher } from './hub.js';
 import {
   type AppendInput,
+  type FusedGuard,
   type FusedRow,
   type LedgerEvent,
   appendFused,
@@ -138,14 +139,15 @@ export interface StreamDef<K, E extends Payloads, P extends Payloads> {
   ): Promise<void>;
   /**
    * Appends one event fused with the domain's own row in ONE statement (the send hot path): see
-   * ledger `appendFused`. Resolves with the position, or undefined when `row` inserted nothing.
+   * ledger `appendFused`. Resolves with the position (undefined when `row` inserted nothing or the
+   * guard said no) and the guard's `pre` row.
    */
   appendFused<T extends keyof E & string>(
     tx: Executor,
     sink: EventSink,
     ev: Append<K, E, T>,
-    fused: { row: FusedRow; at: Date; positionAt?: readonly string[] },
-  ): Promise<number | undefined>;
+    fused: { row: FusedRow; at: Date; positionAt?: readonly string[]; guard?: FusedGuard },
+  ): Promise<{ position?: number; pre?: Record<string, unknown> }>;
   /**
    * Overwrites `path` with `value` in every earlier event of `key`'s stream about `subject` (a
    * deleted message's body is gone from replay too), inside the caller's transaction.
@@ -206,10 +208,10 @@ export function defineStream<K, E extends Payloads, P extends Payloads = Record<
         )),
       );
     },
-    async appendFused(tx, sink, ev, { row, at, positionAt }) {
-      const stored = await appendFused(tx, input(ev), row, at, positionAt);
-      if (stored) sink.push(stored as LedgerEvent);
-      return stored?.position;
+    async appendFused(tx, sink, ev, { row, at, positionAt, guard }) {
+      const { event, pre } = await appendFused(tx, input(ev), row, at, positionAt, guard);
+      if (event) sink.push(event as LedgerEvent);
+      return { position: event?.position, pre };
     },
     redact: (tx, key, orgId, subject, path, value) => redact(tx, name(key), orgId, subject, path, value),
     publish: (publisher, key, orgId, type, payload, atMs = Date.now(), order) =>

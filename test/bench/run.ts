@@ -47,9 +47,9 @@
 //   BENCH_HEAP_SNAPSHOT dir: heap snapshots of instance A before and after the idle sockets
 //   BENCH_IDLE_SOCKETS  idle subscribed sockets per instance                 default 20000
 //                       (capped by `ulimit -n` less 500: one process holds one descriptor each)
-//   BENCH_PROFILE       dir: CPU-profile instance A (node:inspector) during the highest fanout1
-//                       step, the highest send step and the storm only, written as
-//                       <dir>/fanout1-A-<rate>msgs-<ts>.cpuprofile and <dir>/send-A-c<n>-<ts>.cpuprofile
+//   BENCH_PROFILE       dir: CPU-profile Wardline's instance A (node:inspector) during the highest
+//                       fanout1, fanout5 and send steps and the storm only, written as
+//                       <dir>/fanout1-A-<rate>msgs-<ts>.cpuprofile (fanout5-A-…), <dir>/send-A-c<n>-<ts>.cpuprofile
 //   BENCH_CPU_PROF      dir: run instance A under `node --cpu-prof --cpu-prof-dir=<dir>` (whole
 //                       life; combine with BENCH_SCENARIOS=fanout1 BENCH_STEPS=40 to focus)
 //   BENCH_DATABASE_URL  default $TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/wardline_test
@@ -518,7 +518,8 @@ async function runFanout(
   const steps: FanoutResult['steps'] = [];
   let profile: string | undefined;
   for (const [si, rate] of rates.entries()) {
-    const profileThis = name === 'fanout1' && opts.profileDir && si === rates.length - 1;
+    // the baseline's instances take no profile (their profStart answers false)
+    const profileThis = opts.profileDir && si === rates.length - 1 && !servers[0]!.name.startsWith('base-');
     if (profileThis) await rpc(servers[0]!.child, 'profStart', undefined, 10_000);
     const s0 = await statsAll();
     const y0 = sampleSystem();
@@ -1134,6 +1135,7 @@ async function main() {
   if (bStorm || bIdle) printStorm('baseline', bStorm, bIdle);
   if (b1 || b5 || bStorm || bIdle) printBaseline(f1, f5, b1, b5, { storm, idle, bStorm, bIdle });
   if (f1?.profile) console.log(`\nCPU profile (instance A, top fanout1 step): ${f1.profile}`);
+  if (f5?.profile) console.log(`CPU profile (instance A, top fanout5 step): ${f5.profile}`);
   const sendProfile = send?.find((r) => r.profile)?.profile;
   if (sendProfile) console.log(`CPU profile (instance A, top send step): ${sendProfile}`);
   const file = join(root, 'bench-results', `${stamp}.json`);

@@ -2,7 +2,9 @@ import { describe, expect } from 'vitest';
 import { it } from '../harness/fixtures.js';
 import type { SeededOrg } from '../harness/seed.js';
 import type { TestApp } from '../harness/start-app.js';
-import { gql, connect, live, settled } from '../harness/clients.js';
+import { sql } from 'drizzle-orm';
+import { rowsOf } from '../../src/db/client.js';
+import { gql, connect, live, settled, until } from '../harness/clients.js';
 import { EVENTS, SEND, conversation, events, send, typenames } from './ops.js';
 
 it.afterEach(({ app }) => settled(app));
@@ -90,6 +92,38 @@ describe('sendMessage', () => {
     expect(elsewhere.errors?.[0]?.extensions?.code).toBe('CONFLICT');
     expect(await history(app, org, c)).toEqual([{ id, body: 'original', clientMessageId: 'conflict-key' }]);
     expect(await history(app, org, c2)).toEqual([]);
+  });
+
+  it('answers two overlapping sends with the same clientMessageId with one message, and takes one position', async ({ app, org }) => {
+    const c = await conversation(app, org.provider, [org.patient]);
+    const first = await send(app, org.provider, c, 'first');
+    const { db } = app.container.database;
+    const stream = `conv:${c}`;
+    const waiting = async () =>
+      rowsOf<{ n: number }>(
+        await db.execute(sql`select count(*)::int as n from pg_stat_activity
+          where wait_event_type = 'Lock' and query like '%stream_heads%' and query like '%messages%'`),
+      )[0]?.n ?? 0;
+    // hold the stream's head so both sends take their snapshot before either commits
+    let replies: Array<Promise<{ data?: { sendMessage?: unknown }; errors?: unknown }>> = [];
+    await db.transaction(async (tx) => {
+      await tx.execute(sql`select position from stream_heads where stream = ${stream} for update`);
+      replies = [1, 2].map(() => gql(app, org.provider.token, SEND, { c, b: 'take 2 tablets', k: 'race-1' }));
+      await until(async () => (await waiting()) >= 2, 10_000, 'both sends waiting on the head');
+    });
+    const [a, b] = await Promise.all(replies);
+    expect(a?.errors).toBeUndefined();
+    expect(b?.errors).toBeUndefined();
+    expect(b?.data?.sendMessage).toEqual(a?.data?.sendMessage);
+    const id = (a?.data?.sendMessage as { id: string }).id;
+    expect((await history(app, org, c)).map((m: { id: string }) => m.id)).toEqual([first, id]);
+    // the send that lost the race took no position: the ledger has no hole
+    const rows = rowsOf<{ head: number; positions: number[] }>(
+      await db.execute(sql`select (select position from stream_heads where stream = ${stream})::int as head,
+        (select array_agg(position::int order by position) from stream_events where stream = ${stream}) as positions`),
+    );
+    const { head, positions } = rows[0] ?? { head: -1, positions: [] };
+    expect(positions).toEqual(Array.from({ length: head }, (_, i) => i + 1));
   });
 
   it('scopes clientMessageId to the sender', async ({ app, org }) => {

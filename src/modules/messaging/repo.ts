@@ -1,5 +1,6 @@
 import { type SQL, and, asc, desc, eq, gt, inArray, lt, ne, isNull, sql } from 'drizzle-orm';
-import { type Executor, rowsOf } from '../../db/client.js';
+import type { Executor } from '../../db/client.js';
+import type { FusedGuard } from '../../realtime/ledger.js';
 import { olderThanRow } from '../../db/keyset.js';
 import { users } from '../identity/tables.js';
 import { type Attachment, conversationMembers, conversations, messages, type ConversationRow } from './tables.js';
@@ -255,16 +256,15 @@ export async function conversationPeers(db: Executor, orgId: string, userId: str
   return rows.map((r) => r.userId);
 }
 
-/** Membership and a prior message with this idempotency key, in one round trip (the send hot path). */
-export async function sendPrecheck(
-  db: Executor,
-  orgId: string,
-  conversationId: string,
-  userId: string,
-  clientMessageId: string | null,
-): Promise<{ member: boolean; priorId: string | null }> {
-  const rows = rowsOf<{ member: boolean; prior_id: string | null }>(
-    await db.execute(sql`select
+/**
+ * The send hot path's check, evaluated in the send's own statement before a position is taken
+ * (ledger `appendFused`'s guard): `member` — the sender belongs to the conversation; `prior_id` —
+ * the sender's message with this idempotency key, if any. The row is written only for a member
+ * with no prior message.
+ */
+export function sendGuard(orgId: string, conversationId: string, userId: string, clientMessageId: string | null): FusedGuard {
+  return {
+    pre: sql`select
       exists(select 1 from ${conversationMembers} where ${conversationMembers.orgId} = ${orgId}
         and ${conversationMembers.conversationId} = ${conversationId} and ${conversationMembers.userId} = ${userId}) as member,
       ${
@@ -272,15 +272,27 @@ export async function sendPrecheck(
           ? sql`null::uuid`
           : sql`(select ${messages.id} from ${messages} where ${messages.orgId} = ${orgId}
         and ${messages.senderId} = ${userId} and ${messages.clientMessageId} = ${clientMessageId})`
-      } as prior_id`),
-  );
-  return { member: Boolean(rows[0]?.member), priorId: rows[0]?.prior_id ?? null };
+      } as prior_id`,
+    when: sql`pre.member and pre.prior_id is null`,
+  };
+}
+
+/** Whether `err` (or its cause: drizzle wraps driver errors) is a unique violation of `constraint`. */
+export function isUniqueViolation(err: unknown, constraint: string): boolean {
+  for (let e = err, i = 0; e && typeof e === 'object' && i < 5; e = (e as { cause?: unknown }).cause, i++) {
+    const x = e as { code?: unknown; constraint_name?: unknown; constraint?: unknown; message?: unknown };
+    if (x.code === '23505')
+      return x.constraint_name === constraint || x.constraint === constraint || String(x.message ?? '').includes(constraint);
+  }
+  return false;
 }
 
 /**
  * The message row of the send hot path, fused with its MessageAdded event by the ledger
  * (`conversationStream.appendFused`): inserted at the conversation stream's next position
- * (`head.position`, the message's seq), nothing when the sender's clientMessageId exists.
+ * (`head.position`, the message's seq). A clientMessageId the sender already used (a concurrent
+ * send with the same key, which {@link sendGuard} could not see yet) fails the whole statement
+ * with a unique violation of `messages_client_key_idx`, so no position is taken.
  */
 export function messageRow(m: {
   id: string;
@@ -296,6 +308,5 @@ export function messageRow(m: {
     select ${m.id}, ${m.orgId}, ${m.conversationId}, head.position, ${m.senderId}, ${m.body}, ${m.clientMessageId},
       ${JSON.stringify(m.attachments)}::jsonb, ${m.createdAt.toISOString()}::timestamptz
     from head where head.org_id = ${m.orgId}
-    on conflict do nothing
     returning seq as position`;
 }

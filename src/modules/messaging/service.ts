@@ -80,13 +80,6 @@ export function createMessagingService(deps: MessagingDeps) {
         return m;
       };
       const priorByKey = async () => (key ? repo.findMessageByClientKey(db, viewer.orgId, viewer.userId, key) : undefined);
-      // hot path: 1 round trip to check membership and the key, then BEGIN, one statement, COMMIT
-      const check = await repo.sendPrecheck(db, viewer.orgId, v.conversationId, viewer.userId, key);
-      if (!check.member) throw notFound('Conversation');
-      if (check.priorId) {
-        const prior = await priorByKey();
-        if (prior) return replayOf(prior);
-      }
       const id = newId();
       const createdAt = new Date();
       const message: MessageSnapshot = {
@@ -103,31 +96,43 @@ export function createMessagingService(deps: MessagingDeps) {
         editedAt: null,
         deletedAt: null,
       };
-      return commit(async (tx, events) => {
-        const row = repo.messageRow({
-          id,
-          orgId: viewer.orgId,
-          conversationId: v.conversationId,
-          senderId: viewer.userId,
-          body,
-          clientMessageId: key,
-          attachments,
-          createdAt,
+      // hot path: ONE statement, its own transaction — membership and key check, position, row, event
+      const sent = await commit
+        .single(async (db, events) => {
+          const row = repo.messageRow({
+            id,
+            orgId: viewer.orgId,
+            conversationId: v.conversationId,
+            senderId: viewer.userId,
+            body,
+            clientMessageId: key,
+            attachments,
+            createdAt,
+          });
+          const { position, pre } = await conversationStream.appendFused(
+            db,
+            events,
+            { key: v.conversationId, orgId: viewer.orgId, type: 'MessageAdded', payload: { message }, subject: id },
+            {
+              row,
+              at: createdAt,
+              positionAt: ['message', 'seq'],
+              guard: repo.sendGuard(viewer.orgId, v.conversationId, viewer.userId, key),
+            },
+          );
+          if (position !== undefined) return { ...message, seq: position };
+          if (!pre?.member) throw notFound('Conversation');
+          return undefined; // the key was used before: answered below
+        })
+        .catch((err) => {
+          // a concurrent send with the same key committed first: its statement took the position
+          if (repo.isUniqueViolation(err, 'messages_client_key_idx')) return undefined;
+          throw err;
         });
-        const seq = await conversationStream.appendFused(
-          tx,
-          events,
-          { key: v.conversationId, orgId: viewer.orgId, type: 'MessageAdded', payload: { message }, subject: id },
-          { row, at: createdAt, positionAt: ['message', 'seq'] },
-        );
-        if (seq === undefined) throw new DuplicateKey(); // rolls back the position too
-        return { ...message, seq };
-      }).catch(async (err) => {
-        if (!(err instanceof DuplicateKey)) throw err;
-        const prior = await priorByKey();
-        if (!prior) throw err;
-        return replayOf(prior);
-      });
+      if (sent) return sent;
+      const prior = await priorByKey();
+      if (!prior) throw new Error('messaging: idempotency key reported in use but no message found');
+      return replayOf(prior);
     },
 
     async editMessage(viewer: Viewer, id: string, body: string): Promise<MessageSnapshot> {
@@ -235,7 +240,5 @@ export function createMessagingService(deps: MessagingDeps) {
     },
   };
 }
-
-class DuplicateKey extends Error {}
 
 export type MessagingService = ReturnType<typeof createMessagingService>;
