@@ -758,6 +758,7 @@ function printSend(rows: SendRow[]) {
         'p99 ms',
         'max ms',
         'CPU A %',
+        'server µs/mutation',
         'loadgen %',
         'PG %',
         'Redis %',
@@ -774,6 +775,8 @@ function printSend(rows: SendRow[]) {
         ms(r.latency.p99),
         ms(r.latency.max),
         fmt(r.serverCpu, 0),
+        // % of one core → µs of CPU per second, per mutation
+        r.perSec > 0 ? fmt((r.serverCpu * 10_000) / r.perSec, 0) : '-',
         fmt(r.loadgenCpu, 0),
         fmt(r.system.postgres, 0),
         fmt(r.system.redis, 0),
