@@ -62,23 +62,37 @@ const codeRequestErrors = (): Plugin => ({
  * `first`/`last` before any resolver runs: an inline `first: 1000` would be refused while the same
  * value through a variable is clamped. Clamping literals at parse time makes both behave alike.
  */
-const clampPageLiterals = (max: number): Plugin => ({
-  onParse:
-    () =>
-    ({ result, replaceParseResult }) => {
-      if (!result || result instanceof Error) return;
-      let changed = false;
-      const doc = visit(result as DocumentNode, {
-        Argument(node) {
-          if ((node.name.value !== 'first' && node.name.value !== 'last') || node.value.kind !== Kind.INT) return undefined;
-          if (Number(node.value.value) <= max) return undefined;
-          changed = true;
-          return { ...node, value: { ...node.value, value: String(max) } };
-        },
-      });
-      if (changed) replaceParseResult(doc);
-    },
-});
+const clampPageLiterals = (max: number): Plugin => {
+  // per document: yoga's parser cache hands every request with the same text the same document,
+  // so the AST is walked once per distinct operation, not on every request (null: nothing to clamp)
+  const clamped = new WeakMap<DocumentNode, DocumentNode | null>();
+  const clamp = (doc: DocumentNode): DocumentNode | null => {
+    let changed = false;
+    const out = visit(doc, {
+      Argument(node) {
+        if ((node.name.value !== 'first' && node.name.value !== 'last') || node.value.kind !== Kind.INT) return undefined;
+        if (Number(node.value.value) <= max) return undefined;
+        changed = true;
+        return { ...node, value: { ...node.value, value: String(max) } };
+      },
+    });
+    return changed ? out : null;
+  };
+  return {
+    onParse:
+      () =>
+      ({ result, replaceParseResult }) => {
+        if (!result || result instanceof Error) return;
+        const doc = result as DocumentNode;
+        let out = clamped.get(doc);
+        if (out === undefined) {
+          out = clamp(doc);
+          clamped.set(doc, out);
+        }
+        if (out) replaceParseResult(out);
+      },
+  };
+};
 
 /** Query and mutation latency, observed in the pipeline both transports share. */
 const measureOperations = (metrics: Container['metrics']): Plugin => ({
