@@ -90,72 +90,76 @@ export async function insertEvents<P>(
   }));
 }
 
-/**
- * The domain's own row of a {@link appendFused}: an `INSERT … SELECT … FROM head WHERE
- * head.org_id = <org> … RETURNING <column> AS position`, where `head` (columns `position`,
- * `org_id`) holds the stream position just taken. Returning no row (e.g. `ON CONFLICT DO
- * NOTHING`) appends no event.
- */
-export type FusedRow = SQL;
-
-/**
- * A condition checked in the same statement as a {@link appendFused}, before the position is taken:
- * `pre` is a query of one row (the CTE `pre`), `when` a boolean over its columns. When `when` is
- * false nothing is written (no position taken) and the caller still gets `pre`'s row, e.g. the
- * membership check and the idempotency key's prior row of the send path.
- */
-export interface FusedGuard {
-  pre: SQL;
-  when: SQL;
+/** One event of an {@link appendFusedMany}: the event and its commit-side time. */
+export interface FusedItem<P> extends AppendInput<P> {
+  at: Date;
 }
 
 /**
- * Appends one event fused with the caller's row in ONE statement (the messaging send path): take
- * the stream's next position (locking its head row until commit, so positions stay in commit
- * order), insert the domain row at that position, and insert the event with the position also
- * written into the payload at `positionAt`. `event` is undefined when the row inserted nothing (a
- * caller in a transaction rolls back, which also returns the position) or `guard` said no.
- *
- * One statement is atomic by itself, so with a `guard` it can run outside any transaction: one
- * round trip instead of BEGIN, the statement and COMMIT (and a separate pre-check). An error in
- * any part (e.g. a unique violation of the row) undoes the position too.
+ * The domain's part of an {@link appendFusedMany}. `pre` selects one row per item (the CTE `pre`)
+ * with at least the columns `i` (the item's index) and `ok` (write it), plus whatever the caller
+ * wants back (e.g. why an item was not written), and no column named `position`. `row` inserts the
+ * domain's rows from the CTE `numbered` (pre's columns of the `ok` items plus their `position`):
+ * exactly one row per numbered item, or it fails the statement (no ON CONFLICT DO NOTHING).
  */
-export async function appendFused<P>(
-  tx: Executor,
-  input: AppendInput<P>,
-  row: FusedRow,
-  at: Date,
+export interface FusedMany {
+  pre: SQL;
+  row: SQL;
+}
+
+/**
+ * Appends many events fused with the caller's rows in ONE statement (the messaging send path,
+ * group-committed): it can run outside any transaction, one round trip for BEGIN, the writes and
+ * COMMIT, because one statement is atomic by itself. For the `ok` items, takes consecutive positions on each stream (in item order; head rows locked in
+ * stream order, so concurrent batches do not deadlock, until the statement commits), inserts the
+ * domain rows and the events. A stream of another organisation takes no position and writes
+ * nothing for its items. Any error undoes the whole statement. Returns, per item in order, `pre`'s
+ * row and the event when it was written.
+ */
+export async function appendFusedMany<P>(
+  db: Executor,
+  items: ReadonlyArray<FusedItem<P>>,
+  domain: FusedMany,
   positionAt?: readonly string[],
-  guard?: FusedGuard,
-): Promise<{ event?: LedgerEvent<P>; pre?: Record<string, unknown> }> {
-  const payload = JSON.stringify(input.payload);
-  const stored = positionAt
-    ? sql`jsonb_set(${payload}::jsonb, ${`{${positionAt.join(',')}}`}::text[], to_jsonb(r.position))`
-    : sql`${payload}::jsonb`;
-  const take = guard
-    ? sql`select ${input.stream}, ${input.orgId}, 1 from pre where ${guard.when}`
-    : sql`values (${input.stream}, ${input.orgId}, 1)`;
-  const res = await tx.execute(sql`with ${guard ? sql`pre as (${guard.pre}), ` : sql``}head as (
-      insert into stream_heads (stream, org_id, position) ${take}
-      on conflict (stream) do update set position = stream_heads.position + 1
-      returning position, org_id
-    ), r as (${row}), ev as (
+): Promise<Array<{ event?: LedgerEvent<P>; pre: Record<string, unknown> }>> {
+  if (items.length === 0) return [];
+  const input = JSON.stringify(
+    items.map((x, i) => ({ i, stream: x.stream, org_id: x.orgId, type: x.type, subject: x.subject ?? null, payload: x.payload, at: x.at })),
+  );
+  const stored = positionAt ? sql`jsonb_set(e.payload, ${`{${positionAt.join(',')}}`}::text[], to_jsonb(n.position))` : sql`e.payload`;
+  const res = await db.execute(sql`with ev_in as (
+      select * from jsonb_to_recordset(${input}::jsonb)
+        as x(i int, stream text, org_id text, type text, subject text, payload jsonb, at timestamptz)
+    ), pre as (${domain.pre}), counts as (
+      select e.stream, e.org_id, count(*)::bigint as n from ev_in e join pre p on p.i = e.i where p.ok group by e.stream, e.org_id
+    ), head as (
+      insert into stream_heads (stream, org_id, position) select stream, org_id, n from counts order by stream
+      on conflict (stream) do update set position = stream_heads.position + excluded.position
+        where stream_heads.org_id = excluded.org_id
+      returning stream, position
+    ), numbered as (
+      select p.*, h.position - c.n + row_number() over (partition by e.stream order by e.i) as position
+      from pre p join ev_in e on e.i = p.i join counts c on c.stream = e.stream join head h on h.stream = e.stream
+      where p.ok
+    ), r as (${domain.row}), ev as (
       insert into stream_events (stream, position, org_id, type, subject, payload, at)
-      select ${input.stream}, r.position, ${input.orgId}, ${input.type}, ${input.subject ?? null}, ${stored}, ${at.toISOString()}::timestamptz
-      from r
+      select e.stream, n.position, e.org_id, e.type, e.subject, ${stored}, e.at from numbered n join ev_in e on e.i = n.i
       returning position
     )
-    ${guard ? sql`select pre.*, (select position from r) as position from pre` : sql`select position from r`}`);
-  const [first] = rowsOf<Record<string, unknown> & { position: string | number | null }>(res);
-  const pre = guard ? first : undefined;
-  if (!first || first.position === null || first.position === undefined) return { pre };
-  const position = Number(first.position);
-  let out: unknown = input.payload;
-  if (positionAt) out = withValueAt(input.payload, positionAt, position);
-  return {
-    event: { stream: input.stream, orgId: input.orgId, type: input.type, payload: out as P, position, at: at.toISOString() },
-    pre,
-  };
+    select p.*, n.position from pre p left join numbered n on n.i = p.i order by p.i`);
+  const rows = rowsOf<Record<string, unknown> & { i: number; position: string | number | null }>(res);
+  const out: Array<{ event?: LedgerEvent<P>; pre: Record<string, unknown> }> = items.map(() => ({ pre: {} }));
+  for (const r of rows) {
+    const item = items[r.i];
+    const slot = out[r.i];
+    if (!item || !slot) continue;
+    slot.pre = r;
+    if (r.position === null || r.position === undefined) continue;
+    const position = Number(r.position);
+    const payload = (positionAt ? withValueAt(item.payload, positionAt, position) : item.payload) as P;
+    slot.event = { stream: item.stream, orgId: item.orgId, type: item.type, payload, position, at: item.at.toISOString() };
+  }
+  return out;
 }
 
 /** A copy of `obj` with `value` at `path` (objects along the path are copied, nothing mutated). */

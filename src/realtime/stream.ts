@@ -5,10 +5,9 @@ import type { EventSink } from './commit.js';
 import type { EphemeralEvent, Publisher } from './hub.js';
 import {
   type AppendInput,
-  type FusedGuard,
-  type FusedRow,
+  type FusedMany,
   type LedgerEvent,
-  appendFused,
+  appendFusedMany,
   insertEvents,
   nextPosition,
   redact,
@@ -138,16 +137,16 @@ export interface StreamDef<K, E extends Payloads, P extends Payloads> {
     evs: ReadonlyArray<Append<K, E, T> & { position: number }>,
   ): Promise<void>;
   /**
-   * Appends one event fused with the domain's own row in ONE statement (the send hot path): see
-   * ledger `appendFused`. Resolves with the position (undefined when `row` inserted nothing or the
-   * guard said no) and the guard's `pre` row.
+   * Appends many events fused with the domain's rows in ONE statement (group commit of the send
+   * hot path): see ledger `appendFusedMany`. Resolves per event, in order, with its position
+   * (undefined when not written) and the domain's `pre` row.
    */
-  appendFused<T extends keyof E & string>(
-    tx: Executor,
+  appendFusedMany<T extends keyof E & string>(
+    db: Executor,
     sink: EventSink,
-    ev: Append<K, E, T>,
-    fused: { row: FusedRow; at: Date; positionAt?: readonly string[]; guard?: FusedGuard },
-  ): Promise<{ position?: number; pre?: Record<string, unknown> }>;
+    evs: ReadonlyArray<Append<K, E, T> & { at: Date }>,
+    fused: { domain: FusedMany; positionAt?: readonly string[] },
+  ): Promise<Array<{ position?: number; pre: Record<string, unknown> }>>;
   /**
    * Overwrites `path` with `value` in every earlier event of `key`'s stream about `subject` (a
    * deleted message's body is gone from replay too), inside the caller's transaction.
@@ -208,10 +207,15 @@ export function defineStream<K, E extends Payloads, P extends Payloads = Record<
         )),
       );
     },
-    async appendFused(tx, sink, ev, { row, at, positionAt, guard }) {
-      const { event, pre } = await appendFused(tx, input(ev), row, at, positionAt, guard);
-      if (event) sink.push(event as LedgerEvent);
-      return { position: event?.position, pre };
+    async appendFusedMany(db, sink, evs, { domain, positionAt }) {
+      const done = await appendFusedMany(
+        db,
+        evs.map((ev) => ({ ...input(ev), at: ev.at })),
+        domain,
+        positionAt,
+      );
+      for (const d of done) if (d.event) sink.push(d.event as LedgerEvent);
+      return done.map((d) => ({ position: d.event?.position, pre: d.pre }));
     },
     redact: (tx, key, orgId, subject, path, value) => redact(tx, name(key), orgId, subject, path, value),
     publish: (publisher, key, orgId, type, payload, atMs = Date.now(), order) =>

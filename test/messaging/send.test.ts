@@ -14,6 +14,15 @@ const HISTORY = `query($c:ID!){ conversation(id:$c){ messages(last:100){ edges {
 const history = async (app: TestApp, org: SeededOrg, c: string) =>
   (await gql(app, org.provider.token, HISTORY, { c })).data.conversation.messages.edges.map((e: { node: unknown }) => e.node);
 
+/** The conversation stream's head and its events' positions (the ledger must have no hole: 1..head). */
+const positions = async (app: TestApp, c: string) => {
+  const rows = rowsOf<{ head: number; positions: number[] }>(
+    await app.container.database.db.execute(sql`select (select position from stream_heads where stream = ${`conv:${c}`})::int as head,
+      (select array_agg(position::int order by position) from stream_events where stream = ${`conv:${c}`}) as positions`),
+  );
+  return rows[0] ?? { head: -1, positions: [] };
+};
+
 describe('sendMessage', () => {
   it('delivers a sent message to a subscribed member', async ({ app, org }) => {
     const created = await gql(app, org.provider.token, CREATE, { m: [org.patient.id] });
@@ -105,25 +114,56 @@ describe('sendMessage', () => {
           where wait_event_type = 'Lock' and query like '%stream_heads%' and query like '%messages%'`),
       )[0]?.n ?? 0;
     // hold the stream's head so both sends take their snapshot before either commits
-    let replies: Array<Promise<{ data?: { sendMessage?: unknown }; errors?: unknown }>> = [];
+    let replies: Array<ReturnType<typeof gql>> = [];
     await db.transaction(async (tx) => {
       await tx.execute(sql`select position from stream_heads where stream = ${stream} for update`);
       replies = [1, 2].map(() => gql(app, org.provider.token, SEND, { c, b: 'take 2 tablets', k: 'race-1' }));
       await until(async () => (await waiting()) >= 2, 10_000, 'both sends waiting on the head');
     });
-    const [a, b] = await Promise.all(replies);
+    const [a, b] = (await Promise.all(replies)) as Array<{ data: { sendMessage: { id: string } }; errors?: unknown }>;
     expect(a?.errors).toBeUndefined();
     expect(b?.errors).toBeUndefined();
-    expect(b?.data?.sendMessage).toEqual(a?.data?.sendMessage);
-    const id = (a?.data?.sendMessage as { id: string }).id;
+    expect(b?.data.sendMessage).toEqual(a?.data.sendMessage);
+    const id = a?.data.sendMessage.id;
     expect((await history(app, org, c)).map((m: { id: string }) => m.id)).toEqual([first, id]);
     // the send that lost the race took no position: the ledger has no hole
-    const rows = rowsOf<{ head: number; positions: number[] }>(
-      await db.execute(sql`select (select position from stream_heads where stream = ${stream})::int as head,
-        (select array_agg(position::int order by position) from stream_events where stream = ${stream}) as positions`),
-    );
-    const { head, positions } = rows[0] ?? { head: -1, positions: [] };
-    expect(positions).toEqual(Array.from({ length: head }, (_, i) => i + 1));
+    const { head, positions: at } = await positions(app, c);
+    expect(at).toEqual(Array.from({ length: head }, (_, i) => i + 1));
+  });
+
+  it('answers each of many concurrent sends on its own: members, outsiders, repeated keys, two conversations', async ({ app, org }) => {
+    const c1 = await conversation(app, org.provider, [org.patient]);
+    const c2 = await conversation(app, org.provider, [org.admin]);
+    const client = connect(app, org.patient);
+    const sub = await live(app, client, EVENTS, { c: c1 });
+    // sent together, so that many share a statement: every answer must still be its own
+    const calls = [
+      ...Array.from({ length: 20 }, (_, i) => ({ by: i % 2 ? org.patient : org.provider, c: c1, b: `m${i}`, k: `k${i}` })),
+      ...Array.from({ length: 10 }, (_, i) => ({ by: org.provider, c: c2, b: `n${i}`, k: undefined })),
+      { by: org.patient, c: c2, b: 'not a member', k: undefined },
+      ...Array.from({ length: 3 }, () => ({ by: org.provider, c: c1, b: 'same key', k: 'twice' })),
+    ];
+    const replies = await Promise.all(calls.map((x) => gql(app, x.by.token, SEND, { c: x.c, b: x.b, k: x.k })));
+    calls.forEach((x, i) => {
+      const r = replies[i]!;
+      if (x.b === 'not a member') return expect(r.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      expect(r.errors).toBeUndefined();
+      expect(r.data.sendMessage).toMatchObject({ body: x.b, clientMessageId: x.k ?? null });
+    });
+    const twice = new Set(replies.slice(-3).map((r) => r.data.sendMessage.id));
+    expect(twice.size).toBe(1);
+    // one message per distinct send, each conversation's positions without a hole, in history order
+    const h1 = (await history(app, org, c1)).map((m: { body: string }) => m.body);
+    expect(h1.sort()).toEqual([...calls.slice(0, 20).map((x) => x.b), 'same key'].sort());
+    expect(await history(app, org, c2)).toHaveLength(10);
+    await sub.waitFor(21);
+    const ids = (await history(app, org, c1)).map((m: { id: string }) => m.id);
+    expect(events(sub).map((e) => e.message.id)).toEqual(ids);
+    for (const c of [c1, c2]) {
+      const { head, positions: at } = await positions(app, c);
+      expect(at).toEqual(Array.from({ length: head }, (_, i) => i + 1));
+    }
+    await client.dispose();
   });
 
   it('scopes clientMessageId to the sender', async ({ app, org }) => {

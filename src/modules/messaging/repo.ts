@@ -1,6 +1,6 @@
-import { type SQL, and, asc, desc, eq, gt, inArray, lt, ne, isNull, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lt, ne, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import type { FusedGuard } from '../../realtime/ledger.js';
+import type { FusedMany } from '../../realtime/ledger.js';
 import { olderThanRow } from '../../db/keyset.js';
 import { users } from '../identity/tables.js';
 import { type Attachment, conversationMembers, conversations, messages, type ConversationRow } from './tables.js';
@@ -256,24 +256,53 @@ export async function conversationPeers(db: Executor, orgId: string, userId: str
   return rows.map((r) => r.userId);
 }
 
+/** A message to insert on the send hot path (its seq is the stream position it gets). */
+export interface NewMessage {
+  id: string;
+  orgId: string;
+  conversationId: string;
+  senderId: string;
+  body: string | null;
+  clientMessageId: string | null;
+  attachments: Attachment[];
+  createdAt: Date;
+}
+
 /**
- * The send hot path's check, evaluated in the send's own statement before a position is taken
- * (ledger `appendFused`'s guard): `member` — the sender belongs to the conversation; `prior_id` —
- * the sender's message with this idempotency key, if any. The row is written only for a member
- * with no prior message.
+ * The send hot path's rows for ledger `appendFusedMany` (one statement for a group of concurrent
+ * sends, each message fused with its MessageAdded event). `pre` checks each message in the
+ * statement itself, before any position is taken: `member` — the sender belongs to the
+ * conversation; `prior_id` — the sender's message with this idempotency key, if any; only a
+ * member's message with no prior one is written (`ok`). `row` inserts them at their positions
+ * (the seq). A clientMessageId already used by a concurrent send that `pre` could not see yet, or
+ * twice in one group, fails the whole statement with a unique violation of
+ * `messages_client_key_idx` (no position is kept).
  */
-export function sendGuard(orgId: string, conversationId: string, userId: string, clientMessageId: string | null): FusedGuard {
+export function sendRows(ms: readonly NewMessage[]): FusedMany {
+  const input = JSON.stringify(
+    ms.map((m, i) => ({
+      i,
+      id: m.id,
+      org_id: m.orgId,
+      conversation_id: m.conversationId,
+      sender_id: m.senderId,
+      body: m.body,
+      client_message_id: m.clientMessageId,
+      attachments: m.attachments,
+      created_at: m.createdAt,
+    })),
+  );
   return {
-    pre: sql`select
-      exists(select 1 from ${conversationMembers} where ${conversationMembers.orgId} = ${orgId}
-        and ${conversationMembers.conversationId} = ${conversationId} and ${conversationMembers.userId} = ${userId}) as member,
-      ${
-        clientMessageId === null
-          ? sql`null::uuid`
-          : sql`(select ${messages.id} from ${messages} where ${messages.orgId} = ${orgId}
-        and ${messages.senderId} = ${userId} and ${messages.clientMessageId} = ${clientMessageId})`
-      } as prior_id`,
-    when: sql`pre.member and pre.prior_id is null`,
+    pre: sql`select q.*, q.member and q.prior_id is null as ok from (
+      select x.*,
+        exists(select 1 from ${conversationMembers} cm where cm.org_id = x.org_id
+          and cm.conversation_id = x.conversation_id and cm.user_id = x.sender_id) as member,
+        (select pm.id from ${messages} pm where pm.org_id = x.org_id and pm.sender_id = x.sender_id
+          and pm.client_message_id = x.client_message_id) as prior_id
+      from jsonb_to_recordset(${input}::jsonb) as x(i int, id uuid, org_id text, conversation_id uuid, sender_id text,
+        body text, client_message_id text, attachments jsonb, created_at timestamptz)) q`,
+    row: sql`insert into ${messages} (id, org_id, conversation_id, seq, sender_id, body, client_message_id, attachments, created_at)
+      select id, org_id, conversation_id, position, sender_id, body, client_message_id, attachments, created_at from numbered`,
   };
 }
 
@@ -285,28 +314,4 @@ export function isUniqueViolation(err: unknown, constraint: string): boolean {
       return x.constraint_name === constraint || x.constraint === constraint || String(x.message ?? '').includes(constraint);
   }
   return false;
-}
-
-/**
- * The message row of the send hot path, fused with its MessageAdded event by the ledger
- * (`conversationStream.appendFused`): inserted at the conversation stream's next position
- * (`head.position`, the message's seq). A clientMessageId the sender already used (a concurrent
- * send with the same key, which {@link sendGuard} could not see yet) fails the whole statement
- * with a unique violation of `messages_client_key_idx`, so no position is taken.
- */
-export function messageRow(m: {
-  id: string;
-  orgId: string;
-  conversationId: string;
-  senderId: string;
-  body: string | null;
-  clientMessageId: string | null;
-  attachments: Attachment[];
-  createdAt: Date;
-}): SQL {
-  return sql`insert into messages (id, org_id, conversation_id, seq, sender_id, body, client_message_id, attachments, created_at)
-    select ${m.id}, ${m.orgId}, ${m.conversationId}, head.position, ${m.senderId}, ${m.body}, ${m.clientMessageId},
-      ${JSON.stringify(m.attachments)}::jsonb, ${m.createdAt.toISOString()}::timestamptz
-    from head where head.org_id = ${m.orgId}
-    returning seq as position`;
 }

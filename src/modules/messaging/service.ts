@@ -62,6 +62,32 @@ export function createMessagingService(deps: MessagingDeps) {
     return msg;
   };
 
+  /**
+   * Group commit of sends (src/shared/group-commit.ts): the sends that arrive while a statement
+   * runs share the next one, so under load N messages cost one round trip and one commit; a lone
+   * send goes at once. A failing group is retried message by message.
+   */
+  const sendGroup = groupCommit<{ row: repo.NewMessage; message: MessageSnapshot }, { seq: number } | { member: boolean }>(
+    (items) =>
+      commit.single(async (db, events) => {
+        const done = await conversationStream.appendFusedMany(
+          db,
+          events,
+          items.map(({ row, message }) => ({
+            key: row.conversationId,
+            orgId: row.orgId,
+            type: 'MessageAdded' as const,
+            payload: { message },
+            subject: row.id,
+            at: row.createdAt,
+          })),
+          { domain: repo.sendRows(items.map((it) => it.row)), positionAt: ['message', 'seq'] },
+        );
+        return done.map((d) => (d.position !== undefined ? { seq: d.position } : { member: Boolean(d.pre.member) }));
+      }),
+    { max: 64, parallel: 2 },
+  );
+
   const sameMessage = (m: MessageSnapshot, conversationId: string, body: string | null, attachments: unknown[]) =>
     m.conversationId === conversationId && (m.body ?? null) === body && JSON.stringify(m.attachments) === JSON.stringify(attachments);
 
@@ -96,41 +122,26 @@ export function createMessagingService(deps: MessagingDeps) {
         editedAt: null,
         deletedAt: null,
       };
-      // hot path: ONE statement, its own transaction — membership and key check, position, row, event
-      const sent = await commit
-        .single(async (db, events) => {
-          const row = repo.messageRow({
-            id,
-            orgId: viewer.orgId,
-            conversationId: v.conversationId,
-            senderId: viewer.userId,
-            body,
-            clientMessageId: key,
-            attachments,
-            createdAt,
-          });
-          const { position, pre } = await conversationStream.appendFused(
-            db,
-            events,
-            { key: v.conversationId, orgId: viewer.orgId, type: 'MessageAdded', payload: { message }, subject: id },
-            {
-              row,
-              at: createdAt,
-              positionAt: ['message', 'seq'],
-              guard: repo.sendGuard(viewer.orgId, v.conversationId, viewer.userId, key),
-            },
-          );
-          if (position !== undefined) return { ...message, seq: position };
-          if (!pre?.member) throw notFound('Conversation');
-          return undefined; // the key was used before: answered below
-        })
-        .catch((err) => {
-          // a concurrent send with the same key committed first: its statement took the position
-          if (repo.isUniqueViolation(err, 'messages_client_key_idx')) return undefined;
-          throw err;
-        });
-      if (sent) return sent;
-      const prior = await priorByKey();
+      // hot path: concurrent sends go together in ONE statement, its own transaction (membership
+      // and key checks, positions, rows, events), published after it commits
+      const row = {
+        id,
+        orgId: viewer.orgId,
+        conversationId: v.conversationId,
+        senderId: viewer.userId,
+        body,
+        clientMessageId: key,
+        attachments,
+        createdAt,
+      };
+      const outcome = await sendGroup({ row, message }).catch((err) => {
+        // a concurrent send with the same key committed first (its statement took the position)
+        if (repo.isUniqueViolation(err, 'messages_client_key_idx')) return undefined;
+        throw err;
+      });
+      if (outcome && 'seq' in outcome) return { ...message, seq: outcome.seq };
+      if (outcome && !outcome.member) throw notFound('Conversation');
+      const prior = await priorByKey(); // the key was used before
       if (!prior) throw new Error('messaging: idempotency key reported in use but no message found');
       return replayOf(prior);
     },
