@@ -86,6 +86,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { inArray, sql } from 'drizzle-orm';
 import { loadConfig } from '../../src/config.js';
+import { rowsOf } from '../../src/db/client.js';
 import { createContainer, type Container } from '../../src/container.js';
 import { streamHeads } from '../../src/realtime/tables.js';
 import { createLogger } from '../../src/shared/logger.js';
@@ -587,9 +588,16 @@ async function runFanout(
 
 interface SendRow extends SendResult {
   serverCpu: number;
+  commitsPerMutation?: number;
   system: SystemCpu;
   profile?: string;
 }
+
+/**
+ * Transactions committed in the bench database so far (pg_stat_database). Backends flush their
+ * counts at most once a second, so a reading waits 1.5 s for the step's last ones.
+ */
+let readCommits: (() => Promise<number>) | undefined;
 
 async function runSend(convs: Array<{ id: string; senders: number[] }>): Promise<SendRow[]> {
   const rows: SendRow[] = [];
@@ -600,6 +608,8 @@ async function runSend(convs: Array<{ id: string; senders: number[] }>): Promise
   for (const [ci, concurrency] of opts.concurrency.entries()) {
     const profileThis = opts.profileDir && ci === opts.concurrency.length - 1;
     if (profileThis) await rpc(a.child, 'profStart', undefined, 10_000);
+    await sleep(1500);
+    const commits0 = await readCommits?.();
     const s0 = await statsAll();
     const y0 = sampleSystem();
     const me0 = process.cpuUsage();
@@ -615,6 +625,8 @@ async function runSend(convs: Array<{ id: string; senders: number[] }>): Promise
     const system = systemCpu(y0, y1, cpus().length);
     const serverCpu = servers.map((_, i) => cpuPercent(s0[i]!, s1[i]!));
     const mine = serverCpu.reduce((x, y) => x + y, 0) + r.loadgenCpu + (me.user + me.system) / 10 / (y1.atMs - y0.atMs);
+    await sleep(1500);
+    const commits1 = await readCommits?.();
     let profile: string | undefined;
     if (profileThis) {
       profile = await rpc<string>(
@@ -628,6 +640,8 @@ async function runSend(convs: Array<{ id: string; senders: number[] }>): Promise
     rows.push({
       ...r,
       serverCpu: serverCpu[0]!,
+      // every committed transaction of the step (the sends' and the audit writer's), per mutation
+      commitsPerMutation: commits0 !== undefined && commits1 !== undefined && r.ok > 0 ? (commits1 - commits0) / r.ok : undefined,
       profile,
       system: { ...system, others: system.machine - mine - system.postgres - system.redis },
     });
@@ -759,6 +773,7 @@ function printSend(rows: SendRow[]) {
         'max ms',
         'CPU A %',
         'server µs/mutation',
+        'PG commits/mutation',
         'loadgen %',
         'PG %',
         'Redis %',
@@ -777,6 +792,7 @@ function printSend(rows: SendRow[]) {
         fmt(r.serverCpu, 0),
         // % of one core → µs of CPU per second, per mutation
         r.perSec > 0 ? fmt((r.serverCpu * 10_000) / r.perSec, 0) : '-',
+        r.commitsPerMutation === undefined ? '-' : fmt(r.commitsPerMutation, 2),
         fmt(r.loadgenCpu, 0),
         fmt(r.system.postgres, 0),
         fmt(r.system.redis, 0),
@@ -1042,6 +1058,10 @@ async function main() {
   const config = loadConfig({ ...env, ...baseEnv });
   const container = await createContainer(config, { logger: createLogger('warn') });
   containerRef = container;
+  readCommits = async () => {
+    const res = await container.database.db.execute(sql`select xact_commit from pg_stat_database where datname = current_database()`);
+    return Number(rowsOf<{ xact_commit: string | number }>(res)[0]?.xact_commit ?? Number.NaN);
+  };
   let f1: FanoutResult | undefined;
   let f5: FanoutResult | undefined;
   let send: SendRow[] | undefined;
