@@ -112,6 +112,30 @@ describe('npm start on embedded defaults', () => {
 
     const p = await gql(s.url, `Bearer ${t.provider}`, `{ me { id role } }`);
     expect(p.data?.me).toEqual({ id: 'demo-provider', role: 'PROVIDER' });
+
+    // the send path on PGlite: concurrent sends share statements; a repeated key is one message
+    const SEND = `mutation($c: ID!, $b: String!, $k: String) { sendMessage(input: { conversationId: $c, body: $b, clientMessageId: $k }) { id } }`;
+    const sent = await Promise.all(
+      ['a', 'b', 'c', 'same', 'same'].map((b, i) =>
+        gql(s.url, `Bearer ${t.provider}`, SEND, { c: conversationId, b, k: b === 'same' ? 'k-same' : `k-${i}` }),
+      ),
+    );
+    for (const x of sent) expect(x.errors).toBeUndefined();
+    expect(sent[3]?.data.sendMessage.id).toBe(sent[4]?.data.sendMessage.id);
+    const h = await gql(
+      s.url,
+      `Bearer ${t.provider}`,
+      `query($c: ID!) { conversation(id: $c) { messages(last: 10) { edges { node { body } } } } }`,
+      {
+        c: conversationId,
+      },
+    );
+    expect(
+      h.data.conversation.messages.edges
+        .map((e: { node: { body: string } }) => e.node.body)
+        .slice(1)
+        .sort(),
+    ).toEqual(['a', 'b', 'c', 'same']);
     await stop(s);
   }, 200_000);
 
