@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gt, inArray, lt, ne, isNull, sql } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
+import { type Executor, rowsOf } from '../../db/client.js';
 import type { FusedMany } from '../../realtime/ledger.js';
 import { olderThanRow } from '../../db/keyset.js';
 import { users } from '../identity/tables.js';
