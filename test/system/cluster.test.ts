@@ -1,0 +1,125 @@
+// Wardline on a real Redis Cluster (3 masters + 3 replicas, started by the global setup): two
+// instances on REDIS_CLUSTER_NODES deliver every message to subscribers on both, in order, over
+// sharded pub/sub; presence, rate limits and a BullMQ job run by a real worker process work with
+// keys spread over the masters. The failover test is in cluster-failover.test.ts (its own cluster).
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, afterEach, describe, expect, inject } from 'vitest';
+import { connect, disposeAll, live, until } from '../harness/clients.js';
+import { withTwoInstances } from '../harness/fixtures.js';
+import { spawnWorkerChild } from '../harness/worker-child.js';
+import { EVENTS, conversation, events, expectContiguous, history, messageIds, send, waitForMessages } from '../harness/system.js';
+import { PRESENCE_ENV, changes, device, waitForPresence, watch } from '../presence/ops.js';
+import { createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored } from '../reminders/ops.js';
+import type { Cluster } from 'ioredis';
+
+const nodes = inject('redisClusterNodes');
+if (!nodes && process.env.CI === 'true') throw new Error('no Redis Cluster for the cluster tests (redis-server and redis-cli are needed)');
+if (!nodes) console.warn('cluster tests skipped: redis-server / redis-cli not found (scripts/redis-cluster.sh needs them)');
+
+const it = withTwoInstances({
+  REDIS_CLUSTER_NODES: nodes,
+  ...PRESENCE_ENV,
+  RATE_LIMITS: 'on',
+  RATE_LIMIT_QUERY: '1/3',
+  RATE_LIMIT_QUERY_IP: '1/1000',
+  TRUSTED_PROXIES: '1',
+});
+const children = new Set<ChildProcess>();
+afterEach(disposeAll);
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/** Subscribers of a sharded channel, summed over the masters (SSUBSCRIBE counts on the slot's owner only). */
+async function shardSubscribers(redis: Cluster, channel: string): Promise<number> {
+  const counts = await Promise.all(
+    redis.nodes('master').map(async (n) => (await n.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number]),
+  );
+  return counts.reduce((sum, [, n]) => sum + Number(n), 0);
+}
+
+describe.skipIf(!nodes)('on a Redis Cluster', () => {
+  it('delivers every message sent through A and B to subscribers on both, in order, over sharded pub/sub', async ({ a, b, org }) => {
+    expect(a.container.redis.commands.isCluster).toBe(true);
+    const c = await conversation(a, org.provider, [org.patient, org.admin]);
+    const subs = [
+      await live(a, connect(a, org.patient), EVENTS, { c }),
+      await live(b, connect(b, org.provider), EVENTS, { c }),
+      await live(b, connect(b, org.admin), EVENTS, { c }),
+    ];
+    // both instances listen on the conversation's sharded channel, on the master that owns its slot
+    const channel = `${a.config.redisPrefix}:s:conv:${c}`;
+    expect(await shardSubscribers(a.container.redis.commands as Cluster, channel)).toBe(2);
+    const N = 20;
+    const sent: string[] = [];
+    for (let i = 0; i < N; i++) sent.push(await send(i % 2 ? b : a, i % 2 ? org.patient : org.provider, c, `m${i}`));
+    for (const sub of subs) await waitForMessages(sub, N);
+    for (const sub of subs) {
+      expect(messageIds(sub)).toEqual(sent);
+      expectContiguous(a, c, events(sub));
+    }
+    expect(await history(b, org.patient, c)).toEqual(sent);
+  });
+
+  it('shows presence set on one instance to a watcher on the other', async ({ a, b, org }) => {
+    const nurse = await org.user('provider');
+    const { sub } = await watch(b, org.admin, [nurse.id]);
+    expect(changes(sub)[0]).toMatchObject({ userId: nurse.id, status: 'OFFLINE' });
+    const phone = await device(a, nurse);
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'ONLINE' && p.devices === 1);
+    await phone.dispose();
+    await waitForPresence(sub, nurse.id, (p) => p.status === 'OFFLINE' && p.devices === 0);
+  });
+
+  it('refuses a user over their rate limit on either instance (one budget on the cluster), and a refusal costs the address nothing', async ({
+    a,
+    b,
+    org,
+  }) => {
+    const u = await org.user('patient');
+    const ip = '10.77.0.1';
+    const post = async (app: typeof a) => {
+      const res = await fetch(app.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: u.token, 'x-forwarded-for': ip },
+        body: JSON.stringify({ query: '{ me { id } }' }),
+      });
+      return { status: res.status, body: (await res.json()) as { errors?: Array<{ extensions?: Record<string, unknown> }> } };
+    };
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await post(i % 2 ? b : a)).status);
+    expect(statuses).toEqual([200, 200, 200]);
+    const refused = await post(b);
+    expect(refused.status).toBe(429);
+    expect(refused.body.errors?.[0]?.extensions).toEqual({ code: 'RATE_LIMITED', retryAfterSeconds: 1 });
+    expect((await post(a)).status).toBe(429);
+    // the user's and the address's buckets live on different masters: the refused checks gave the
+    // address its tokens back (1000 burst, 3 taken)
+    const key = `${a.config.redisPrefix}:rl:query:ip:${ip}`;
+    const tokens = Number(await a.container.redis.commands.hget(key, 't'));
+    expect(Math.floor(tokens)).toBe(997);
+  });
+
+  it('runs a reminder job in a real worker process on the cluster (hash-tagged BullMQ prefix)', async ({ a, org }) => {
+    const user = await org.user('patient');
+    const { sub } = await inbox(a, user);
+    await spawnWorkerChild(new URL('../reminders/worker-child.ts', import.meta.url), a, children, { REDIS_CLUSTER_NODES: nodes });
+    const due = inSeconds(1);
+    const r = await createReminder(a, user, { at: due });
+    const occurrenceMs = new Date(due).getTime();
+    await sub.waitFor(1, 15_000);
+    await until(async () => (await (await jobOf(a, r.id, occurrenceMs))?.getState()) === 'completed', 10_000, 'the job to complete');
+    expect(deliveriesOf(sub, r.id)).toHaveLength(1);
+    expect(await stored(a, org.orgId, r.id)).toEqual({ notifications: 1, occurrences: [occurrenceMs] });
+    // every key of the queues shares the prefix's hash tag, so they all live on one master (SCAN
+    // on a cluster covers one node: each master is asked)
+    const prefix = `{${a.config.redisPrefix}:bull}`;
+    expect(a.container.queues.queue('reminders').opts.prefix).toBe(prefix);
+    const perMaster = await Promise.all(
+      (a.container.redis.commands as Cluster)
+        .nodes('master')
+        .map(async (n) => (await n.scan('0', 'MATCH', `${prefix}:*`, 'COUNT', 1000))[1].length),
+    );
+    expect(perMaster.filter((n) => n > 0)).toHaveLength(1);
+  });
+});
