@@ -3,7 +3,10 @@
 // sharded pub/sub; presence, rate limits and a BullMQ job run by a real worker process work with
 // keys spread over the masters. The failover test is in cluster-failover.test.ts (its own cluster).
 import type { ChildProcess } from 'node:child_process';
-import { afterAll, afterEach, describe, expect, inject } from 'vitest';
+import { afterAll, afterEach, describe, expect, inject, test } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { awaitDependencies, DependencyError } from '../../src/runtime/dependencies.js';
+import { createLogger } from '../../src/shared/logger.js';
 import { connect, disposeAll, live, until } from '../harness/clients.js';
 import { withTwoInstances } from '../harness/fixtures.js';
 import { spawnWorkerChild } from '../harness/worker-child.js';
@@ -121,5 +124,31 @@ describe.skipIf(!nodes)('on a Redis Cluster', () => {
         .map(async (n) => (await n.scan('0', 'MATCH', `${prefix}:*`, 'COUNT', 1000))[1].length),
     );
     expect(perMaster.filter((n) => n > 0)).toHaveLength(1);
+  });
+});
+
+describe('REDIS_CLUSTER_NODES', () => {
+  const base = { NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(32) };
+  test('takes host:port seeds (IPv6 in brackets); empty means unset; anything else is named in the error', () => {
+    expect(loadConfig({ ...base, REDIS_CLUSTER_NODES: ' 10.0.0.1:6379, redis-b:7000,[::1]:7001 ' }).redisClusterNodes).toEqual([
+      { host: '10.0.0.1', port: 6379 },
+      { host: 'redis-b', port: 7000 },
+      { host: '::1', port: 7001 },
+    ]);
+    expect(loadConfig({ ...base, REDIS_CLUSTER_NODES: '' }).redisClusterNodes).toBeUndefined();
+    for (const bad of ['redis://10.0.0.1:6379', '10.0.0.1', '10.0.0.1:0', 'a:1,,b', 'a:99999'])
+      expect(() => loadConfig({ ...base, REDIS_CLUSTER_NODES: bad }), bad).toThrow(
+        /REDIS_CLUSTER_NODES: expected comma-separated host:port/,
+      );
+    expect(() => loadConfig({ ...base, REDIS_CLUSTER_NODES: 'x' })).toThrow(ConfigError);
+  });
+
+  test.skipIf(!nodes)('at start, a cluster is waited for through its seeds, and an unreachable one is reported by them', async () => {
+    const logger = createLogger('silent');
+    const seeds = (s: string) => s.split(',').map((n) => ({ host: n.split(':')[0]!, port: Number(n.split(':')[1]) }));
+    await awaitDependencies([{ name: 'Redis', url: 'redis://unused', clusterNodes: seeds(nodes) }], 5_000, logger);
+    const down = awaitDependencies([{ name: 'Redis', url: 'redis://unused', clusterNodes: seeds('127.0.0.1:1') }], 600, logger);
+    await expect(down).rejects.toThrow(DependencyError);
+    await expect(down).rejects.toThrow(/Cannot reach Redis at the cluster seeds 127\.0\.0\.1:1: .*STARTUP_TIMEOUT_MS/);
   });
 });
