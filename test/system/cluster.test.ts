@@ -7,7 +7,8 @@ import { afterAll, afterEach, describe, expect, inject, test } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { awaitDependencies, DependencyError } from '../../src/runtime/dependencies.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { connect, disposeAll, live, until } from '../harness/clients.js';
+import { connect, disposeAll, gql, live, until } from '../harness/clients.js';
+import { openRaw, type Raw } from '../protocol/raw.js';
 import { withTwoInstances } from '../harness/fixtures.js';
 import { spawnWorkerChild } from '../harness/worker-child.js';
 import { EVENTS, conversation, events, expectContiguous, history, messageIds, send, waitForMessages } from '../harness/system.js';
@@ -26,9 +27,14 @@ const it = withTwoInstances({
   RATE_LIMIT_QUERY: '1/3',
   RATE_LIMIT_QUERY_IP: '1/1000',
   TRUSTED_PROXIES: '1',
+  WS_MAX_SOCKETS_PER_USER: '2',
 });
 const children = new Set<ChildProcess>();
-afterEach(disposeAll);
+const sockets: Raw[] = [];
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.ws.terminate();
+  await disposeAll();
+});
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
 });
@@ -101,6 +107,49 @@ describe.skipIf(!nodes)('on a Redis Cluster', () => {
     const key = `${a.config.redisPrefix}:rl:query:ip:${ip}`;
     const tokens = Number(await a.container.redis.commands.hget(key, 't'));
     expect(Math.floor(tokens)).toBe(997);
+  });
+
+  it("caps a user's sockets across instances, with leases renewed per user on the cluster", async ({ a, b, org, prefix }) => {
+    const u = await org.user('provider');
+    const [first, second] = [await openRaw(a), await openRaw(b)];
+    sockets.push(first, second);
+    await first.init(u.token);
+    await second.init(u.token);
+    // each instance also holds a socket of another user, whose key is in another slot: one renewal
+    // script for both users' keys would be refused (CROSSSLOT)
+    const other = await org.user('provider');
+    for (const app of [a, b]) {
+      const s = await openRaw(app);
+      sockets.push(s);
+      await s.init(other.token);
+    }
+    const third = await openRaw(a);
+    sockets.push(third);
+    third.send({ type: 'connection_init', payload: { authorization: u.token } });
+    expect(await third.closed).toEqual({ code: 1013, reason: 'Try again later: too many sockets for this user' });
+    // both instances push their socket's lease ahead (PRESENCE_REFRESH_MS): the cap outlives a lease
+    const key = `${prefix}:lim:sockets:${org.orgId}:${u.id}`;
+    const leases = async () => (await a.container.redis.commands.zrange(key, '0', '-1', 'WITHSCORES')).filter((_, i) => i % 2).map(Number);
+    const before = await leases();
+    expect(before).toHaveLength(2);
+    await until(
+      async () => {
+        const now = await leases();
+        return now.length === 2 && now.every((l) => l > Math.max(...before));
+      },
+      5_000,
+      'both leases to be renewed',
+    );
+  });
+
+  it("ends a revoked user's socket on the other instance (the announcement over sharded pub/sub)", async ({ a, b, org }) => {
+    const u = await org.user('patient');
+    const onB = await openRaw(b);
+    sockets.push(onB);
+    await onB.init(u.token);
+    const r = await gql(a, org.admin.token, 'mutation($u:ID!){ revokeUserSessions(userId:$u) }', { u: u.id });
+    expect(r.errors).toBeUndefined();
+    expect(await onB.closed).toEqual({ code: 4403, reason: 'Forbidden: sessions revoked' });
   });
 
   it('runs a reminder job in a real worker process on the cluster (hash-tagged BullMQ prefix)', async ({ a, org }) => {
