@@ -14,6 +14,15 @@ export interface ConnectOptions extends RedisOptions {
   sharded?: boolean;
 }
 
+/**
+ * How often a cluster connection re-reads the slot map (CLUSTER SLOTS). ioredis 6 documents 5 s but
+ * leaves it off: a connection then learns of a failover only from a MOVED answer or a dropped node.
+ * The sharded subscribers need it most: after a manual failover no connection drops, and the one
+ * refresh their SUNSUBSCRIBE notice triggers may read the old map from a node that has not yet
+ * heard of the new master; without another refresh they would never subscribe again there.
+ */
+const SLOTS_REFRESH_MS = 2_000;
+
 /** True for a Redis Cluster connection. */
 export const isCluster = (r: RedisClient): r is Cluster => r.isCluster;
 
@@ -34,6 +43,7 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions): Redi
       ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
       ...(lazyConnect === undefined ? {} : { lazyConnect }),
       shardedSubscribers: sharded === true,
+      slotsRefreshInterval: SLOTS_REFRESH_MS,
     },
   );
 }
