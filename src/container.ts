@@ -1,4 +1,4 @@
-import type { RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
@@ -204,7 +204,7 @@ async function createRealtime(
   const pubsub: FanoutPubSub =
     isCluster(sub) && isCluster(d.pub)
       ? createShardedPubSub({ publisher: d.pub, subscriber: sub })
-      : new RedisPubSub({ publisher: d.pub as never, subscriber: sub as never });
+      : new RedisPubSub({ publisher: d.pub as Redis, subscriber: sub as Redis });
   const hub = createHub({ pubsub, db: d.db, logger: d.logger, channelPrefix: config.redisPrefix, pollMs: config.realtime.pollMs });
   d.closers.push(() => hub.close());
   const fanout = createFanout({
