@@ -13,7 +13,7 @@ import { withTwoInstances } from '../harness/fixtures.js';
 import { spawnWorkerChild } from '../harness/worker-child.js';
 import { EVENTS, conversation, events, expectContiguous, history, messageIds, send, waitForMessages } from '../harness/system.js';
 import { PRESENCE_ENV, changes, device, waitForPresence, watch } from '../presence/ops.js';
-import { createReminder, deliveriesOf, inSeconds, inbox, jobOf, stored } from '../reminders/ops.js';
+import { createReminder, deliveriesOf, inSeconds, inbox, stored, tickOf } from '../reminders/ops.js';
 import type { Cluster } from 'ioredis';
 
 const nodes = inject('redisClusterNodes');
@@ -160,7 +160,7 @@ describe.skipIf(!nodes)('on a Redis Cluster', () => {
     const r = await createReminder(a, user, { at: due });
     const occurrenceMs = new Date(due).getTime();
     await sub.waitFor(1, 15_000);
-    await until(async () => (await (await jobOf(a, r.id, occurrenceMs))?.getState()) === 'completed', 10_000, 'the job to complete');
+    await until(async () => (await (await tickOf(a, occurrenceMs))?.getState()) === 'completed', 10_000, 'the job to complete');
     expect(deliveriesOf(sub, r.id)).toHaveLength(1);
     expect(await stored(a, org.orgId, r.id)).toEqual({ notifications: 1, occurrences: [occurrenceMs] });
     // every key of the queues shares the prefix's hash tag, so they all live on one master (SCAN
