@@ -13,6 +13,11 @@ export interface Config {
   databaseUrl: string | undefined;
   /** redis:// URL; undefined means 127.0.0.1:6379, else a spawned redis-server. */
   redisUrl: string | undefined;
+  /**
+   * Redis Cluster seed nodes (REDIS_CLUSTER_NODES); when set, Redis is a cluster reached through
+   * them, `redisUrl` is not used, and fan-out goes over sharded pub/sub.
+   */
+  redisClusterNodes: ReadonlyArray<{ host: string; port: number }> | undefined;
   dataDir: string;
   /** Prefix for every Redis key and pub/sub channel this deployment owns. */
   redisPrefix: string;
@@ -231,6 +236,7 @@ const schema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
     .optional(),
+  REDIS_CLUSTER_NODES: z.string().optional(),
   DATA_DIR: z.string().min(1).default('.data'),
   REDIS_PREFIX: z
     .string()
@@ -343,6 +349,17 @@ function introspectionPolicy(value: string | undefined, prod: boolean): Config['
   return [...new Set(list(value) as Role[])];
 }
 
+/** `host:port,host:port` → seed nodes; null when any entry is not a host and a port. */
+function parseClusterNodes(value: string): Array<{ host: string; port: number }> | null {
+  const entries = list(value);
+  const nodes = entries.map((entry) => {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(entry);
+    const port = Number(m?.[2]);
+    return m && port > 0 && port < 65536 ? { host: m[1]!.replace(/^\[|\]$/g, ''), port } : undefined;
+  });
+  return nodes.length > 0 && nodes.every((n) => n !== undefined) ? (nodes as Array<{ host: string; port: number }>) : null;
+}
+
 /** Thrown by {@link loadConfig}; its message lists every problem at once. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -378,6 +395,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
   const origins = (e.ALLOWED_ORIGINS ?? e.WS_ALLOWED_ORIGINS ?? '*').trim();
   if (origins !== '*' && list(origins).some((o) => !/^https?:\/\/[^/\s]+$/.test(o)))
     problems.push(`${originsVar}: expected * or comma-separated origins such as https://app.example.org (scheme and host, no path)`);
+  const clusterNodes = e.REDIS_CLUSTER_NODES?.trim() ? parseClusterNodes(e.REDIS_CLUSTER_NODES) : undefined;
+  if (clusterNodes === null)
+    problems.push('REDIS_CLUSTER_NODES: expected comma-separated host:port seed nodes, such as 10.0.0.1:6379,10.0.0.2:6379');
   if (problems.length) throw new ConfigError(problems);
 
   const jwtSecret = e.JWT_SECRET ?? (e.JWKS_URL ? undefined : devSecret);
@@ -388,6 +408,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: clusterNodes ?? undefined,
     dataDir: e.DATA_DIR,
     redisPrefix: e.REDIS_PREFIX,
     logLevel: e.LOG_LEVEL,

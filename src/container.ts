@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
@@ -12,19 +12,22 @@ import { createFanout } from './realtime/fanout.js';
 import type { Fanout } from './realtime/fanout-types.js';
 import { createHub, createPublisher, type Hub, type Publisher } from './realtime/hub.js';
 import { ledgerRetention } from './realtime/retention.js';
-import { createQueues, type Queues } from './jobs/queues.js';
+import { createQueues, queuePrefix, type Queues } from './jobs/queues.js';
 import { createCursorCodec, type CursorCodec } from './shared/cursor.js';
 import { createLogger, type Logger } from './shared/logger.js';
+import { connectRedis, isCluster, type RedisClient, type RedisTarget } from './shared/redis-client.js';
 import { redisRetryStrategy, watchRedis } from './shared/redis-watch.js';
+import { createShardedPubSub } from './realtime/sharded-pubsub.js';
+import type { FanoutPubSub } from './realtime/hub.js';
 
 /** What every process builds: storage, Redis for commands, publishing and queues, the services. */
 export interface CoreContainer {
   config: Config;
   logger: Logger;
   database: Database;
-  redis: { commands: Redis; pub: Redis; queue: Redis };
+  redis: { commands: RedisClient; pub: RedisClient; queue: RedisClient };
   /** A new connection for a role that needs its own (BullMQ workers: `maxRetriesPerRequest: null`). */
-  redisConnection(role: 'worker'): Redis;
+  redisConnection(role: 'worker'): RedisClient;
   queues: Queues;
   /** Publishes committed and ephemeral events (the hub where there is one). */
   publisher: Publisher;
@@ -42,8 +45,9 @@ export interface CoreContainer {
 
 /** An API-serving process (`serve`, `all`): also receives events (hub) and delivers them (fan-out). */
 export interface Container extends CoreContainer {
-  redis: CoreContainer['redis'] & { sub: Redis };
-  pubsub: RedisPubSub;
+  redis: CoreContainer['redis'] & { sub: RedisClient };
+  /** RedisPubSub on one Redis; sharded pub/sub (SSUBSCRIBE/SPUBLISH) on a cluster. */
+  pubsub: FanoutPubSub;
   hub: Hub;
   fanout: Fanout;
 }
@@ -70,11 +74,11 @@ export interface ContainerOptions {
  * REDIS_COMMAND_TIMEOUT_MS (a stopped or black-holed server keeps the TCP connection open); `sub` and
  * `worker` do not, since their blocking commands wait on purpose.
  */
-export function redisOptions(config: Config, role: string): { url: string; options: RedisOptions } {
+export function redisOptions(config: Config, role: string): { target: RedisTarget; options: RedisOptions } {
   const waits = role === 'sub' || role === 'worker';
   const failsFast = role === 'pub' || role === 'queue';
   return {
-    url: config.redisUrl ?? 'redis://127.0.0.1:6379',
+    target: redisTarget(config),
     options: {
       connectionName: `wardline:${role}`,
       retryStrategy: redisRetryStrategy,
@@ -85,8 +89,14 @@ export function redisOptions(config: Config, role: string): { url: string; optio
   };
 }
 
+/** Where the deployment's Redis is: REDIS_CLUSTER_NODES (a cluster) when set, else REDIS_URL or the local default. */
+export const redisTarget = (config: Config): RedisTarget => ({
+  url: config.redisUrl ?? 'redis://127.0.0.1:6379',
+  clusterNodes: config.redisClusterNodes,
+});
+
 /** Resolves once `r` is connected (rejects after `ms`: Redis answered another connection, so this is unexpected). */
-const whenReady = (r: Redis, ms = 10_000) =>
+const whenReady = (r: RedisClient, ms = 10_000) =>
   r.status === 'ready'
     ? Promise.resolve()
     : new Promise<void>((resolve, reject) => {
@@ -113,8 +123,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     if (opts.migrate !== false) await database.migrate();
 
     const mk = (role: string) => {
-      const { url, options } = redisOptions(config, role);
-      const r = new Redis(url, options);
+      const { target, options } = redisOptions(config, role);
+      const r = connectRedis(target, { ...options, sharded: role === 'sub' });
       watchRedis(r, role, logger);
       closers.push(() => closeRedis(r));
       return r;
@@ -123,7 +133,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     // the commands connection fails when Redis is unreachable at start (a clear error, not a hang)
     await redis.commands.ping();
     await Promise.all([redis.pub, redis.queue].map((r) => whenReady(r)));
-    const queues = createQueues(redis.queue, `${config.redisPrefix}:bull`, logger, QUEUE_NAMES, config.faults.afterCommitMs);
+    const queues = createQueues(redis.queue, queuePrefix(config), logger, QUEUE_NAMES, config.faults.afterCommitMs);
     closers.push(() => queues.close());
 
     const metrics = createMetrics();
@@ -178,8 +188,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
 async function createRealtime(
   config: Config,
   d: {
-    mk: (role: string) => Redis;
-    pub: Redis;
+    mk: (role: string) => RedisClient;
+    pub: RedisClient;
     db: Database['db'];
     logger: Logger;
     metrics: Metrics;
@@ -189,7 +199,12 @@ async function createRealtime(
 ) {
   const sub = d.mk('sub');
   await whenReady(sub);
-  const pubsub = new RedisPubSub({ publisher: d.pub, subscriber: sub });
+  // one Redis: graphql-redis-subscriptions as always; a cluster: sharded pub/sub (a channel lives on
+  // the master of its slot, so fan-out grows with the masters instead of crossing every node)
+  const pubsub: FanoutPubSub =
+    isCluster(sub) && isCluster(d.pub)
+      ? createShardedPubSub({ publisher: d.pub, subscriber: sub })
+      : new RedisPubSub({ publisher: d.pub as Redis, subscriber: sub as Redis });
   const hub = createHub({ pubsub, db: d.db, logger: d.logger, channelPrefix: config.redisPrefix, pollMs: config.realtime.pollMs });
   d.closers.push(() => hub.close());
   const fanout = createFanout({
@@ -247,7 +262,7 @@ async function buildWorkerSides(deps: ModuleDeps, services: Services): Promise<{
  * (bounded: a hung server gets a disconnect after 1 s), an immediate disconnect otherwise (a QUIT
  * would sit in the offline queue of a connection that waits out outages, and shutdown with it).
  */
-async function closeRedis(r: Redis): Promise<void> {
+async function closeRedis(r: RedisClient): Promise<void> {
   if (r.status !== 'ready') return r.disconnect();
   let timer: NodeJS.Timeout | undefined;
   const gaveUp = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 1_000)));

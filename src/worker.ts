@@ -1,6 +1,7 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { CoreContainer } from './container.js';
 import type { Duties, JobImpl, Periodic } from './jobs/define.js';
+import { queuePrefix } from './jobs/queues.js';
 import { QUEUE_SETTINGS } from './modules/modules.js';
 import type { Logger } from './shared/logger.js';
 import { isRedisConnectionError } from './shared/redis-watch.js';
@@ -54,7 +55,7 @@ export function startWorkers(c: CoreContainer, duties: Duties | undefined = c.du
       },
       {
         connection,
-        prefix: `${config.redisPrefix}:bull`,
+        prefix: queuePrefix(config),
         concurrency: settings.concurrency,
         lockDuration: settings.lockMs,
         stalledInterval: settings.lockMs,

@@ -1,10 +1,19 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis-client.js';
 import type { z } from 'zod';
+import type { Config } from '../config.js';
 import type { Logger } from '../shared/logger.js';
 import { settleWithin } from '../shared/bounded.js';
 import { isRedisConnectionError } from '../shared/redis-watch.js';
 import type { JobDef, QueueName } from './define.js';
+
+/**
+ * BullMQ's key prefix. On a cluster it is hash-tagged (`{wl:bull}`): every key of every queue
+ * then lives in one slot, as BullMQ's Lua scripts (and flows across queues) require. One Redis
+ * keeps the untagged prefix it always had.
+ */
+export const queuePrefix = (config: Pick<Config, 'redisPrefix' | 'redisClusterNodes'>) =>
+  config.redisClusterNodes ? `{${config.redisPrefix}:bull}` : `${config.redisPrefix}:bull`;
 
 /** Producers for every queue, on one connection (`enableOfflineQueue: false`: fail fast). */
 export interface Queues {
@@ -23,7 +32,13 @@ export interface Queues {
 }
 
 /** Producers for `names` (every module's queues) on one connection. */
-export function createQueues(connection: Redis, prefix: string, logger: Logger, names: readonly QueueName[], afterCommitMs = 300): Queues {
+export function createQueues(
+  connection: RedisClient,
+  prefix: string,
+  logger: Logger,
+  names: readonly QueueName[],
+  afterCommitMs = 300,
+): Queues {
   const queues = new Map(
     names.map((q) => {
       const queue = new Queue(q, { connection, prefix });

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis-client.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import type { Metrics } from '../http/metrics.js';
@@ -19,7 +19,7 @@ export interface ModuleDeps {
   queues: Queues;
   publisher: Publisher;
   /** The commands connection (typing throttle, presence). */
-  redis: Redis;
+  redis: RedisClient;
   /** The instance's Prometheus metrics (a module registers its own on `metrics.registry`). */
   metrics: Metrics;
 }

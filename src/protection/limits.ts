@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis-client.js';
 import { Kind, type OperationDefinitionNode, type ValueNode, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config, LimitClass } from '../config.js';
@@ -72,7 +72,7 @@ export interface Limits {
   close(): void;
 }
 
-export function createLimits(deps: { config: Config; redis: Redis; metrics: Metrics; logger: Logger }): Limits {
+export function createLimits(deps: { config: Config; redis: RedisClient; metrics: Metrics; logger: Logger }): Limits {
   const { config } = deps;
   const rc = config.rateLimits;
   const rate = createRateLimiter({

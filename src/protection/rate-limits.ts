@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from '../shared/redis-client.js';
 import { Counter } from 'prom-client';
 import type { Budget, LimitClass, RateLimitConfig } from '../config.js';
 import type { Metrics } from '../http/metrics.js';
@@ -38,7 +38,38 @@ end
 return 0
 `;
 
-type TakeRedis = Redis & { wlRateTake(n: number, ...a: Array<string | number>): Promise<number> };
+/**
+ * Gives back the token a take removed from KEYS[1] (up to ARGV[1], the burst): on a Redis Cluster
+ * the buckets of one check live on different masters, so they are taken one script each and a
+ * bucket that gave a token to a check another bucket refused gets it back.
+ */
+const REFUND_LUA = `
+local v = redis.call('HGET', KEYS[1], 't')
+if v then redis.call('HSET', KEYS[1], 't', tostring(math.min(tonumber(ARGV[1]), tonumber(v) + 1))) end
+return 0
+`;
+
+type TakeRedis = RedisClient & {
+  wlRateTake(n: number, ...a: Array<string | number>): Promise<number>;
+  wlRateRefund(key: string, burst: number): Promise<number>;
+};
+
+/**
+ * Takes one token from every bucket, all or nothing: the ms to wait when refused, 0 when taken.
+ * One Redis: one script over all the keys. A cluster: a user's bucket and an address's bucket
+ * share nothing to hash-tag them by (tagging every bucket of a class alike would put all of a
+ * class's checks on one master), so each bucket is taken by its own script, in parallel, and when
+ * one refuses, the others give their token back. A refused check still costs nothing; the only
+ * difference is that for the moment between take and refund a concurrent check of the same user
+ * or address sees one token fewer.
+ */
+async function takeAll(r: TakeRedis, keys: string[], args: number[]): Promise<number> {
+  if (!isCluster(r) || keys.length === 1) return Number(await r.wlRateTake(keys.length, ...keys, ...args));
+  const waits = await Promise.all(keys.map((k, i) => r.wlRateTake(1, k, args[2 * i]!, args[2 * i + 1]!).then(Number)));
+  const wait = Math.max(...waits);
+  if (wait > 0) await Promise.all(keys.map((k, i) => (waits[i] === 0 ? r.wlRateRefund(k, args[2 * i + 1]!) : undefined)));
+  return wait;
+}
 
 /** Seconds to wait (at least 1) when refused; undefined when the operation may proceed. */
 export type Verdict = number | undefined;
@@ -90,7 +121,7 @@ export interface RateLimiter {
  */
 export function createRateLimiter(deps: {
   config: RateLimitConfig;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   metrics: LimitMetrics;
   logger: Logger;
@@ -99,6 +130,7 @@ export function createRateLimiter(deps: {
   if (!config.enabled) return { enabled: false, take: async () => undefined, refused: () => {} };
   const r = redis as TakeRedis;
   if (!r.wlRateTake) r.defineCommand('wlRateTake', { lua: TAKE_LUA });
+  if (!r.wlRateRefund) r.defineCommand('wlRateRefund', { numberOfKeys: 1, lua: REFUND_LUA });
   let warned = 0;
   const failOpen = (err?: unknown) => {
     metrics.failOpen.inc();
@@ -131,7 +163,7 @@ export function createRateLimiter(deps: {
       let timer: NodeJS.Timeout | undefined;
       try {
         const waitMs = await Promise.race([
-          r.wlRateTake(keys.length, ...keys, ...args),
+          takeAll(r, keys, args),
           new Promise<'timeout'>((resolve) => {
             timer = setTimeout(() => resolve('timeout'), config.redisTimeoutMs);
           }),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from '../shared/redis-client.js';
 import type { Logger } from '../shared/logger.js';
 import type { Viewer } from '../shared/viewer.js';
 
@@ -31,7 +31,7 @@ end
 return #KEYS
 `;
 
-type SlotRedis = Redis & {
+type SlotRedis = RedisClient & {
   wlSockClaim(key: string, id: string, cap: number, lease: number): Promise<number>;
   wlSockRenew(n: number, ...a: Array<string | number>): Promise<number>;
 };
@@ -49,7 +49,7 @@ export interface SocketSlots {
  * `renewMs` in one round trip, so a crashed instance's slots free themselves after `leaseMs`.
  */
 export function createSocketSlots(deps: {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   cap: number;
   leaseMs: number;
@@ -67,6 +67,17 @@ export function createSocketSlots(deps: {
   const renew = async () => {
     if (held.size === 0 || r.status !== 'ready') return;
     const entries = [...held];
+    if (isCluster(r)) {
+      // a script's keys must share a slot on a cluster: one renewal per user (key), run in parallel
+      const byKey = new Map<string, string[]>();
+      for (const [id, k] of entries) byKey.set(k, [...(byKey.get(k) ?? []), id]);
+      const groups = [...byKey];
+      for (let i = 0; i < groups.length; i += 1_000)
+        await Promise.all(
+          groups.slice(i, i + 1_000).map(([k, ids]) => r.wlSockRenew(ids.length, ...ids.map(() => k), deps.leaseMs, ...ids)),
+        );
+      return;
+    }
     for (let i = 0; i < entries.length; i += 1_000) {
       const chunk = entries.slice(i, i + 1_000);
       await r.wlSockRenew(chunk.length, ...chunk.map(([, k]) => k), deps.leaseMs, ...chunk.map(([id]) => id));

@@ -1,6 +1,5 @@
-import type { RedisPubSub } from 'graphql-redis-subscriptions';
-import type { Redis } from 'ioredis';
 import type { Executor } from '../db/client.js';
+import { isCluster, type RedisClient } from '../shared/redis-client.js';
 import type { Logger } from '../shared/logger.js';
 import { groupCommit } from '../shared/group-commit.js';
 import { type LedgerEvent, changedSince, readHeadsAt, readRange } from './ledger.js';
@@ -36,6 +35,18 @@ export interface Publisher {
   publishEphemeral(event: EphemeralEvent): Promise<void>;
 }
 
+/**
+ * The pub/sub the hub and the revocations use: graphql-redis-subscriptions' RedisPubSub on one
+ * Redis, {@link ShardedPubSub} (SSUBSCRIBE/SPUBLISH) on a cluster. Payloads travel as JSON.
+ */
+export interface FanoutPubSub {
+  publish<T>(channel: string, payload: T): Promise<void>;
+  subscribe<T = unknown>(channel: string, onMessage: (msg: T) => void): Promise<number>;
+  unsubscribe(subId: number): void;
+  /** Emits `ready` when the subscriber connection(s) are back and subscribed again. */
+  getSubscriber(): { on(event: 'ready', cb: () => void): unknown; off(event: 'ready', cb: () => void): unknown };
+}
+
 /** The Redis channel of a stream. */
 const streamChannel = (prefix: string, stream: string) => `${prefix}:s:${stream}`;
 
@@ -43,14 +54,16 @@ const streamChannel = (prefix: string, stream: string) => `${prefix}:s:${stream}
  * Publishes on the stream channels with a plain connection (no subscriber needed): the same wire
  * format as the hub's, JSON as graphql-redis-subscriptions writes it.
  */
-export function createPublisher(redis: Redis, channelPrefix: string): Publisher {
+export function createPublisher(redis: RedisClient, channelPrefix: string): Publisher {
+  // a cluster's hubs listen with SSUBSCRIBE (see ShardedPubSub), which only SPUBLISH reaches
+  const send = isCluster(redis) ? (ch: string, m: string) => redis.spublish(ch, m) : (ch: string, m: string) => redis.publish(ch, m);
   return {
     async publish(events) {
       const t = Date.now();
-      await Promise.all(events.map((d) => redis.publish(streamChannel(channelPrefix, d.stream), JSON.stringify({ d, t } satisfies Wire))));
+      await Promise.all(events.map((d) => send(streamChannel(channelPrefix, d.stream), JSON.stringify({ d, t } satisfies Wire))));
     },
     async publishEphemeral(e) {
-      await redis.publish(streamChannel(channelPrefix, e.stream), JSON.stringify({ e, t: Date.now() } satisfies Wire));
+      await send(streamChannel(channelPrefix, e.stream), JSON.stringify({ e, t: Date.now() } satisfies Wire));
     },
   };
 }
@@ -68,7 +81,7 @@ export interface Hub extends Publisher {
 }
 
 export interface HubDeps {
-  pubsub: RedisPubSub;
+  pubsub: FanoutPubSub;
   db: Executor;
   logger: Logger;
   channelPrefix: string;

@@ -1,7 +1,7 @@
-import type { RedisPubSub } from 'graphql-redis-subscriptions';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis-client.js';
 import type { Logger } from '../shared/logger.js';
 import type { Viewer } from '../shared/viewer.js';
+import type { FanoutPubSub } from './hub.js';
 
 /**
  * Session revocation ("sign this user out everywhere"), shared by every instance of a deployment.
@@ -23,8 +23,8 @@ export interface Revocations {
 }
 
 export interface RevocationDeps {
-  redis: Redis;
-  pubsub: RedisPubSub;
+  redis: RedisClient;
+  pubsub: FanoutPubSub;
   prefix: string;
   ttlSeconds: number;
   logger: Logger;

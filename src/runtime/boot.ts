@@ -124,7 +124,7 @@ export async function startServer(config: Config, logger: Logger, lifecycle: Lif
   if (opts.api) await assertPortFree(config.host, config.port);
   const holder = config.databaseUrl ? undefined : lockHolder(config.dataDir);
   if (holder) throw new DataDirLockedError(config.dataDir, holder);
-  const redis = await provideRedis(config.redisUrl, config.dataDir, logger);
+  const redis = await redisOf(config, logger);
   lifecycle.defer('redis-server', () => redis.stop());
   const cfg: Config = { ...config, redisUrl: redis.url };
   // an unreachable dependency is waited for up to STARTUP_TIMEOUT_MS, then reported once with its cause
@@ -189,15 +189,39 @@ async function startJobs(c: CoreContainer, logger: Logger, lifecycle: Lifecycle)
   lifecycle.defer('workers', () => w.close());
 }
 
+/**
+ * The deployment's Redis: a cluster (REDIS_CLUSTER_NODES, which wins over REDIS_URL), else REDIS_URL,
+ * the local one or a spawned redis-server.
+ */
+async function redisOf(config: Config, logger: Logger): Promise<{ url: string | undefined; source: string; stop(): Promise<void> }> {
+  if (!config.redisClusterNodes) return provideRedis(config.redisUrl, config.dataDir, logger);
+  if (config.redisUrl) logger.warn('REDIS_URL is ignored: REDIS_CLUSTER_NODES is set, so Redis is the cluster');
+  return { url: undefined, source: 'REDIS_CLUSTER_NODES', stop: async () => {} };
+}
+
 /** The external services a process with `cfg` needs (the embedded database is not one). */
 const dependenciesOf = (cfg: Config): Dependency[] => [
   ...(cfg.databaseUrl ? [{ name: 'PostgreSQL' as const, url: cfg.databaseUrl }] : []),
-  ...(cfg.redisUrl ? [{ name: 'Redis' as const, url: cfg.redisUrl }] : []),
+  ...(cfg.redisClusterNodes
+    ? [
+        {
+          name: 'Redis' as const,
+          url: `redis://${cfg.redisClusterNodes[0]!.host}:${cfg.redisClusterNodes[0]!.port}`,
+          clusterNodes: cfg.redisClusterNodes,
+        },
+      ]
+    : cfg.redisUrl
+      ? [{ name: 'Redis' as const, url: cfg.redisUrl }]
+      : []),
 ];
 
 /** `migrate`: applies the migrations in drizzle/ and exits; needs no Redis. */
 export async function migrateDatabase(config: Config, logger: Logger): Promise<void> {
-  await awaitDependencies(dependenciesOf({ ...config, redisUrl: undefined }), config.faults.startupTimeoutMs, logger);
+  await awaitDependencies(
+    dependenciesOf({ ...config, redisUrl: undefined, redisClusterNodes: undefined }),
+    config.faults.startupTimeoutMs,
+    logger,
+  );
   const database = await openDatabase(config.databaseUrl, config.dataDir);
   try {
     await database.migrate();
@@ -215,7 +239,7 @@ export async function seedDatabase(config: Config, logger: Logger, lifecycle: Li
     process.stdout.write(`${await tokensWhileLocked(config, holder.pid, holder.url)}\n`);
     return;
   }
-  const redis = await provideRedis(config.redisUrl, config.dataDir, logger);
+  const redis = await redisOf(config, logger);
   lifecycle.defer('redis-server', () => redis.stop());
   const cfg: Config = { ...config, redisUrl: redis.url };
   await awaitDependencies(dependenciesOf(cfg), cfg.faults.startupTimeoutMs, logger);

@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
+import { connectRedis, type RedisTarget } from '../shared/redis-client.js';
 
 /**
  * A dependency a server needs at start could not be reached in time, or refused us for good (bad
@@ -76,9 +76,9 @@ async function tryPostgres(url: string, ms: number): Promise<void> {
   }
 }
 
-/** One attempt to reach Redis: connect (no retries, no queue) and PING. */
-async function tryRedis(url: string, ms: number): Promise<void> {
-  const r = new Redis(url, {
+/** One attempt to reach Redis (one server, or a cluster through its seeds): connect (no retries, no queue) and PING. */
+async function tryRedis(target: RedisTarget, ms: number): Promise<void> {
+  const r = connectRedis(target, {
     lazyConnect: true,
     retryStrategy: () => null,
     maxRetriesPerRequest: 0,
@@ -106,7 +106,10 @@ async function tryRedis(url: string, ms: number): Promise<void> {
 
 export interface Dependency {
   name: 'PostgreSQL' | 'Redis';
+  /** For a Redis Cluster: the first seed as a URL, for messages. */
   url: string;
+  /** Redis only: the cluster's seed nodes (REDIS_CLUSTER_NODES). */
+  clusterNodes?: RedisTarget['clusterNodes'];
 }
 
 /**
@@ -119,9 +122,9 @@ export interface Dependency {
 export async function awaitDependencies(deps: readonly Dependency[], timeoutMs: number, logger: Logger): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   await Promise.all(
-    deps.map(async ({ name, url }) => {
-      const shown = redactUrl(url);
-      const attempt = name === 'PostgreSQL' ? tryPostgres : tryRedis;
+    deps.map(async ({ name, url, clusterNodes }) => {
+      const shown = clusterNodes ? `the cluster seeds ${clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}` : redactUrl(url);
+      const attempt = name === 'PostgreSQL' ? tryPostgres : (u: string, ms: number) => tryRedis({ url: u, clusterNodes }, ms);
       let waiting = false;
       for (let n = 0; ; n++) {
         const left = deadline - Date.now();

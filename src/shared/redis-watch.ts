@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import type { Logger } from './logger.js';
 
 /** The longest wait between two reconnect attempts: an outage ends at most about this long before we notice. */
@@ -30,7 +30,7 @@ export function isRedisConnectionError(err: unknown): boolean {
  * one line per reconnect attempt, and keeps every `error` event handled (an unhandled one would end
  * the process).
  */
-export function watchRedis(r: Redis, role: string, logger: Logger): void {
+export function watchRedis(r: RedisClient, role: string, logger: Logger): void {
   let lostAt = 0;
   let reason = 'closed';
   r.on('error', (err: Error) => {

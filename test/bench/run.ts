@@ -54,6 +54,8 @@
 //                       life; combine with BENCH_SCENARIOS=fanout1 BENCH_STEPS=40 to focus)
 //   BENCH_DATABASE_URL  default $TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/wardline_test
 //   BENCH_REDIS_URL     default $TEST_REDIS_URL or redis://127.0.0.1:6379
+//   BENCH_REDIS_CLUSTER_NODES  run Wardline on this Redis Cluster (REDIS_CLUSTER_NODES, e.g. the one of
+//                       scripts/redis-cluster.sh start: 127.0.0.1:7101,...); the baseline stays on BENCH_REDIS_URL
 //   BENCH_KEEP_DATA=1   keep the bench org's rows (default: deleted at the end, like the Redis keys)
 //   BENCH_MAX_SECONDS   watchdog for the whole run                           default 600
 //   BENCH_BASELINE=0    skip the baseline: by default the fanout scenarios run again, same loadgen
@@ -89,6 +91,7 @@ import { loadConfig } from '../../src/config.js';
 import { rowsOf } from '../../src/db/client.js';
 import { createContainer, type Container } from '../../src/container.js';
 import { streamHeads } from '../../src/realtime/tables.js';
+import { isCluster } from '../../src/shared/redis-client.js';
 import { createLogger } from '../../src/shared/logger.js';
 import type { Viewer } from '../../src/shared/viewer.js';
 import { cpuPercent, fmt, fmtInt, limitsEnv, pool, rpc, sampleSystem, type ServerStats, sleep, systemCpu, table } from './common.js';
@@ -146,6 +149,7 @@ const baseEnv: Record<string, string> = {
   PORT: '0',
   DATABASE_URL: opts.databaseUrl,
   REDIS_URL: opts.redisUrl,
+  ...(env.BENCH_REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: env.BENCH_REDIS_CLUSTER_NODES } : {}),
   REDIS_PREFIX: runId,
   JWT_SECRET: secret,
   LOG_LEVEL: 'warn',
@@ -1022,13 +1026,20 @@ async function cleanupData(c: Container) {
   ]) {
     await db.execute(q).catch((err: Error) => log(`cleanup: ${err.message.split('\n')[0]}`));
   }
-  let cursor = '0';
   let keys = 0;
-  for (let i = 0; i < 10_000; i++) {
-    const [next, batch] = await c.redis.commands.scan(cursor, 'MATCH', `${runId}:*`, 'COUNT', 1000);
-    if (batch.length) keys += await c.redis.commands.del(...batch);
-    cursor = next;
-    if (cursor === '0') break;
+  // SCAN sees one server: on a cluster every master is scanned, and its keys (other slots) unlinked one by one
+  const redis = c.redis.commands;
+  const clustered = isCluster(redis);
+  for (const node of clustered ? redis.nodes('master') : [redis]) {
+    let cursor = '0';
+    for (let i = 0; i < 10_000; i++) {
+      // `{runId:bull}:…` too: a cluster's queue prefix is hash-tagged
+      const [next, batch] = await node.scan(cursor, 'MATCH', clustered ? `*${runId}*` : `${runId}:*`, 'COUNT', 1000);
+      if (batch.length && clustered) keys += (await Promise.all(batch.map((k) => node.unlink(k)))).reduce((a, b) => a + b, 0);
+      else if (batch.length) keys += await node.del(...batch);
+      cursor = next;
+      if (cursor === '0') break;
+    }
   }
   log(`cleanup: bench rows deleted, ${keys} Redis keys under ${runId}: removed (${fmtInt(performance.now() - started)} ms)`);
 }

@@ -10,6 +10,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { writeHeapSnapshot } from 'node:v8';
+import type { Redis } from 'ioredis';
 import { createApi } from '../../src/api.js';
 import { loadConfig } from '../../src/config.js';
 import { createContainer } from '../../src/container.js';
@@ -19,7 +20,8 @@ const config = loadConfig(process.env);
 const container = await createContainer(config, { migrate: false });
 // Redis commands this instance sends, on every connection (the storm's round trips per socket)
 let redisCommands = 0;
-for (const r of new Set(Object.values(container.redis))) {
+// (typed as one server's connection: a cluster's has the same sendCommand)
+for (const r of new Set(Object.values(container.redis) as Redis[])) {
   const send = r.sendCommand.bind(r);
   r.sendCommand = ((...a: Parameters<typeof send>) => {
     redisCommands++;

@@ -29,12 +29,12 @@ describe('Redis pub/sub interrupted', () => {
     const sent = [await send(b, org.provider, c, 'before')];
     await waitForMessages(onA, 1);
 
-    const sub = a.container.redis.sub;
+    const sub = a.container.redis.sub as Redis; // this file runs on one Redis
     const retry = sub.options.retryStrategy;
     // the outage: A's subscriber is dropped by the server and cannot come back for 800 ms
     sub.options.retryStrategy = () => 800;
     try {
-      await killConnection(a.container.redis.commands, sub);
+      await killConnection(a.container.redis.commands as Redis, sub);
       await until(() => sub.status !== 'ready', 2_000, 'the subscriber connection to drop');
       for (let i = 0; i < 5; i++) sent.push(await send(b, org.provider, c, `during-${i}`));
       expect(sub.status).not.toBe('ready'); // all five were published while A could not hear them
@@ -109,11 +109,11 @@ describe('gap detection without the head poll', () => {
     const sub = await live(a2, connect(a2, org.patient), EVENTS, { c });
     const sent = [await send(b, org.provider, c, 'one')];
     await waitForMessages(sub, 1);
-    const conn = a2.container.redis.sub;
+    const conn = a2.container.redis.sub as Redis;
     const retry = conn.options.retryStrategy;
     conn.options.retryStrategy = () => 500;
     try {
-      await killConnection(a2.container.redis.commands, conn);
+      await killConnection(a2.container.redis.commands as Redis, conn);
       await until(() => conn.status !== 'ready', 2_000, 'the subscriber connection to drop');
       for (let i = 0; i < 3; i++) sent.push(await send(b, org.provider, c, `during-${i}`));
       expect(conn.status).not.toBe('ready');

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis-client.js';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
@@ -41,7 +41,7 @@ export interface CallsDeps {
   db: Db;
   commit: Commit;
   cursors: CursorCodec;
-  redis: Redis;
+  redis: RedisClient;
   publisher: Publisher;
   queues: Queues;
   logger: Logger;
@@ -130,7 +130,7 @@ export function createCallsService(deps: CallsDeps) {
   const metrics = callMetrics(deps.registry, () => repo.liveCounts(db));
   const seqKey = (callId: string, device: string) => `${deps.keyPrefix}:call:{${callId}}:seq:${device}`;
   const rateKey = (callId: string, device: string) => `${deps.keyPrefix}:call:{${callId}}:rate:${device}`;
-  if (!(deps.redis as Redis & { wlCallSignal?: unknown }).wlCallSignal)
+  if (!(deps.redis as RedisClient & { wlCallSignal?: unknown }).wlCallSignal)
     deps.redis.defineCommand('wlCallSignal', { numberOfKeys: 2, lua: SIGNAL_LUA });
 
   const snapshotOf = async (ex: Executor, row: CallRow) => (await repo.snapshotsOf(ex, row.orgId, [row]))[0] as CallSnapshot;
@@ -610,12 +610,12 @@ export function createCallsService(deps: CallsDeps) {
         metrics.signals.inc({ kind: v.kind, result: 'rejected' });
         throw forbidden('Signals go only to another joined participant of the call, on the device that joined it.');
       }
-      const [seq] = (await (deps.redis as Redis & { wlCallSignal(...a: Array<string | number>): Promise<[number, number]> }).wlCallSignal(
-        seqKey(v.callId, fromDevice),
-        rateKey(v.callId, fromDevice),
-        config.signalRatePerSecond,
-        config.maxDurationMs,
-      )) as [number, number];
+      const [seq] = (await (
+        deps.redis as RedisClient & { wlCallSignal(...a: Array<string | number>): Promise<[number, number]> }
+      ).wlCallSignal(seqKey(v.callId, fromDevice), rateKey(v.callId, fromDevice), config.signalRatePerSecond, config.maxDurationMs)) as [
+        number,
+        number,
+      ];
       if (seq === 0) {
         metrics.signals.inc({ kind: v.kind, result: 'rate_limited' });
         throw rateLimited(1);

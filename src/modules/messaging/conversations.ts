@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis-client.js';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
@@ -40,7 +40,7 @@ export interface MessagingDeps {
   publisher: Publisher;
   /** Transaction + publish after commit (realtime/commit.ts). */
   commit: Commit;
-  redis: Redis;
+  redis: RedisClient;
   cursors: CursorCodec;
   identity: IdentityService;
   limits: Config['limits'];

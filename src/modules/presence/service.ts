@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis-client.js';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { StreamSpec } from '../../realtime/stream.js';
@@ -20,7 +20,7 @@ const RETENTION_MS = 30 * 24 * 3_600_000;
 const BATCH = 500;
 
 export interface PresenceDeps {
-  redis: Redis;
+  redis: RedisClient;
   /** Publishes ephemeral events (the hub on an API instance). */
   publisher: Publisher;
   identity: IdentityService;

@@ -1,4 +1,5 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import { anyPipeline, type RedisClient } from '../../shared/redis-client.js';
 
 /** Presence states, in ascending precedence: a user shows the highest state of any live device. */
 export const PRESENCE_STATUSES = ['offline', 'away', 'online', 'busy', 'in_call'] as const;
@@ -140,7 +141,11 @@ end
 return n
 `;
 
-/** The `now` of Redis, for callers that schedule relative to it. */
+/**
+ * The `now` of Redis, for callers that schedule relative to it. KEYS[1] (unused) is the schedule it
+ * is compared with: on a cluster the clock read is that of the master holding it, the one whose
+ * clock `CLAIM` uses.
+ */
 const NOW = `local t = redis.call('TIME') return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /** `callon`/`calloff`: a live device enters a call (IN_CALL, its status kept in `p:<device>`) and leaves it (status restored). */
@@ -193,23 +198,23 @@ export interface PresenceStoreOptions {
 
 /**
  * Redis layout and atomic steps of presence (no SQL: presence is ephemeral). Per-user keys share
- * the hash tag `{org:user}`, so every step touches one slot. Two instance-wide sorted sets are
+ * the hash tag `{org:user}`, so every step touches one slot (a Redis Cluster runs it on one master). Two instance-wide sorted sets are
  * hints, updated in the same pipeline but not the same script: `…:pr:due` (device → expiry, read
  * by the sweeper) and `…:pr:pending` (user → when its coalesced change is due to be published).
  */
-export function createPresenceStore(redis: Redis, opts: PresenceStoreOptions) {
+export function createPresenceStore(redis: RedisClient, opts: PresenceStoreOptions) {
   const p = opts.prefix;
-  if (!(redis as Redis & Partial<Scripted>).wlPresence) {
+  if (!(redis as RedisClient & Partial<Scripted>).wlPresence) {
     redis.defineCommand('wlPresence', { numberOfKeys: 2, lua: LUA });
     redis.defineCommand('wlClaim', { numberOfKeys: 1, lua: CLAIM });
     redis.defineCommand('wlRelease', { numberOfKeys: 1, lua: RELEASE });
-    redis.defineCommand('wlNow', { numberOfKeys: 0, lua: NOW });
+    redis.defineCommand('wlNow', { numberOfKeys: 1, lua: NOW });
   }
   const userKey = (orgId: string, userId: string) => `${p}:pr:{${orgId}:${userId}}`;
   const dueKey = `${p}:pr:due`;
   const pendingKey = `${p}:pr:pending`;
   const call = <T>(name: string, ...args: Array<string | number>) =>
-    (redis as Redis & Record<string, (...a: Array<string | number>) => Promise<T>>)[name]!(...args);
+    (redis as RedisClient & Record<string, (...a: Array<string | number>) => Promise<T>>)[name]!(...args);
 
   const parse = (r: Raw): OpResult => ({
     computed: r[0] === 1,
@@ -236,7 +241,8 @@ export function createPresenceStore(redis: Redis, opts: PresenceStoreOptions) {
      */
     async run(steps: readonly OpInput[]): Promise<OpResult[]> {
       if (steps.length === 0) return [];
-      const pipe = redis.pipeline() as ChainableCommander & Scripted;
+      // one round trip on one Redis; on a cluster the user keys and the hint live on other masters
+      const pipe = anyPipeline(redis) as ChainableCommander & Scripted;
       const hintAt = Date.now() + opts.leaseMs;
       for (const s of steps) {
         const k = userKey(s.orgId, s.userId);
@@ -278,7 +284,7 @@ export function createPresenceStore(redis: Redis, opts: PresenceStoreOptions) {
     /** Corrects hints after a sweep: gone devices lose theirs, live ones get their real expiry. */
     async settleDue(updates: ReadonlyArray<{ member: string; score: number | null }>): Promise<void> {
       if (updates.length === 0) return;
-      const pipe = redis.pipeline();
+      const pipe = anyPipeline(redis);
       for (const u of updates) {
         if (u.score === null) pipe.zrem(dueKey, u.member);
         else pipe.zadd(dueKey, 'XX', u.score, u.member);
@@ -314,7 +320,7 @@ export function createPresenceStore(redis: Redis, opts: PresenceStoreOptions) {
     async nextPendingIn(): Promise<number | undefined> {
       const first = (await redis.zrange(pendingKey, '0', '0', 'WITHSCORES'))[1];
       if (first === undefined) return undefined;
-      return Math.max(0, Number(first) - Number(await call<number>('wlNow')));
+      return Math.max(0, Number(first) - Number(await call<number>('wlNow', pendingKey)));
     },
   };
 }
