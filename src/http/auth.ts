@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import type { Config } from '../config.js';
@@ -19,12 +20,9 @@ export interface Authenticator {
 }
 
 export function createAuthenticator(auth: Config['auth']): Authenticator {
-  // imported once: jose given raw bytes imports a WebCrypto key on every verify (about a third of
-  // a verify's cost, paid by every socket of a reconnect storm)
-  const secret = auth.jwtSecret
-    ? crypto.subtle.importKey('raw', new TextEncoder().encode(auth.jwtSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
-    : undefined;
-  secret?.catch(() => {}); // a failure is reported by the first verify
+  // HS256 is checked synchronously with node:crypto (verifyHs256): WebCrypto's HMAC hands every
+  // verify to the thread pool and back, which a reconnect storm pays once per socket
+  const secret = auth.jwtSecret ? Buffer.from(auth.jwtSecret, 'utf8') : undefined;
   const jwks: JWTVerifyGetKey | undefined = auth.jwksUrl ? createRemoteJWKSet(new URL(auth.jwksUrl)) : undefined;
   const options = {
     issuer: auth.issuer,
@@ -52,9 +50,10 @@ export function createAuthenticator(auth: Config['auth']): Authenticator {
 
   async function verifyToken(token: string): Promise<Viewer | undefined> {
     try {
-      const { payload } = secret
-        ? await jwtVerify(token, await secret, { ...options, algorithms: ['HS256'] })
-        : await jwtVerify(token, jwks as JWTVerifyGetKey, { ...options, algorithms: ['RS256', 'ES256'] });
+      const payload = secret
+        ? verifyHs256(token, secret, options)
+        : (await jwtVerify(token, jwks as JWTVerifyGetKey, { ...options, algorithms: ['RS256', 'ES256'] })).payload;
+      if (!payload) return undefined;
       const c = claimsSchema.safeParse(payload);
       if (!c.success) return undefined;
       return {
@@ -69,6 +68,60 @@ export function createAuthenticator(auth: Config['auth']): Authenticator {
       return undefined;
     }
   }
+}
+
+const B64URL = /^[A-Za-z0-9_-]*$/;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A base64url JSON object segment, or undefined (bad alphabet, bad UTF-8, bad JSON, not an object). */
+function jsonSegment(segment: string): Record<string, unknown> | undefined {
+  if (!B64URL.test(segment)) return undefined;
+  try {
+    const v: unknown = JSON.parse(strictUtf8.decode(Buffer.from(segment, 'base64url')));
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Verifies a compact HS256 JWT and returns its claims, or undefined. The checks are jose's
+ * `jwtVerify` with `algorithms: ['HS256']` and the given options (test/api/token-verify.test.ts
+ * compares the two on a corpus of good and forged tokens): header `alg` exactly HS256 and no
+ * `crit` / `b64` extension; signature compared in constant time on its canonical base64url form;
+ * claims a JSON object with the required claims present; `exp`, `nbf`, `iat` numbers when present;
+ * expired at `exp <= now`, not yet valid at `nbf > now` (seconds, no tolerance); `iss` and `aud`
+ * matched when configured.
+ */
+export function verifyHs256(
+  token: string,
+  key: Buffer,
+  options: { issuer?: string; audience?: string; requiredClaims?: readonly string[] },
+  now = Math.floor(Date.now() / 1000),
+): Record<string, unknown> | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  const [h, p, sig] = parts as [string, string, string];
+  const header = jsonSegment(h);
+  if (header?.alg !== 'HS256' || 'crit' in header || 'b64' in header) return undefined;
+  if (!B64URL.test(sig)) return undefined;
+  const expected = createHmac('sha256', key).update(`${h}.${p}`).digest('base64url');
+  if (sig.length !== expected.length || !timingSafeEqual(Buffer.from(sig), Buffer.from(expected))) return undefined;
+  const claims = jsonSegment(p);
+  if (!claims) return undefined;
+  for (const name of options.requiredClaims ?? []) if (!Object.hasOwn(claims, name)) return undefined;
+  for (const name of ['exp', 'nbf', 'iat'] as const) {
+    if (name in claims && (typeof claims[name] !== 'number' || !Number.isFinite(claims[name]))) return undefined;
+  }
+  if (typeof claims.exp === 'number' && claims.exp <= now) return undefined;
+  if (typeof claims.nbf === 'number' && claims.nbf > now) return undefined;
+  if (options.issuer !== undefined && claims.iss !== options.issuer) return undefined;
+  if (options.audience !== undefined) {
+    const aud = claims.aud;
+    const ok = typeof aud === 'string' ? aud === options.audience : Array.isArray(aud) && aud.includes(options.audience);
+    if (!ok) return undefined;
+  }
+  return claims;
 }
 
 export interface TokenClaims {
