@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect } from 'vitest';
-import { collect, connect, live, settled, subscriptionErrors } from '../harness/clients.js';
+import { collect, connect, live, settled, subscriptionErrors, until } from '../harness/clients.js';
 import { it as base } from '../harness/fixtures.js';
 import { EVENTS, SEND, conversation, events, send } from '../messaging/ops.js';
 import { type Raw, openRaw } from './raw.js';
@@ -111,12 +111,19 @@ describe('subscription errors', () => {
 
   it('stops delivering after the client sends complete', async ({ app, org, raw }) => {
     const r = await raw();
+    const count = () => app.container.fanout.stats().subscriptions;
+    const before = count();
     r.send({ id: 'live', type: 'subscribe', payload: { query: EVENTS, variables: { c } } });
+    // the raw subscription is live before the watcher subscribes (so the watcher's wait is for its own)
+    await until(() => count() > before, 5_000, 'the raw subscription to be live');
     const watcher = await live(app, connect(app, org.provider), EVENTS, { c });
-    // wait for the raw subscription too: the first message reaches it
+    // both are live: the first message reaches both
     const first = await send(app, org.provider, c, 'one');
     await r.next((f) => f.id === 'live' && f.payload?.data?.conversationEvents?.message?.id === first);
     r.send({ id: 'live', type: 'complete' });
+    // the server has ended it (the complete frame and the next mutation travel on different
+    // connections, so without this the mutation could overtake the frame)
+    await until(() => count() === before + 1, 5_000, 'the raw subscription to end');
     await send(app, org.provider, c, 'two');
     await watcher.waitFor(2);
     await send(app, org.provider, c, 'three'); // give the raw socket time to (wrongly) receive 'two'
