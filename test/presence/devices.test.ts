@@ -91,10 +91,14 @@ describe('presence across devices and instances', () => {
     const online = await org.user('provider');
     const busy = await org.user('provider');
     const never = await org.user('provider');
+    // a first watcher sees the changes below sent: once it has their final states, none is pending
+    // (a change still in its coalescing window would reach the second watcher as an extra item)
+    const first = await watch(a, org.admin, [online.id, busy.id]);
     const phone = await device(a, online);
     const busyPhone = await device(b, busy);
     await setOverHttp(b, busy, 'BUSY', 'On rounds');
-    await sleep(200);
+    await waitForPresence(first.sub, online.id, (p) => p.status === 'ONLINE');
+    await waitForPresence(first.sub, busy.id, (p) => p.status === 'BUSY' && p.statusText === 'On rounds');
 
     const { client: watcher, sub } = await watch(b, org.admin, [online.id, busy.id, never.id, online.id]);
     expect(changes(sub).map((c) => [c.userId, c.status, c.statusText, c.devices])).toEqual([
@@ -108,6 +112,6 @@ describe('presence across devices and instances', () => {
     const ghost = await device(a, never);
     await waitForPresence(sub, never.id, (p) => p.status === 'ONLINE');
     expect(sub.items).toHaveLength(4);
-    await Promise.all([phone.dispose(), busyPhone.dispose(), ghost.dispose(), watcher.dispose()]);
+    await Promise.all([phone.dispose(), busyPhone.dispose(), ghost.dispose(), watcher.dispose(), first.client.dispose()]);
   });
 });
