@@ -22,9 +22,14 @@ describe('presence versions', () => {
     // B's publishes of presence changes are held back 400 ms (a slow network, a GC pause)
     const hub = b.container.hub;
     const publish = hub.publishEphemeral;
-    hub.publishEphemeral = async (e: EphemeralEvent) => {
-      if (e.type === 'PresenceChanged') await sleep(400);
-      return publish.call(hub, e);
+    const held: Promise<unknown>[] = [];
+    hub.publishEphemeral = (e: EphemeralEvent) => {
+      const p = (async () => {
+        if (e.type === 'PresenceChanged') await sleep(400);
+        return publish.call(hub, e);
+      })();
+      held.push(p);
+      return p;
     };
     try {
       const onB = setOverHttp(b, nurse, 'BUSY'); // decided first (stored in Redis), sent last
@@ -35,7 +40,11 @@ describe('presence versions', () => {
     } finally {
       hub.publishEphemeral = publish;
     }
-    await sleep(300); // B's late BUSY has reached Redis and both instances by now
+    // B's late BUSY has been handed to Redis; a change B publishes after it reaches every instance after
+    // it, so once both watchers have that one, the late BUSY has reached them too (and was dropped)
+    await Promise.all(held);
+    await setOverHttp(b, nurse, 'AWAY', 'after the late BUSY');
+    for (const { sub } of watchers) await waitForPresence(sub, nurse.id, (p) => p.statusText === 'after the late BUSY');
 
     const stored = (await query(a, org.admin, [nurse.id]))[0]!;
     expect(stored.status).toBe('AWAY');
