@@ -117,8 +117,10 @@ class StreamState {
   readonly order = new OrderMemory();
   /** Last position dispatched to listeners; -1 until the baseline is read. */
   last = -1;
-  /** Events that arrived ahead of `last + 1` or before the baseline, in arrival order. */
-  pending: Array<{ ev: LedgerEvent; t: number }> = [];
+  /** Events that arrived ahead of `last + 1` or before the baseline, with their arrival number. */
+  pending: Array<{ ev: LedgerEvent; t: number; n: number }> = [];
+  /** Events received from pub/sub so far (numbers the pending ones). */
+  arrivals = 0;
   catchingUp = false;
   /** The highest head the poll has seen for this stream (it stays behind until `last` reaches it). */
   known = 0;
@@ -159,6 +161,9 @@ export function createHub(deps: HubDeps): Hub {
   const catchUp = async (s: StreamState): Promise<void> => {
     if (s.catchingUp || s.last < 0 || s.closed) return;
     s.catchingUp = true;
+    // every event received so far was published after its commit, and so was every position below
+    // it (positions are taken under the head row's lock): the reads below see all of them
+    const covered = s.arrivals;
     try {
       for (;;) {
         const { events: batch } = await readRange(db, s.stream, s.orgId, s.last, 500);
@@ -176,21 +181,23 @@ export function createHub(deps: HubDeps): Hub {
       return;
     }
     s.catchingUp = false;
-    drainPending(s, true);
+    drainPending(s, covered);
   };
 
   /**
-   * Dispatches pending events that continue the sequence; a hole triggers a catch-up. Right after
-   * a catch-up the ledger has been read to its head, so whatever is still pending is dispatched in
-   * order even across a hole (no re-read loop if the ledger ever lacks a position).
+   * Dispatches pending events that continue the sequence; a hole triggers a catch-up. After a
+   * catch-up, an event that arrived before its reads began is dispatched even across a hole: those
+   * reads saw every position below it, so such a hole is permanent (no re-read loop if the ledger
+   * ever lacks a position). An event that arrived during the reads may be ahead of one committed
+   * after their snapshot whose publish is still on its way: it waits for the next catch-up.
    */
-  const drainPending = (s: StreamState, afterCatchUp = false) => {
+  const drainPending = (s: StreamState, covered = 0) => {
     if (s.catchingUp || s.last < 0) return;
     s.pending.sort((a, b) => a.ev.position - b.ev.position);
     const rest: typeof s.pending = [];
     for (const p of s.pending) {
       if (p.ev.position <= s.last) continue;
-      if (p.ev.position === s.last + 1 || afterCatchUp) dispatch(s, p.ev, p.t);
+      if (rest.length === 0 && (p.ev.position === s.last + 1 || p.n <= covered)) dispatch(s, p.ev, p.t);
       else rest.push(p);
     }
     s.pending = rest;
@@ -205,12 +212,13 @@ export function createHub(deps: HubDeps): Hub {
       return;
     }
     const ev = msg.d;
+    s.arrivals++;
     if (s.last >= 0 && !s.catchingUp && ev.position === s.last + 1 && s.pending.length === 0) {
       dispatch(s, ev, msg.t);
       return;
     }
     if (s.last >= 0 && ev.position <= s.last) return; // duplicate or already fetched
-    s.pending.push({ ev, t: msg.t });
+    s.pending.push({ ev, t: msg.t, n: s.arrivals });
     drainPending(s);
   };
 
