@@ -4,7 +4,7 @@ import { type Workers, startWorkers } from '../../src/worker.js';
 import { disposeAll, gql, sleep, until } from '../harness/clients.js';
 import { seedOrg } from '../harness/seed.js';
 import { startApp, stopAll, type TestApp } from '../harness/start-app.js';
-import { ACCEPT, conversation, device, getCall, ofType, ok, overSocket, start } from './ops.js';
+import { ACCEPT, callWorkerDuties, conversation, device, getCall, ofType, ok, overSocket, start } from './ops.js';
 
 /**
  * Long enough that a device's reconnection (close noticed, new socket, subscription live) and an
@@ -23,7 +23,7 @@ beforeAll(async () => {
       PRESENCE_REFRESH_MS: '500',
     },
   });
-  workers = startWorkers(app.container);
+  workers = startWorkers(app.container, callWorkerDuties(app));
 });
 afterEach(disposeAll);
 afterAll(async () => {
@@ -92,7 +92,7 @@ describe('maximum duration', () => {
   it('ends a call that reaches CALL_MAX_DURATION_MS with MAX_DURATION', async () => {
     // another deployment with a short maximum (its own worker)
     const short = await startApp({ env: { CALL_RECONCILE_MS: '300', CALL_MAX_DURATION_MS: '3000' } });
-    const shortWorkers = startWorkers(short.container);
+    const shortWorkers = startWorkers(short.container, callWorkerDuties(short));
     const { dr, call, org } = await connected(short);
     await until(() => ofType(dr.feed, 'CallStateChanged').some((e) => e.to === 'ENDED'), 15_000, 'the end');
     expect(ofType(dr.feed, 'CallStateChanged').find((e) => e.to === 'ENDED')).toMatchObject({ reason: 'MAX_DURATION' });

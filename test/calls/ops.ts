@@ -1,6 +1,7 @@
 // Operations and helpers shared by the call tests (not a test file).
 import type { Client } from 'graphql-ws';
 import { expect } from 'vitest';
+import type { Duties } from '../../src/jobs/define.js';
 import { type Collector, type GqlResponse, connect, gql, live } from '../harness/clients.js';
 import type { SeededUser } from '../harness/seed.js';
 import type { TestApp } from '../harness/start-app.js';
@@ -107,3 +108,13 @@ export const inbox = async (app: TestApp, user: SeededUser) =>
   ) as Array<{ kind: string; title: string; data: Record<string, unknown> }>;
 export const missedCalls = async (app: TestApp, user: SeededUser, callId: string) =>
   (await inbox(app, user)).filter((n) => n.kind === 'MISSED_CALL' && n.data.callId === callId);
+
+/**
+ * The container's worker duties without the reminders module's: a tick or reconciler of an
+ * unscoped worker claims every organisation's due reminders, and the test database is shared
+ * with the reminders tests.
+ */
+export function callWorkerDuties(app: TestApp): Duties {
+  const d = app.container.duties as Duties;
+  return { jobs: d.jobs.filter((j) => j.def.queue !== 'reminders'), periodic: d.periodic.filter((p) => !p.name.startsWith('reminder')) };
+}

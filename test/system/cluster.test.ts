@@ -155,7 +155,11 @@ describe.skipIf(!nodes)('on a Redis Cluster', () => {
   it('runs a reminder job in a real worker process on the cluster (hash-tagged BullMQ prefix)', async ({ a, org }) => {
     const user = await org.user('patient');
     const { sub } = await inbox(a, user);
-    await spawnWorkerChild(new URL('../reminders/worker-child.ts', import.meta.url), a, children, { REDIS_CLUSTER_NODES: nodes });
+    // scoped to this org: the test database is shared, and an unscoped tick claims every org's due reminders
+    await spawnWorkerChild(new URL('../reminders/worker-child.ts', import.meta.url), a, children, {
+      REDIS_CLUSTER_NODES: nodes,
+      REMINDER_TEST_ORG_IDS: org.orgId,
+    });
     const due = inSeconds(1);
     const r = await createReminder(a, user, { at: due });
     const occurrenceMs = new Date(due).getTime();
