@@ -38,7 +38,7 @@
 //   BENCH_STEPS5        fanout5 publish rates, msgs/s                        default 50,100,200,400
 //   BENCH_CONCURRENCY   send scenario client counts                          default 8,32,64
 //   BENCH_SECONDS       seconds per step                                     default 8
-//   BENCH_SCENARIOS     which scenarios                                      default fanout1,fanout5,send
+//   BENCH_SCENARIOS     which scenarios                                      default fanout1,fanout5,send,storm,idle
 //   BENCH_SEND_CONVS    conversations the send scenario spreads over         default 100
 //   BENCH_STORM_MISSED  events each storm subscriber missed (replayed)       default 3
 //   BENCH_STORM_CONCURRENCY  sockets connecting at a time in the storm       default 100
