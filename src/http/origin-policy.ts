@@ -21,6 +21,9 @@ const JSON_TYPES = new Set(['application/json', 'application/graphql+json']);
 
 const ERROR_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
+/** How long a connection whose body went over the limit is read and dropped after the 413. */
+const LINGER_MS = 1_000;
+
 /** Answers with a GraphQL error body; `close` ends the connection instead of reading an unwanted body. */
 const refuse = (res: ServerResponse, status: number, code: string, message: string, close = false) => {
   if (res.headersSent) return;
@@ -58,9 +61,21 @@ export function createHttpPolicy(
         req.off('data', onData);
         req.pause();
         chunks.length = 0;
-        refuse(res, 413, 'BAD_USER_INPUT', tooLarge(maxBodyBytes, service), true);
-        // the client may still be sending: stop the socket once the answer is out
-        res.once('finish', () => req.socket.destroy());
+        refuse(res, 413, 'BAD_USER_INPUT', tooLarge(maxBodyBytes, service));
+        // The client may still be sending. Closing at once would reset the connection, and a client
+        // still writing would then lose the answer: drop what arrives for a moment (bounded in time
+        // and bytes) so it reads the 413, then close the connection.
+        res.once('finish', () => {
+          const socket = req.socket;
+          let dropped = 0;
+          const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+          socket.once('close', () => clearTimeout(timer));
+          req.on('data', (c: Buffer) => {
+            dropped += c.length;
+            if (dropped > maxBodyBytes) socket.destroy();
+          });
+          req.resume();
+        });
         return;
       }
       chunks.push(chunk);
