@@ -186,6 +186,27 @@ export async function redact(tx: Executor, stream: string, orgId: string, subjec
  * position up to which retention has deleted the stream (`trimmed`): a reader whose `after` is
  * below it would miss events.
  */
+/** A row of a range read: the stream's trimmed mark, and one event or (none after `after`) nulls. */
+interface RangeRow {
+  trimmed: string | number;
+  position: string | number | null;
+  type: string;
+  payload: unknown;
+  at: Date | string;
+}
+
+/** The event of a range row whose position is not null. */
+function rangeEvent(r: RangeRow, stream: string, orgId: string): LedgerEvent {
+  return {
+    stream,
+    orgId,
+    position: Number(r.position),
+    type: r.type,
+    payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as Record<string, unknown>,
+    at: new Date(r.at).toISOString(),
+  };
+}
+
 export async function readRange(
   db: Executor,
   stream: string,
@@ -193,13 +214,7 @@ export async function readRange(
   after: number,
   limit = 500,
 ): Promise<{ trimmed: number; events: LedgerEvent[] }> {
-  const rows = await rowsOf<{
-    trimmed: string | number;
-    position: string | number | null;
-    type: string;
-    payload: unknown;
-    at: Date | string;
-  }>(
+  const rows = rowsOf<RangeRow>(
     await db.execute(sql`
       select h.trimmed, e.position, e.type, e.payload, e.at
       from ${streamHeads} h
@@ -210,16 +225,7 @@ export async function readRange(
       where h.stream = ${stream}`),
   );
   const events: LedgerEvent[] = [];
-  for (const r of rows)
-    if (r.position !== null)
-      events.push({
-        stream,
-        orgId,
-        position: Number(r.position),
-        type: r.type,
-        payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as Record<string, unknown>,
-        at: new Date(r.at).toISOString(),
-      });
+  for (const r of rows) if (r.position !== null) events.push(rangeEvent(r, stream, orgId));
   return { trimmed: Number(rows[0]?.trimmed ?? 0), events };
 }
 
@@ -243,14 +249,7 @@ export async function readRanges(
   if (ranges.length === 0) return [];
   if (ranges.length === 1) return [await readRange(db, ranges[0]!.stream, ranges[0]!.orgId, ranges[0]!.after, limit)];
   const json = JSON.stringify(ranges.map((r, i) => ({ i, stream: r.stream, org: r.orgId, after: r.after })));
-  const rows = rowsOf<{
-    i: number;
-    trimmed: string | number;
-    position: string | number | null;
-    type: string;
-    payload: unknown;
-    at: Date | string;
-  }>(
+  const rows = rowsOf<RangeRow & { i: number }>(
     await db.execute(sql`
       select r.i, h.trimmed, e.position, e.type, e.payload, e.at
       from jsonb_to_recordset(${json}::jsonb) as r(i int, stream text, org text, after bigint)
@@ -266,15 +265,7 @@ export async function readRanges(
     const o = out[row.i]!;
     const r = ranges[row.i]!;
     o.trimmed = Number(row.trimmed ?? 0);
-    if (row.position !== null)
-      o.events.push({
-        stream: r.stream,
-        orgId: r.orgId,
-        position: Number(row.position),
-        type: row.type,
-        payload: (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Record<string, unknown>,
-        at: new Date(row.at).toISOString(),
-      });
+    if (row.position !== null) o.events.push(rangeEvent(row, r.stream, r.orgId));
   }
   return out;
 }
