@@ -154,8 +154,9 @@ export async function settled(app: TestApp): Promise<void> {
 
 /**
  * Subscribes with the stock client and resolves once the instance has the subscription live (its
- * Redis channel joined and the stream's baseline read, and with `after` its replay delivered), so
- * events committed afterwards must arrive. Call {@link settled} between tests so the count starts
+ * Redis channel joined and the stream's baseline read), so events committed afterwards must arrive.
+ * With `after`, the replay may still be under way when this resolves: later events are buffered
+ * behind it and arrive after it, in order. Call {@link settled} between tests so the count starts
  * from a quiet instance.
  */
 export async function live(app: TestApp, client: Client, query: string, variables: Record<string, unknown> = {}): Promise<Collector> {
