@@ -8,6 +8,7 @@ import { PRESENCE_ENV, changes, device, waitForPresence, watch } from './ops.js'
 
 let survivor: TestApp;
 let doomed: ChildProcess | undefined;
+let doomedWsUrl: string;
 let org: SeededOrg;
 const prefix = newPrefix();
 
@@ -34,10 +35,14 @@ async function deviceOn(wsUrl: string, user: SeededUser) {
   return client;
 }
 
+// the child's start (tsx compiling the app) takes tens of seconds on a loaded machine: it belongs
+// to the hook's time, not the test's
 beforeAll(async () => {
+  const started = startChild();
   survivor = await startApp({ prefix, env: PRESENCE_ENV });
   org = await seedOrg(survivor);
-});
+  ({ child: doomed, wsUrl: doomedWsUrl } = await started);
+}, 120_000);
 afterAll(async () => {
   doomed?.kill('SIGKILL');
   await stopAll();
@@ -45,8 +50,8 @@ afterAll(async () => {
 
 describe('an instance killed without shutdown', () => {
   it('its users go offline on the surviving instance within PRESENCE_TTL_MS; users with another device stay online', async () => {
-    const { child, wsUrl } = await startChild();
-    doomed = child;
+    const child = doomed as ChildProcess;
+    const wsUrl = doomedWsUrl;
     const nurse = await org.user('provider');
     const doctor = await org.user('provider');
     const { client: watcher, sub } = await watch(survivor, org.admin, [nurse.id, doctor.id]);
