@@ -300,6 +300,23 @@ describe('caps', () => {
       `subscription { alertRaised(filter: { types: ["a","b","c","d","e","f"], regions: ["x","y","z","w","v"] }) { __typename } }`,
     );
     expect(inline.payload[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', limit: 'FILTER_COST' });
+    // a root field inside an inline or a named fragment costs the same
+    const inFragment = await run(
+      raw,
+      'f4',
+      'subscription($f: AlertFilter){ ... on Subscription { alertRaised(filter: $f) { __typename } } }',
+      {
+        f: { regions },
+      },
+    );
+    expect(inFragment.payload[0].extensions).toEqual({ code: 'BAD_USER_INPUT', limit: 'FILTER_COST', max: 10 });
+    const inNamed = await run(
+      raw,
+      'f5',
+      'subscription($f: AlertFilter){ ...A } fragment A on Subscription { alertRaised(filter: $f) { __typename } }',
+      { f: { regions } },
+    );
+    expect(inNamed.payload[0].extensions).toEqual({ code: 'BAD_USER_INPUT', limit: 'FILTER_COST', max: 10 });
     // within the cap it runs
     const before = a.container.fanout.stats().subscriptions;
     raw.send({
