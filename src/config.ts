@@ -339,6 +339,20 @@ const schema = z.object({
 });
 
 /**
+ * Every environment variable the configuration reads, with its default (undefined when it has none
+ * or the default depends on other variables, e.g. NODE_ENV). The README's Configuration table and
+ * `.env.example` are checked against this (test/api/config-docs.test.ts).
+ */
+export function configVariables(): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(schema.shape).map(([name, type]) => {
+      const d = (type as z.ZodType).safeParse(undefined);
+      return [name, d.success ? d.data : undefined];
+    }),
+  );
+}
+
+/**
  * INTROSPECTION: `true` (everyone), `false` (nobody) or a list of roles. Unset: everyone outside
  * production; in production admins and service accounts only.
  */
