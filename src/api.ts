@@ -9,7 +9,7 @@ import type { Context } from './graphql/context.js';
 import { buildSchema } from './graphql/schema.js';
 import { createGraphiQLPage } from './http/graphiql.js';
 import { createHealth } from './http/health.js';
-import { createLimits, httpRateLimits } from './protection/limits.js';
+import { createLimits, httpRateLimitedStatus, httpRateLimits } from './protection/limits.js';
 import { clientIp } from './protection/rate-limits.js';
 import { introspectionPolicy } from './http/introspection-policy.js';
 import { createHttpPolicy } from './http/origin-policy.js';
@@ -186,6 +186,7 @@ export function createApi(c: Container): Api {
       codeRequestErrors(),
       subscriptionsOverWebSocketOnly(),
       httpRateLimits(limits, config.rateLimits.trustedProxies),
+      httpRateLimitedStatus(),
       measureOperations(c.metrics),
       ...[introspectionPolicy(config.introspection)].filter((p): p is Plugin => p !== undefined),
     ],

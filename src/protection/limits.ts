@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RedisClient } from '../shared/redis-client.js';
 import { type DocumentNode, Kind, type OperationDefinitionNode, type ValueNode, getOperationAST } from 'graphql';
-import type { Plugin } from 'graphql-yoga';
+import { type Plugin, isAsyncIterable } from 'graphql-yoga';
 import type { Config, LimitClass } from '../config.js';
 import type { Context } from '../graphql/context.js';
 import type { Metrics } from '../http/metrics.js';
@@ -135,6 +135,31 @@ export function httpRateLimits(limits: Limits, trustedProxies: number): Plugin {
       if (!op) return;
       const wait = await limits.operation(op, ctx.viewer, ctx.req ? clientIp(ctx.req, trustedProxies) : undefined);
       if (wait) setResultAndStopExecution({ errors: [rateLimitedHttp(wait)] });
+    },
+  };
+}
+
+/**
+ * A RATE_LIMITED raised while executing (the calls module's own limits, `CALL_START_RATE_PER_MIN` and
+ * `CALL_SIGNAL_RATE`) answers HTTP like the shared budgets: status 429 with `Retry-After` (the
+ * longest wait), when every error of the operation is RATE_LIMITED and no field produced data, so a
+ * 429 never hides a partial success. Applies with RATE_LIMITS=off too: those limits are the module's.
+ */
+export function httpRateLimitedStatus(): Plugin {
+  return {
+    onExecute: ({ args }) => {
+      if ((args.contextValue as Partial<Context>).transport !== 'http') return undefined;
+      return {
+        onExecuteDone: ({ result, setResult }) => {
+          if (isAsyncIterable(result) || result.data != null || !result.errors?.length) return;
+          const waits = result.errors.map((e) =>
+            e.extensions?.code === 'RATE_LIMITED' ? Number(e.extensions.retryAfterSeconds) : Number.NaN,
+          );
+          if (!waits.every((w) => Number.isFinite(w) && w > 0)) return;
+          const wait = String(Math.max(...waits));
+          setResult({ ...result, extensions: { ...result.extensions, http: { status: 429, headers: { 'Retry-After': wait } } } });
+        },
+      };
     },
   };
 }
