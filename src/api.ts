@@ -179,7 +179,7 @@ export function createApi(c: Container): Api {
         maxAliases: { n: config.limits.maxAliases },
         maxTokens: { n: config.limits.maxTokens },
         costLimit: { maxCost: config.limits.maxCost },
-        maxDirectives: { n: 50 },
+        maxDirectives: { n: config.limits.maxDirectives },
         blockFieldSuggestion: { enabled: true },
       }),
       clampPageLiterals(config.limits.maxPageSize),
