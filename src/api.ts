@@ -9,7 +9,7 @@ import type { Context } from './graphql/context.js';
 import { buildSchema } from './graphql/schema.js';
 import { createGraphiQLPage } from './http/graphiql.js';
 import { createHealth } from './http/health.js';
-import { createLimits, httpRateLimits } from './protection/limits.js';
+import { createLimits, httpRateLimitedStatus, httpRateLimits } from './protection/limits.js';
 import { clientIp } from './protection/rate-limits.js';
 import { introspectionPolicy } from './http/introspection-policy.js';
 import { createHttpPolicy } from './http/origin-policy.js';
@@ -179,13 +179,14 @@ export function createApi(c: Container): Api {
         maxAliases: { n: config.limits.maxAliases },
         maxTokens: { n: config.limits.maxTokens },
         costLimit: { maxCost: config.limits.maxCost },
-        maxDirectives: { n: 50 },
+        maxDirectives: { n: config.limits.maxDirectives },
         blockFieldSuggestion: { enabled: true },
       }),
       clampPageLiterals(config.limits.maxPageSize),
       codeRequestErrors(),
       subscriptionsOverWebSocketOnly(),
       httpRateLimits(limits, config.rateLimits.trustedProxies),
+      httpRateLimitedStatus(),
       measureOperations(c.metrics),
       ...[introspectionPolicy(config.introspection)].filter((p): p is Plugin => p !== undefined),
     ],

@@ -50,6 +50,8 @@ export interface Config {
     maxAliases: number;
     maxTokens: number;
     maxCost: number;
+    /** Most directives in one operation document. */
+    maxDirectives: number;
     maxPageSize: number;
     defaultPageSize: number;
   };
@@ -264,6 +266,7 @@ const schema = z.object({
   MAX_ALIASES: int(1, 200).default(30),
   MAX_TOKENS: int(50, 100_000).default(2_000),
   MAX_COST: int(10, 1_000_000).default(5_000),
+  MAX_DIRECTIVES: int(1, 1_000).default(50),
   MAX_PAGE_SIZE: int(1, 1_000).default(100),
   DEFAULT_PAGE_SIZE: int(1, 1_000).default(20),
   WS_ALLOWED_ORIGINS: z.string().optional(),
@@ -337,6 +340,20 @@ const schema = z.object({
   AUDIT_RETENTION_BATCH: int(100, 1_000_000).default(10_000),
   AUDIT_RETENTION_EVERY_MS: int(1_000, 86_400_000).default(3_600_000),
 });
+
+/**
+ * Every environment variable the configuration reads, with its default (undefined when it has none
+ * or the default depends on other variables, e.g. NODE_ENV). The README's Configuration table and
+ * `.env.example` are checked against this (test/api/config-docs.test.ts).
+ */
+export function configVariables(): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(schema.shape).map(([name, type]) => {
+      const d = (type as z.ZodType).safeParse(undefined);
+      return [name, d.success ? d.data : undefined];
+    }),
+  );
+}
 
 /**
  * INTROSPECTION: `true` (everyone), `false` (nobody) or a list of roles. Unset: everyone outside
@@ -423,6 +440,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       maxAliases: e.MAX_ALIASES,
       maxTokens: e.MAX_TOKENS,
       maxCost: e.MAX_COST,
+      maxDirectives: e.MAX_DIRECTIVES,
       maxPageSize: e.MAX_PAGE_SIZE,
       defaultPageSize: e.DEFAULT_PAGE_SIZE,
     },

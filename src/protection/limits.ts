@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { RedisClient } from '../shared/redis-client.js';
-import { Kind, type OperationDefinitionNode, type ValueNode, getOperationAST } from 'graphql';
-import type { Plugin } from 'graphql-yoga';
+import { type DocumentNode, Kind, type OperationDefinitionNode, type ValueNode, getOperationAST } from 'graphql';
+import { type Plugin, isAsyncIterable } from 'graphql-yoga';
 import type { Config, LimitClass } from '../config.js';
 import type { Context } from '../graphql/context.js';
 import type { Metrics } from '../http/metrics.js';
 import { rateLimitedHttp } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { rootFields } from '../shared/root-fields.js';
 import type { Viewer } from '../shared/viewer.js';
 import { clientIp, createRateLimiter, limitMetrics, type RateLimiter, type Verdict } from './rate-limits.js';
 import { createSocketSlots, type SocketSlots } from './socket-slots.js';
@@ -46,12 +47,12 @@ const nodeCost = (node: ValueNode, vars: Record<string, unknown>): number => {
 /**
  * A subscription's filter cost: every value in its root fields' arguments counts one, list entries
  * one each (`alertRaised(filter: {regions: [50 codes]})` costs 50, `presenceChanged(userIds:)`
- * one per user). It bounds the per-event matching work one subscription can ask for.
+ * one per user). It bounds the per-event matching work one subscription can ask for. Root fields
+ * inside fragments count the same as fields written directly.
  */
-export function filterCost(op: OperationDefinitionNode, variables: Record<string, unknown> | undefined): number {
+export function filterCost(op: OperationDefinitionNode, document: DocumentNode, variables: Record<string, unknown> | undefined): number {
   let cost = 0;
-  for (const s of op.selectionSet.selections)
-    if (s.kind === Kind.FIELD) for (const a of s.arguments ?? []) cost += nodeCost(a.value, variables ?? {});
+  for (const f of rootFields(op, document)) for (const a of f.arguments ?? []) cost += nodeCost(a.value, variables ?? {});
   return cost;
 }
 
@@ -134,6 +135,31 @@ export function httpRateLimits(limits: Limits, trustedProxies: number): Plugin {
       if (!op) return;
       const wait = await limits.operation(op, ctx.viewer, ctx.req ? clientIp(ctx.req, trustedProxies) : undefined);
       if (wait) setResultAndStopExecution({ errors: [rateLimitedHttp(wait)] });
+    },
+  };
+}
+
+/**
+ * A RATE_LIMITED raised while executing (the calls module's own limits, `CALL_START_RATE_PER_MIN` and
+ * `CALL_SIGNAL_RATE`) answers HTTP like the shared budgets: status 429 with `Retry-After` (the
+ * longest wait), when every error of the operation is RATE_LIMITED and no field produced data, so a
+ * 429 never hides a partial success. Applies with RATE_LIMITS=off too: those limits are the module's.
+ */
+export function httpRateLimitedStatus(): Plugin {
+  return {
+    onExecute: ({ args }) => {
+      if ((args.contextValue as Partial<Context>).transport !== 'http') return undefined;
+      return {
+        onExecuteDone: ({ result, setResult }) => {
+          if (isAsyncIterable(result) || result.data != null || !result.errors?.length) return;
+          const waits = result.errors.map((e) =>
+            e.extensions?.code === 'RATE_LIMITED' ? Number(e.extensions.retryAfterSeconds) : Number.NaN,
+          );
+          if (!waits.every((w) => Number.isFinite(w) && w > 0)) return;
+          const wait = String(Math.max(...waits));
+          setResult({ ...result, extensions: { ...result.extensions, http: { status: 429, headers: { 'Retry-After': wait } } } });
+        },
+      };
     },
   };
 }

@@ -6,12 +6,15 @@ import { conversation } from '../messaging/ops.js';
 import { type Raw, openRaw } from '../protocol/raw.js';
 
 let open: TestApp; // the test env: introspection and GraphiQL on, default limits
-let strict: TestApp; // introspection and GraphiQL off, MAX_DEPTH=5
+let strict: TestApp; // introspection and GraphiQL off, MAX_DEPTH=5, MAX_DIRECTIVES=5
 let org: SeededOrg;
 let strictOrg: SeededOrg;
 const sockets: Raw[] = [];
 beforeAll(async () => {
-  [open, strict] = await Promise.all([startApp(), startApp({ env: { INTROSPECTION: 'false', GRAPHIQL: 'false', MAX_DEPTH: '5' } })]);
+  [open, strict] = await Promise.all([
+    startApp(),
+    startApp({ env: { INTROSPECTION: 'false', GRAPHIQL: 'false', MAX_DEPTH: '5', MAX_DIRECTIVES: '5' } }),
+  ]);
   [org, strictOrg] = await Promise.all([seedOrg(open), seedOrg(strict)]);
 });
 afterAll(stopAll);
@@ -48,6 +51,15 @@ describe('operation limits', () => {
     const query = `{ ${Array.from({ length: 40 }, (_, i) => `a${i}: me { id }`).join(' ')} }`;
     expect(code(await gql(open, org.patient.token, query))).toBe('BAD_USER_INPUT');
     expect(code(await overWs(open, org.patient.token, query))).toBe('BAD_USER_INPUT');
+  });
+
+  it('refuses more directives than MAX_DIRECTIVES with BAD_USER_INPUT on HTTP and WebSocket', async () => {
+    const query = (n: number) => `{ me { ${Array.from({ length: n }, () => 'id @include(if: true)').join(' ')} } }`;
+    expect((await gql(strict, strictOrg.patient.token, query(5))).errors).toBeUndefined();
+    const http = await gql(strict, strictOrg.patient.token, query(6));
+    expect(code(http)).toBe('BAD_USER_INPUT');
+    expect(code(await overWs(strict, strictOrg.patient.token, query(6)))).toBe('BAD_USER_INPUT');
+    expect((await gql(open, org.patient.token, query(6))).errors).toBeUndefined(); // the default is 50
   });
 
   it('answers a wrongly typed variable with BAD_USER_INPUT, not an internal error', async () => {

@@ -1,7 +1,14 @@
 // What the audit log records: reads, writes and subscription starts and stops of patient data, over
-// HTTP and over graphql-ws, for messaging, calls and predictions — ids only, never contents.
+// HTTP and over graphql-ws, for every domain (messaging, notifications, alerts, reminders, calls,
+// predictions) — ids only, never contents — and that every root field of the schema is audited
+// unless it is listed as touching no patient data.
 import { randomUUID } from 'node:crypto';
+import { isObjectType } from 'graphql';
 import { describe, expect } from 'vitest';
+import { NOT_AUDITED, policyOf } from '../../src/modules/audit/policy.js';
+import { buildSchema } from '../../src/graphql/schema.js';
+import { RAISE, ACK, LIST as ALERTS } from '../alerts/ops.js';
+import { CREATE as CREATE_REMINDER, LIST as REMINDERS, CANCEL as CANCEL_REMINDER } from '../reminders/ops.js';
 import { ACCEPT, CALL, END, START, EVENTS as CALL_EVENTS, overSocket } from '../calls/ops.js';
 import { collect, connect, gql, live, settled, until } from '../harness/clients.js';
 import { withApp } from '../harness/fixtures.js';
@@ -109,6 +116,102 @@ describe('audit rows over HTTP', () => {
   });
 });
 
+describe('every domain', () => {
+  it('notifications, alerts and reminders: each read and write is a row with its ids, never the text', async ({ app }) => {
+    const org = await seedOrg(app);
+    const secret = `private text ${randomUUID()}`;
+    const ok = <T>(r: { data?: T; errors?: unknown }) => {
+      expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
+      return r.data as T;
+    };
+    // notifications: a service sends, the patient reads the inbox and marks it read
+    const sent = ok<any>(
+      await gql(
+        app,
+        org.service.token,
+        `mutation($u: ID!, $t: String!){ sendNotification(input: {userId: $u, kind: SYSTEM, title: $t}){ id } }`,
+        {
+          u: org.patient.id,
+          t: secret,
+        },
+      ),
+    ).sendNotification.id as string;
+    ok(await gql(app, org.patient.token, `{ notifications(first: 5){ edges { node { id title } } } unreadNotificationCount }`));
+    ok(await gql(app, org.patient.token, `mutation($id: ID!){ markNotificationRead(id: $id){ id } }`, { id: sent }));
+    // alerts: a service raises, the provider lists and acknowledges
+    const alert = ok<any>(await gql(app, org.service.token, RAISE, { i: { level: 'LOW', type: 'test', title: secret, body: secret } }))
+      .raiseAlert.id as string;
+    ok(await gql(app, org.provider.token, ALERTS, { n: 5 }));
+    ok(await gql(app, org.provider.token, ACK, { id: alert }));
+    // reminders: the provider creates one for the patient, the patient lists them, the provider cancels it
+    const reminder = ok<any>(
+      await gql(app, org.provider.token, CREATE_REMINDER, {
+        input: {
+          kind: 'MEDICATION',
+          title: secret,
+          body: secret,
+          userId: org.patient.id,
+          at: new Date(Date.now() + 3_600_000).toISOString(),
+        },
+      }),
+    ).createReminder.id as string;
+    ok(await gql(app, org.patient.token, REMINDERS, {}));
+    ok(await gql(app, org.provider.token, CANCEL_REMINDER, { id: reminder }));
+
+    const rows = await auditRows(app, org.orgId);
+    const row = (field: string) => {
+      const [r] = ofField(rows, field);
+      expect(r, `a row for ${field}`).toBeDefined();
+      return r!;
+    };
+    expect(row('sendNotification')).toMatchObject({
+      operation: 'mutation',
+      objectType: 'Notification',
+      userId: org.service.id,
+      outcome: 'ok',
+    });
+    expect(row('sendNotification').objectIds).toEqual(expect.arrayContaining([org.patient.id, sent]));
+    expect(row('notifications')).toMatchObject({
+      operation: 'query',
+      objectType: 'Notification',
+      userId: org.patient.id,
+      objectIds: [sent],
+    });
+    expect(row('unreadNotificationCount')).toMatchObject({ operation: 'query', objectType: 'Notification', userId: org.patient.id });
+    expect(row('markNotificationRead')).toMatchObject({ operation: 'mutation', objectType: 'Notification', objectIds: [sent] });
+    expect(row('raiseAlert')).toMatchObject({ operation: 'mutation', objectType: 'Alert', userId: org.service.id, objectIds: [alert] });
+    expect(row('alerts')).toMatchObject({ operation: 'query', objectType: 'Alert', userId: org.provider.id });
+    expect(row('alerts').objectIds).toContain(alert);
+    expect(row('acknowledgeAlert')).toMatchObject({ operation: 'mutation', objectType: 'Alert', objectIds: [alert], outcome: 'ok' });
+    expect(row('createReminder')).toMatchObject({ operation: 'mutation', objectType: 'Reminder', userId: org.provider.id });
+    expect(row('createReminder').objectIds).toEqual(expect.arrayContaining([org.patient.id, reminder]));
+    expect(row('reminders')).toMatchObject({ operation: 'query', objectType: 'Reminder', userId: org.patient.id, objectIds: [reminder] });
+    expect(row('cancelReminder')).toMatchObject({ operation: 'mutation', objectType: 'Reminder', objectIds: [reminder] });
+    const text = JSON.stringify(rows);
+    expect(text).not.toContain(secret);
+    for (const u of [org.service, org.provider, org.patient]) expect(text).not.toContain(u.token.slice(7));
+  });
+
+  it('every Query, Mutation and Subscription root field is audited, except those listed as touching no patient data', () => {
+    const schema = buildSchema();
+    const roots = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap((t) =>
+      t ? Object.values(t.getFields()) : [],
+    );
+    const names = new Set(roots.map((f) => f.name));
+    // no stale entry: every field listed as not audited exists
+    expect([...NOT_AUDITED].filter((n) => !names.has(n))).toEqual([]);
+    for (const f of roots) {
+      const policy = policyOf(f);
+      if (NOT_AUDITED.has(f.name)) expect(policy, f.name).toBeUndefined();
+      else {
+        expect(policy, f.name).toBeDefined();
+        // it names an object type of the schema (not a scalar such as Int, Boolean or DateTime)
+        expect(isObjectType(schema.getType(policy!.objectType)), `${f.name}: ${policy!.objectType}`).toBe(true);
+      }
+    }
+  });
+});
+
 describe('audit rows over graphql-ws', () => {
   it('messaging: a query, a write, and a subscription start and its stop (client complete, then socket close)', async ({ app }) => {
     const org = await seedOrg(app);
@@ -145,6 +248,38 @@ describe('audit rows over graphql-ws', () => {
     expect(subs[1]).toMatchObject({ socketId: subs[0]?.socketId, requestId: subs[0]?.requestId });
     expect(subs[3]).toMatchObject({ socketId: subs[2]?.socketId, requestId: subs[2]?.requestId });
     expect(JSON.stringify(rows)).not.toContain(body);
+  });
+
+  it('a subscription whose root field is written inside a fragment is recorded like any other', async ({ app }) => {
+    const org = await seedOrg(app);
+    const c = await conversation(app, org.provider, [org.patient]);
+    const client = connect(app, org.patient);
+    const inline = await live(
+      app,
+      client,
+      `subscription Inline($c: ID!){ ... on Subscription { conversationEvents(conversationId: $c){ __typename } } }`,
+      { c },
+    );
+    const named = await live(
+      app,
+      client,
+      `subscription Named($c: ID!){ ...Events } fragment Events on Subscription { conversationEvents(conversationId: $c){ __typename } }`,
+      { c },
+    );
+    await send(app, org.provider, c, 'hello');
+    await Promise.all([inline.waitFor(1), named.waitFor(1)]); // both deliver
+    inline.stop();
+    named.stop();
+    await until(async () => ofField(await auditRows(app, org.orgId), 'conversationEvents').length === 4, 5_000, 'the four rows');
+    const rows = ofField(await auditRows(app, org.orgId), 'conversationEvents');
+    expect(rows.map((r) => [r.operationName, r.operation, r.objectType, r.objectIds, r.userId]).sort()).toEqual(
+      [
+        ['Inline', 'subscribe', 'Conversation', [c], org.patient.id],
+        ['Inline', 'unsubscribe', 'Conversation', [c], org.patient.id],
+        ['Named', 'subscribe', 'Conversation', [c], org.patient.id],
+        ['Named', 'unsubscribe', 'Conversation', [c], org.patient.id],
+      ].sort(),
+    );
   });
 
   it('a refused subscription is recorded with its error code', async ({ app }) => {

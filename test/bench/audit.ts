@@ -24,7 +24,7 @@ await ensureDatabase(url);
 const database = await openDatabase(url, '.data');
 await database.migrate();
 const logger = createLogger('warn');
-const limits = { maxDepth: 12, maxAliases: 15, maxTokens: 2000, maxCost: 5000, maxPageSize: 100, defaultPageSize: 20 };
+const limits = { maxDepth: 12, maxAliases: 15, maxTokens: 2000, maxCost: 5000, maxDirectives: 50, maxPageSize: 100, defaultPageSize: 20 };
 const base = { enabled: true, retentionDays: 2190, retentionBatch: 10_000, retentionEveryMs: 3_600_000 };
 
 /** A service whose writer writes every `flushMs` in batches of `batchSize`. */

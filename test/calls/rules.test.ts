@@ -355,17 +355,25 @@ describe('groups, busy callees and membership', () => {
 });
 
 describe('limits, TURN and history', () => {
-  it('startCall is rate limited per user with retryAfterSeconds', async ({ b, org }) => {
+  it('startCall is rate limited per user with retryAfterSeconds, over HTTP with 429 and Retry-After', async ({ b, org }) => {
     const { caller, callee } = await pair(b, org);
-    let limited: Record<string, unknown> | undefined;
+    let limited: { status: number; retryAfter: string | null; ext: Record<string, unknown> | undefined } | undefined;
     // a budget of 10 per minute window: 25 tries hit it even when a window boundary passes mid-loop
     for (let i = 0; i < 25 && !limited; i++) {
-      const r = await gql(b, caller.token, START, { i: { calleeIds: [callee.id], media: 'AUDIO', clientCallId: key() } });
-      if (r.errors) limited = code(r);
+      const res = await fetch(b.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: caller.token },
+        body: JSON.stringify({ query: START, variables: { i: { calleeIds: [callee.id], media: 'AUDIO', clientCallId: key() } } }),
+      });
+      const r = (await res.json()) as { data?: any; errors?: Array<{ extensions?: Record<string, unknown> }> };
+      if (r.errors) limited = { status: res.status, retryAfter: res.headers.get('retry-after'), ext: code(r) };
       else await end(b, caller, r.data.startCall.id);
     }
-    expect(limited).toMatchObject({ code: 'RATE_LIMITED' });
-    expect(limited!.retryAfterSeconds).toBeGreaterThan(0);
+    expect(limited?.ext).toMatchObject({ code: 'RATE_LIMITED' });
+    const wait = limited!.ext!.retryAfterSeconds as number;
+    expect(wait).toBeGreaterThan(0);
+    // the same answer as the shared budgets (docs/protection.md): 429 and Retry-After
+    expect(limited).toMatchObject({ status: 429, retryAfter: String(wait) });
   });
 
   it('callIceServers: STUN-only and turnConfigured false when no TURN is configured', async ({ a, org }) => {

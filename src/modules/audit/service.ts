@@ -1,17 +1,11 @@
-import {
-  type ExecutionArgs,
-  type GraphQLResolveInfo,
-  Kind,
-  type OperationDefinitionNode,
-  getArgumentValues,
-  getVariableValues,
-} from 'graphql';
+import { type ExecutionArgs, type GraphQLResolveInfo, type OperationDefinitionNode, getArgumentValues, getVariableValues } from 'graphql';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
 import type { CursorCodec } from '../../shared/cursor.js';
 import { badInput, forbidden, isCoded } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { rootFields } from '../../shared/root-fields.js';
 import { type PageArgs, clampPage } from '../../shared/validation.js';
 import type { Viewer } from '../../shared/viewer.js';
 import { auditDetailOf } from './detail.js';
@@ -129,10 +123,11 @@ export function createAuditService(deps: AuditDeps) {
     /** The trail of a subscription about to start (undefined when audit is off or the field is not audited). */
     subscription(ctx: AuditContext, args: ExecutionArgs, op: OperationDefinitionNode): SubscriptionTrail | undefined {
       if (!enabled || !ctx.viewer) return undefined;
-      const root = op.selectionSet.selections[0];
-      const def = root?.kind === Kind.FIELD ? args.schema.getSubscriptionType()?.getFields()[root.name.value] : undefined;
+      // its one root field, also when it is written inside a fragment (validation allows one root field)
+      const root = rootFields(op, args.document)[0];
+      const def = root ? args.schema.getSubscriptionType()?.getFields()[root.name.value] : undefined;
       const policy = def && policyOf(def);
-      if (!def || !policy || root?.kind !== Kind.FIELD) return undefined;
+      if (!def || !policy || !root) return undefined;
       const ids = new Set<string>();
       try {
         const vars = getVariableValues(args.schema, op.variableDefinitions ?? [], args.variableValues ?? {});

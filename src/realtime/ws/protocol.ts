@@ -233,7 +233,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
             capExceeded('SUBSCRIPTIONS_PER_SOCKET', max, `At most ${max} subscriptions per connection: complete one first.`),
           ]);
         }
-        const cost = filterCost(op, variableValues);
+        const cost = filterCost(op, document, variableValues);
         if (cost > limits.maxFilterCost) {
           limits.refused('filter_cost');
           return sendError(c, id, [
