@@ -1,7 +1,7 @@
 import { describe, expect } from 'vitest';
 import { connect, gql, live, settled, until } from '../harness/clients.js';
 import { withApp } from '../harness/fixtures.js';
-import { PROGRESS, SUBMIT, batch, riskRows, scoringWorker, storedBatch, submit } from './ops.js';
+import { PROGRESS, SUBMIT, batch, metric, metricsText, riskRows, scoringWorker, storedBatch, submit } from './ops.js';
 
 // small chunks and a fast progress clock, so a 2,500-row batch shows several progress events
 const it = withApp({ SCORING_CHUNK_SIZE: '250', SCORING_PROGRESS_MIN_MS: '50', SCORING_RECONCILE_MS: '300', SCORING_STALL_MS: '500' });
@@ -39,6 +39,17 @@ describe('batch scoring', () => {
       expect(page1?.results.edges[0].node).toMatchObject({ subjectId: 's0', fallback: false, explanationMethod: 'EXACT_LINEAR_SHAPLEY' });
       const page2 = await batch(app, org.service, b.id, 100, page1?.results.pageInfo.endCursor);
       expect(page2?.results.edges[0].node.rowIndex).toBe(100);
+
+      // the batch metrics: rows by result, rows/s of the last batch, batch inference by model and backend, queue depth
+      const text = await metricsText(app);
+      const { backend } = await app.container.services.predictions.health();
+      expect(metric(text, 'wardline_scoring_rows_total', { model: 'risk-30d', result: 'ok' })).toBe(2_475);
+      expect(metric(text, 'wardline_scoring_rows_total', { model: 'risk-30d', result: 'error' })).toBe(25);
+      expect(metric(text, 'wardline_scoring_rows_per_second')).toBeGreaterThan(0);
+      expect(
+        metric(text, 'wardline_inference_seconds_count', { model: 'risk-30d', version: '1.0.0', mode: 'batch', backend }),
+      ).toBeGreaterThanOrEqual(10); // one per chunk
+      expect(metric(text, 'wardline_queue_jobs', { queue: 'scoring', state: 'waiting' })).toBe(0);
     } finally {
       await workers.close();
       await settled(app);
