@@ -1,5 +1,8 @@
 import { describe, expect } from 'vitest';
-import { connect, gql, live, settled, until } from '../harness/clients.js';
+import { collect, connect, gql, live, settled, subscriptionErrors, until } from '../harness/clients.js';
+import { seedOrg } from '../harness/seed.js';
+import { eq, sql } from 'drizzle-orm';
+import { scoringBatches, scoringResults, scoringBatchRows } from '../../src/modules/predictions/tables.js';
 import { withApp } from '../harness/fixtures.js';
 import { PROGRESS, SUBMIT, batch, metric, metricsText, riskRows, scoringWorker, storedBatch, submit } from './ops.js';
 
@@ -71,9 +74,26 @@ describe('batch scoring', () => {
     expect(await batch(app, org.admin, b.id)).not.toBeNull();
     expect(await batch(app, org.service, b.id)).not.toBeNull();
     expect(await batch(app, org.patient, b.id)).toBeNull();
-    expect(await batch(app, await org.user('provider'), b.id)).toBeNull();
+    const colleague = await org.user('provider');
+    expect(await batch(app, colleague, b.id)).toBeNull();
+    const other = await seedOrg(app);
+    expect(await batch(app, other.admin, b.id)).toBeNull();
+    expect(await batch(app, other.service, b.id)).toBeNull();
     const r = await gql(app, org.patient.token, SUBMIT, { input: { model: 'risk-30d', rows: riskRows(1), clientBatchId: 'p' } });
     expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+
+    // the progress subscription: the same people, the others are refused before any snapshot
+    for (const who of [org.provider, org.admin, org.service]) {
+      const sub = collect(connect(app, who), PROGRESS, { id: b.id });
+      expect((await sub.waitFor(1))[0].scoringBatchProgress).toMatchObject({ id: b.id, totalRows: 5 });
+      sub.stop();
+    }
+    for (const who of [org.patient, colleague, other.admin, other.service]) {
+      const sub = collect(connect(app, who), PROGRESS, { id: b.id });
+      await sub.ended();
+      expect(sub.items).toEqual([]);
+      expect(subscriptionErrors(sub)[0]?.extensions?.code, who.id).toMatch(/^(FORBIDDEN|NOT_FOUND)$/);
+    }
   });
 
   it('the reconciler re-creates lost chunk jobs and the batch completes', async ({ app, org }) => {
@@ -96,6 +116,48 @@ describe('batch scoring', () => {
     } finally {
       await workers.close();
     }
+  });
+});
+
+describe('retention', () => {
+  it('the workers’ periodic duty deletes finished batches older than SCORING_RESULT_RETENTION_DAYS with their rows and results, and keeps the rest', async ({
+    app,
+    org,
+  }) => {
+    const old = await submit(app, org.service, { model: 'risk-30d', rows: riskRows(20), clientBatchId: 'ret-old' });
+    const recent = await submit(app, org.service, { model: 'risk-30d', rows: riskRows(20), clientBatchId: 'ret-recent' });
+    const finished = async (id: string) => (await storedBatch(app, id)).batch.status === 'succeeded';
+    let workers = scoringWorker(app, () => [org.orgId]);
+    try {
+      await until(async () => (await finished(old.id)) && (await finished(recent.id)), 20_000, 'both batches scored');
+    } finally {
+      await workers.close();
+    }
+    const db = app.container.database.db;
+    const days = app.config.predictions.retentionDays;
+    await db
+      .update(scoringBatches)
+      .set({ finishedAt: new Date(Date.now() - (days + 1) * 86_400_000) })
+      .where(eq(scoringBatches.id, old.id));
+    await db
+      .update(scoringBatches)
+      .set({ finishedAt: new Date(Date.now() - (days - 1) * 86_400_000) })
+      .where(eq(scoringBatches.id, recent.id));
+    const left = async (id: string) => {
+      const [r] = await db.select({ n: sql<number>`count(*)::int` }).from(scoringResults).where(eq(scoringResults.batchId, id));
+      const [w] = await db.select({ n: sql<number>`count(*)::int` }).from(scoringBatchRows).where(eq(scoringBatchRows.batchId, id));
+      return { results: r?.n, rows: w?.n };
+    };
+    expect(await left(old.id)).toEqual({ results: 20, rows: 20 });
+    workers = scoringWorker(app, () => [org.orgId]); // periodic duties run at start, then every interval
+    try {
+      await until(async () => (await batch(app, org.service, old.id)) === null, 20_000, 'the old batch deleted');
+    } finally {
+      await workers.close();
+    }
+    expect(await left(old.id)).toEqual({ results: 0, rows: 0 });
+    expect(await batch(app, org.service, recent.id)).toMatchObject({ status: 'SUCCEEDED', processedRows: 20 });
+    expect(await left(recent.id)).toEqual({ results: 20, rows: 20 });
   });
 });
 
