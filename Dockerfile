@@ -19,7 +19,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
-# 3. Run: dist/ + drizzle/ (migrations are read from it at start and by `migrate`)
+# 3. Run: dist/ + drizzle/ (migrations are read from it at start and by `migrate`) + models/ (the
+#    shipped model artifacts, loaded by every process that scores)
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
@@ -29,6 +30,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY drizzle ./drizzle
+COPY models ./models
 COPY --from=build /app/dist ./dist
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node

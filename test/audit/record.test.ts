@@ -322,7 +322,7 @@ describe('audit rows over graphql-ws', () => {
     ]);
   });
 
-  it('predictions: predictionEvents (a stream) and scoringBatchProgress (an iterator, completed by the server) start and stop', async ({
+  it('predictions: predictionEvents (a stream), scoringBatchProgress (an iterator, completed by the server) and riskAlerts start and stop', async ({
     app,
   }) => {
     const org = await seedOrg(app);
@@ -343,10 +343,31 @@ describe('audit rows over graphql-ws', () => {
       await workers.close();
     }
     events.stop();
+    // a risk rule and its crossings (each crossing carries a prediction)
+    const rule = await gql(
+      app,
+      org.provider.token,
+      `mutation { createRiskRule(input: { model: "risk-30d", enterAt: 40, exitAt: 30, subjectIds: ["${subject}"] }) { id } }`,
+    );
+    const ruleId = rule.data.createRiskRule.id as string;
+    const alerts = await live(app, client, `subscription($r: ID!){ riskAlerts(ruleId: $r){ cursor subjectId prediction { id score } } }`, {
+      r: ruleId,
+    });
+    const high = await score(app, org.service, {
+      model: 'risk-30d',
+      features: riskFeatures({ edVisits6m: 8, charlson: 8 }),
+      subjectId: subject,
+    });
+    expect((await alerts.waitFor(1))[0].riskAlerts.prediction.id).toBe(high.id);
+    alerts.stop();
     await until(
       async () => {
         const rows = await auditRows(app, org.orgId);
-        return ofField(rows, 'predictionEvents').length === 2 && ofField(rows, 'scoringBatchProgress').length === 2;
+        return (
+          ofField(rows, 'predictionEvents').length === 2 &&
+          ofField(rows, 'scoringBatchProgress').length === 2 &&
+          ofField(rows, 'riskAlerts').length === 2
+        );
       },
       5_000,
       'the subscription rows',
@@ -360,6 +381,14 @@ describe('audit rows over graphql-ws', () => {
       ['subscribe', 'ScoringBatch', [b.id], null],
       ['unsubscribe', 'ScoringBatch', [b.id], { reason: 'done' }],
     ]);
+    expect(ofField(rows, 'createRiskRule').map((r) => [r.operation, r.objectType, r.objectIds, r.outcome])).toEqual([
+      ['mutation', 'RiskRule', [subject, ruleId], 'ok'],
+    ]);
+    expect(ofField(rows, 'riskAlerts').map((r) => [r.operation, r.objectType, r.objectIds, r.detail])).toEqual([
+      ['subscribe', 'RiskRule', [ruleId], null],
+      ['unsubscribe', 'RiskRule', [ruleId], { reason: 'complete' }],
+    ]);
+    expect(JSON.stringify(rows)).not.toMatch(/edVisits6m|charlson|lengthOfStay/);
     expect(p.id).toBeTruthy();
   });
 });

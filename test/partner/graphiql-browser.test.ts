@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES, NEEDS_INPUT } from '../../src/graphql/examples.js';
 import { demoTokens, seedDemo } from '../../src/runtime/seed.js';
 import { type TestApp, startApp } from '../harness/start-app.js';
+import { scoringWorker } from '../predictions/ops.js';
 import { chromiumOrSkip, launch, screenshot } from './chromium.js';
 
 /**
@@ -212,6 +213,44 @@ describe.skipIf(!chromium.path)('GraphiQL in a real browser', () => {
     await setVariables(first, JSON.stringify({ id: call }));
     expect((await runHttp(first, 'HangUp')).data?.endCall?.state).toBe('MISSED');
   }, 120_000);
+
+  it('predictions: a score shows in PatientPredictions, a crossing in RiskAlerts, a batch moves to SUCCEEDED in BatchProgress and its results page', async () => {
+    const second = pages[pages.length - 1] as Page;
+    const workers = scoringWorker(app, () => ['demo']); // the scoring worker `npm start` runs
+    try {
+      await run(second, 'PatientPredictions');
+      await second.waitForTimeout(1_000);
+      expect(await response(second)).not.toContain('"errors"');
+      const scored = (await runHttp(first, 'ScoreRisk')).data?.score;
+      expect(scored?.fallback).toBe(false);
+      expect(await shows(second, `"id": "${scored.id}"`)).toContain('"modelVersion": "1.0.0"');
+
+      // a new rule: its first score at or above 40 is a crossing (the example's subject scores about 47)
+      const rule = (await runHttp(first, 'WatchHighRisk')).data?.createRiskRule?.id;
+      expect(rule).toBeTruthy();
+      await tab(second, 'RiskAlerts');
+      await setVariables(second, JSON.stringify({ ruleId: rule }));
+      await run(second, 'RiskAlerts');
+      await second.waitForTimeout(1_000);
+      expect(await response(second)).not.toContain('"errors"');
+      const crossing = (await runHttp(first, 'ScoreRisk')).data?.score?.id;
+      expect(await shows(second, `"id": "${crossing}"`)).toContain('"direction": "ENTERED"');
+
+      const submitted = (await runHttp(first, 'SubmitBatch')).data?.submitScoringBatch;
+      expect(submitted?.totalRows).toBe(2);
+      await tab(second, 'BatchProgress');
+      await setVariables(second, JSON.stringify({ batchId: submitted.id }));
+      await run(second, 'BatchProgress');
+      expect(await shows(second, '"status": "SUCCEEDED"', 30_000)).toContain('"processedRows": 2');
+
+      await tab(first, 'BatchResults');
+      await setVariables(first, JSON.stringify({ batchId: submitted.id }));
+      const results = (await runHttp(first, 'BatchResults')).data?.scoringBatch?.results?.edges;
+      expect(results?.map((e: { node: { subjectId: string } }) => e.node.subjectId)).toEqual(['patient-1', 'patient-2']);
+    } finally {
+      await workers.close();
+    }
+  }, 180_000);
 
   it('a call: the patient (another browser) sees it ring, answers it with the pasted id, and both sides see it end', async () => {
     const patient = await open(await newContext());

@@ -1,7 +1,10 @@
 import { describe, expect } from 'vitest';
-import { connect, gql, live, settled, until } from '../harness/clients.js';
+import { collect, connect, gql, live, settled, subscriptionErrors, until } from '../harness/clients.js';
+import { seedOrg } from '../harness/seed.js';
+import { eq, sql } from 'drizzle-orm';
+import { scoringBatches, scoringResults, scoringBatchRows } from '../../src/modules/predictions/tables.js';
 import { withApp } from '../harness/fixtures.js';
-import { PROGRESS, SUBMIT, batch, riskRows, scoringWorker, storedBatch, submit } from './ops.js';
+import { PROGRESS, SUBMIT, batch, metric, metricsText, riskRows, scoringWorker, storedBatch, submit } from './ops.js';
 
 // small chunks and a fast progress clock, so a 2,500-row batch shows several progress events
 const it = withApp({ SCORING_CHUNK_SIZE: '250', SCORING_PROGRESS_MIN_MS: '50', SCORING_RECONCILE_MS: '300', SCORING_STALL_MS: '500' });
@@ -39,6 +42,17 @@ describe('batch scoring', () => {
       expect(page1?.results.edges[0].node).toMatchObject({ subjectId: 's0', fallback: false, explanationMethod: 'EXACT_LINEAR_SHAPLEY' });
       const page2 = await batch(app, org.service, b.id, 100, page1?.results.pageInfo.endCursor);
       expect(page2?.results.edges[0].node.rowIndex).toBe(100);
+
+      // the batch metrics: rows by result, rows/s of the last batch, batch inference by model and backend, queue depth
+      const text = await metricsText(app);
+      const { backend } = await app.container.services.predictions.health();
+      expect(metric(text, 'wardline_scoring_rows_total', { model: 'risk-30d', result: 'ok' })).toBe(2_475);
+      expect(metric(text, 'wardline_scoring_rows_total', { model: 'risk-30d', result: 'error' })).toBe(25);
+      expect(metric(text, 'wardline_scoring_rows_per_second')).toBeGreaterThan(0);
+      expect(
+        metric(text, 'wardline_inference_seconds_count', { model: 'risk-30d', version: '1.0.0', mode: 'batch', backend }),
+      ).toBeGreaterThanOrEqual(10); // one per chunk
+      expect(metric(text, 'wardline_queue_jobs', { queue: 'scoring', state: 'waiting' })).toBe(0);
     } finally {
       await workers.close();
       await settled(app);
@@ -60,9 +74,26 @@ describe('batch scoring', () => {
     expect(await batch(app, org.admin, b.id)).not.toBeNull();
     expect(await batch(app, org.service, b.id)).not.toBeNull();
     expect(await batch(app, org.patient, b.id)).toBeNull();
-    expect(await batch(app, await org.user('provider'), b.id)).toBeNull();
+    const colleague = await org.user('provider');
+    expect(await batch(app, colleague, b.id)).toBeNull();
+    const other = await seedOrg(app);
+    expect(await batch(app, other.admin, b.id)).toBeNull();
+    expect(await batch(app, other.service, b.id)).toBeNull();
     const r = await gql(app, org.patient.token, SUBMIT, { input: { model: 'risk-30d', rows: riskRows(1), clientBatchId: 'p' } });
     expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+
+    // the progress subscription: the same people, the others are refused before any snapshot
+    for (const who of [org.provider, org.admin, org.service]) {
+      const sub = collect(connect(app, who), PROGRESS, { id: b.id });
+      expect((await sub.waitFor(1))[0].scoringBatchProgress).toMatchObject({ id: b.id, totalRows: 5 });
+      sub.stop();
+    }
+    for (const who of [org.patient, colleague, other.admin, other.service]) {
+      const sub = collect(connect(app, who), PROGRESS, { id: b.id });
+      await sub.ended();
+      expect(sub.items).toEqual([]);
+      expect(subscriptionErrors(sub)[0]?.extensions?.code, who.id).toMatch(/^(FORBIDDEN|NOT_FOUND)$/);
+    }
   });
 
   it('the reconciler re-creates lost chunk jobs and the batch completes', async ({ app, org }) => {
@@ -85,6 +116,50 @@ describe('batch scoring', () => {
     } finally {
       await workers.close();
     }
+  });
+});
+
+describe('retention', () => {
+  it('the workers’ periodic duty deletes finished batches older than SCORING_RESULT_RETENTION_DAYS with their rows and results, and keeps the rest', async ({
+    app,
+    org,
+  }) => {
+    const old = await submit(app, org.service, { model: 'risk-30d', rows: riskRows(20), clientBatchId: 'ret-old' });
+    const recent = await submit(app, org.service, { model: 'risk-30d', rows: riskRows(20), clientBatchId: 'ret-recent' });
+    const finished = async (id: string) => (await storedBatch(app, id)).batch.status === 'succeeded';
+    let workers = scoringWorker(app, () => [org.orgId]);
+    try {
+      await until(async () => (await finished(old.id)) && (await finished(recent.id)), 20_000, 'both batches scored');
+    } finally {
+      await workers.close();
+    }
+    const db = app.container.database.db;
+    const left = async (id: string) => {
+      const [r] = await db.select({ n: sql<number>`count(*)::int` }).from(scoringResults).where(eq(scoringResults.batchId, id));
+      const [w] = await db.select({ n: sql<number>`count(*)::int` }).from(scoringBatchRows).where(eq(scoringBatchRows.batchId, id));
+      return { results: r?.n, rows: w?.n };
+    };
+    const exists = async (id: string) => (await db.select().from(scoringBatches).where(eq(scoringBatches.id, id))).length > 0;
+    expect(await left(old.id)).toEqual({ results: 20, rows: 20 });
+    // (the retention duty of every scoring worker sharing this database, other test files' too, may delete it from here on)
+    const days = app.config.predictions.retentionDays;
+    await db
+      .update(scoringBatches)
+      .set({ finishedAt: new Date(Date.now() - (days + 1) * 86_400_000) })
+      .where(eq(scoringBatches.id, old.id));
+    await db
+      .update(scoringBatches)
+      .set({ finishedAt: new Date(Date.now() - (days - 1) * 86_400_000) })
+      .where(eq(scoringBatches.id, recent.id));
+    workers = scoringWorker(app, () => [org.orgId]); // periodic duties run at start, then every interval
+    try {
+      await until(async () => !(await exists(old.id)), 20_000, 'the old batch deleted');
+    } finally {
+      await workers.close();
+    }
+    expect(await left(old.id)).toEqual({ results: 0, rows: 0 });
+    expect(await batch(app, org.service, recent.id)).toMatchObject({ status: 'SUCCEEDED', processedRows: 20 });
+    expect(await left(recent.id)).toEqual({ results: 20, rows: 20 });
   });
 });
 

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { withApp } from '../harness/fixtures.js';
 import { defaultModelsDir } from '../../src/modules/predictions/module.js';
-import { riskFeatures, score, urgencyFeatures } from './ops.js';
+import { gql } from '../harness/clients.js';
+import { seedOrg } from '../harness/seed.js';
+import { startApp } from '../harness/start-app.js';
+import { SCORE, metric, metricsText, riskFeatures, score, urgencyFeatures } from './ops.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wardline-models-'));
 cpSync(defaultModelsDir(), dir, { recursive: true });
@@ -27,6 +30,17 @@ describe('a model that fails to load', () => {
     expect(p.explanation.map((c: { feature: string }) => c.feature)).toEqual(['lengthOfStay', 'acuteAdmission', 'charlson']);
     const u = await score(app, org.service, { model: 'symptom-urgency', features: urgencyFeatures() });
     expect(u.fallback).toBe(false); // the other model is unaffected
+
+    // metrics: fallbacks by model and reason, inference latency by model and backend, what loaded
+    const text = await metricsText(app);
+    const { backend } = await app.container.services.predictions.health();
+    expect(metric(text, 'wardline_prediction_fallback_total', { model: 'risk-30d', reason: 'model_not_loaded' })).toBe(1);
+    expect(metric(text, 'wardline_prediction_fallback_total', { model: 'symptom-urgency' })).toBeUndefined();
+    expect(
+      metric(text, 'wardline_inference_seconds_count', { model: 'symptom-urgency', version: '1.0.0', mode: 'realtime', backend }),
+    ).toBe(1);
+    expect(metric(text, 'wardline_model_loaded', { model: 'risk-30d', version: '1.0.0', backend })).toBe(0);
+    expect(metric(text, 'wardline_model_loaded', { model: 'symptom-urgency', version: '1.0.0', backend })).toBe(1);
   });
 
   it('shows as degraded (still ready) in /health/ready and FAILED_TO_LOAD in `models`', async ({ app }) => {
@@ -36,5 +50,26 @@ describe('a model that fails to load', () => {
     expect(body).toMatchObject({ status: 'degraded', checks: { models: 'degraded' }, models: { failed: ['risk-30d@1.0.0'] } });
     const list = await app.container.services.predictions.listModels();
     expect(list.find((m) => m.name === 'risk-30d')?.status).toBe('failed_to_load');
+  });
+});
+
+describe('a models directory without model cards (e.g. left out of a deployment)', () => {
+  it('shows as degraded (still ready) in /health/ready, and `score` names the unknown model', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'wardline-no-models-'));
+    const app = await startApp({ env: { PREDICTIONS_MODELS_DIR: empty } });
+    try {
+      const res = await fetch(`http://127.0.0.1:${app.port}/health/ready`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({
+        status: 'degraded',
+        checks: { models: 'degraded' },
+        models: { status: 'degraded', failed: [], error: 'no model cards found' },
+      });
+      const org = await seedOrg(app);
+      const r = await gql(app, org.service.token, SCORE, { input: { model: 'risk-30d', features: riskFeatures() } });
+      expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'model' });
+    } finally {
+      await app.stop();
+    }
   });
 });

@@ -100,3 +100,17 @@ export async function storedBatch(app: TestApp, batchId: string) {
     .where(eq(notifications.clientKey, `scoring-batch:${batchId}`));
   return { batch: b!, results: r!, notifications: n?.n ?? 0 };
 }
+
+/** The app's /metrics text. */
+export const metricsText = async (app: TestApp) => (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+
+/** The value of one sample of `name` whose labels include every `labels` pair (undefined when absent). */
+export function metric(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+  }
+  return undefined;
+}

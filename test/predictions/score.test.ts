@@ -1,6 +1,7 @@
 import { describe, expect } from 'vitest';
 import { connect, gql, live, until } from '../harness/clients.js';
 import { it } from '../harness/fixtures.js';
+import { seedOrg } from '../harness/seed.js';
 import { SCORE, riskFeatures, score, urgencyFeatures } from './ops.js';
 
 describe('score', () => {
@@ -115,6 +116,9 @@ describe('predictions history', () => {
     expect(await ids(org.provider.token, org.patient.id)).toEqual([b.id, a.id]);
     expect(await ids(org.patient.token, org.patient.id)).toEqual([b.id, a.id]);
     expect(await ids(org.patient.token, other.id)).toEqual([]);
+    // another organisation's clinicians, admins and services see none of them
+    const elsewhere = await seedOrg(app);
+    for (const who of [elsewhere.provider, elsewhere.admin, elsewhere.service]) expect(await ids(who.token, org.patient.id)).toEqual([]);
   });
 });
 

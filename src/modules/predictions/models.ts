@@ -25,6 +25,8 @@ export interface ModelSet {
  */
 export async function loadModels(dir: string, backend: BackendChoice, logger: Logger): Promise<ModelSet> {
   const cards = readCards(dir, logger);
+  if (!cards.length)
+    logger.error({ dir }, 'no model cards found: score and batches answer BAD_USER_INPUT (unknown model); set PREDICTIONS_MODELS_DIR');
   let tf: typeof TF | undefined;
   let used = 'none';
   try {

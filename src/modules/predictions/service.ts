@@ -364,9 +364,11 @@ export function createPredictionsService(deps: PredictionsDeps) {
     },
 
     /** Readiness of scoring: degraded (never down) when a model failed to load and its rule answers. */
-    async health(): Promise<{ status: 'ok' | 'degraded'; backend: string; failed: string[] }> {
+    async health(): Promise<{ status: 'ok' | 'degraded'; backend: string; failed: string[]; error?: string }> {
       const set = await deps.models;
       const failed = set.failed().map((m) => m.id);
+      // no card at all (a models directory missing from a deployment): nothing can score, not even a fallback rule
+      if (!set.all().length) return { status: 'degraded', backend: set.backend, failed, error: 'no model cards found' };
       return { status: failed.length ? 'degraded' : 'ok', backend: set.backend, failed };
     },
   };
