@@ -69,7 +69,7 @@ beforeAll(async () => {
     startApp({ prefix: env.REDIS_PREFIX, env }),
     wardline('worker'),
   ]);
-}, 60_000);
+}, 120_000);
 
 afterEach(disposeAll);
 
@@ -103,7 +103,7 @@ async function wardline(command: 'worker'): Promise<Proc> {
       if (child.exitCode !== null) throw new Error(`wardline ${command} exited (${child.exitCode}):\n${log.slice(-20).join('\n')}`);
       return log.some((l) => l.includes(ready));
     },
-    30_000,
+    60_000, // tsx compiles the app at start: tens of seconds on a loaded machine
     `wardline ${command} to start`,
   );
   return {

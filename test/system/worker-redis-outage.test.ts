@@ -88,15 +88,17 @@ const at = (ms: number) => new Date(ms).toISOString();
 async function outage(org: SeededOrg, outageMs: number, data: 'keep' | 'lose') {
   const pid = worker.pid;
   const patient = await org.user('patient');
-  // room for creating them on a loaded machine: they are created at once, each due well after its request
-  const stopAt = Date.now() + 5_000;
-  const before = await createReminder(app, patient, { at: at(Date.now() + 1_500) });
+  // room for creating them on a loaded machine (a request can take seconds there): they are created
+  // at once, each due well after its request
+  const stopAt = Date.now() + 8_000;
   // due as Redis stops (some are being delivered at that moment), while it is away, and after it is back
-  const during = await Promise.all([
+  const [after, ...during] = await Promise.all([
+    createReminder(app, patient, { at: at(stopAt + outageMs + 1_500) }),
     ...Array.from({ length: 20 }, (_, i) => createReminder(app, patient, { at: at(stopAt - 20 + i * 5) })),
     ...Array.from({ length: 9 }, (_, i) => createReminder(app, patient, { at: at(stopAt + ((i + 1) / 10) * outageMs) })),
   ]);
-  const after = await createReminder(app, patient, { at: at(stopAt + outageMs + 1_500) });
+  // due before the outage
+  const before = await createReminder(app, patient, { at: at(Date.now() + 2_000) });
   await until(async () => (await deliveries(org.orgId, before.id)) === 1, 10_000, 'the reminder due before the outage');
 
   const alert = await raise(app, org.service, { level: 'CRITICAL', title: 'Bed 4 fall' });
