@@ -98,14 +98,19 @@ async function wardline(command: 'worker'): Promise<Proc> {
   for (const s of [child.stdout, child.stderr]) s?.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
   const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
   const ready = 'workers started';
-  await until(
-    () => {
-      if (child.exitCode !== null) throw new Error(`wardline ${command} exited (${child.exitCode}):\n${log.slice(-20).join('\n')}`);
-      return log.some((l) => l.includes(ready));
-    },
-    60_000, // tsx compiles the app at start: tens of seconds on a loaded machine
-    `wardline ${command} to start`,
-  );
+  try {
+    await until(
+      () => {
+        if (child.exitCode !== null) throw new Error(`wardline ${command} exited (${child.exitCode}):\n${log.slice(-20).join('\n')}`);
+        return log.some((l) => l.includes(ready));
+      },
+      60_000, // tsx compiles the app at start: tens of seconds on a loaded machine
+      `wardline ${command} to start`,
+    );
+  } catch (err) {
+    child.kill('SIGKILL'); // no one else holds it: it would outlive the test run
+    throw err;
+  }
   return {
     child,
     log,

@@ -18,6 +18,7 @@ async function startChild(): Promise<{ child: ChildProcess; wsUrl: string }> {
     env: { ...process.env, PRESENCE_PREFIX: prefix, INSTANCE_ENV: JSON.stringify(PRESENCE_ENV) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  doomed = child; // killed in afterAll even if it never says it is ready
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`instance exited with ${code}`)));
