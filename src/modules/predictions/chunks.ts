@@ -12,6 +12,10 @@ import * as repo from './repo.js';
 import type { PredictionsService } from './service.js';
 import type { BatchRow } from './tables.js';
 
+/** Batches deleted per retention statement, and per hourly run. */
+const RETENTION_BATCHES = 5;
+const RETENTION_MAX_PER_RUN = 10_000;
+
 export interface ChunksDeps {
   db: Db;
   commit: Commit;
@@ -172,8 +176,23 @@ export function createChunks(deps: ChunksDeps, hooks: ChunkHooks = {}) {
     return repaired;
   }
 
-  /** Deletes batches finished more than SCORING_RESULT_RETENTION_DAYS ago (rows and results cascade). */
-  const retention = () => repo.deleteFinishedBefore(db, new Date(Date.now() - config.retentionDays * 86_400_000));
+  /**
+   * Deletes batches finished more than SCORING_RESULT_RETENTION_DAYS ago (rows and results cascade),
+   * a few batches per statement (at most RETENTION_BATCHES, so at most that many times
+   * SCORING_BATCH_MAX_ROWS rows and results each), until none is left or a sweep has deleted
+   * RETENTION_MAX_PER_RUN (the next hourly run goes on).
+   */
+  const retention = async () => {
+    const before = new Date(Date.now() - config.retentionDays * 86_400_000);
+    let total = 0;
+    while (total < RETENTION_MAX_PER_RUN) {
+      const n = await repo.deleteFinishedBefore(db, before, RETENTION_BATCHES);
+      total += n;
+      if (n < RETENTION_BATCHES) break;
+    }
+    if (total) deps.logger.info({ deleted: total }, 'scoring batches past retention deleted');
+    return total;
+  };
 
   return { run, giveUp, reconcile, retention };
 }

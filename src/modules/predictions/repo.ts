@@ -280,8 +280,20 @@ export const pageResults = (db: Executor, batchId: string, afterIndex: number, l
     .limit(limit);
 
 /** Deletes finished batches (rows and results cascade) older than `before`; returns how many. */
-export async function deleteFinishedBefore(db: Executor, before: Date): Promise<number> {
-  const r = await db.delete(scoringBatches).where(lt(scoringBatches.finishedAt, before)).returning({ id: scoringBatches.id });
+/**
+ * Deletes up to `limit` batches finished before `before` (their rows and results cascade), oldest
+ * first, skipping batches another sweep holds. Bounded, so one statement never deletes a backlog's
+ * millions of rows in one go (a batch holds up to SCORING_BATCH_MAX_ROWS rows and as many results).
+ */
+export async function deleteFinishedBefore(db: Executor, before: Date, limit: number): Promise<number> {
+  const old = db
+    .select({ id: scoringBatches.id })
+    .from(scoringBatches)
+    .where(lt(scoringBatches.finishedAt, before))
+    .orderBy(asc(scoringBatches.finishedAt))
+    .limit(limit)
+    .for('update', { skipLocked: true });
+  const r = await db.delete(scoringBatches).where(inArray(scoringBatches.id, old)).returning({ id: scoringBatches.id });
   return r.length;
 }
 
