@@ -8,20 +8,21 @@ import type { Viewer } from '../shared/viewer.js';
 
 /**
  * Token buckets for any number of keys, taken all or nothing in one round trip. A bucket is a hash
- * `{t: tokens, ts: ms}` refilled continuously at ARGV rate (tokens per second) up to ARGV burst;
- * when every bucket holds a token, each loses one and the script returns 0; otherwise nothing
- * changes (a refused client does not dig itself deeper) and it returns the ms until every bucket
- * has a token again. Times come from the Redis clock, so instances with drifting clocks agree.
- * An idle bucket expires once it would be full again (no state is kept for idle users).
+ * `{t: tokens, ts: ms}` refilled continuously at ARGV rate (tokens per second) up to ARGV burst.
+ * When every bucket holds a token, each gives up to ARGV lease tokens (at least one, never more than
+ * it holds) and the script returns {0, given1, given2, ...}; otherwise nothing changes (a refused
+ * client does not dig itself deeper) and it returns {ms until every bucket has a token again}.
+ * Times come from the Redis clock, so instances with drifting clocks agree. An idle bucket expires
+ * once it would be full again (no state is kept for idle users).
  *
- * KEYS: bucket keys. ARGV: rate1, burst1, rate2, burst2, ...
+ * KEYS: bucket keys. ARGV: rate1, burst1, lease1, rate2, burst2, lease2, ...
  */
 const TAKE_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local left, wait = {}, 0
 for i, k in ipairs(KEYS) do
-  local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local rate, burst = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
   local v = redis.call('HMGET', k, 't', 'ts')
   local tokens = tonumber(v[1]) or burst
   local ts = tonumber(v[2]) or now
@@ -29,47 +30,68 @@ for i, k in ipairs(KEYS) do
   left[i] = tokens
   if tokens < 1 then wait = math.max(wait, math.ceil((1 - tokens) * 1000 / rate)) end
 end
-if wait > 0 then return wait end
+if wait > 0 then return {wait} end
+local out = {0}
 for i, k in ipairs(KEYS) do
-  local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  redis.call('HSET', k, 't', tostring(left[i] - 1), 'ts', now)
+  local rate, burst, lease = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  local n = math.max(1, math.min(lease, math.floor(left[i])))
+  redis.call('HSET', k, 't', tostring(left[i] - n), 'ts', now)
   redis.call('PEXPIRE', k, math.ceil(burst * 1000 / rate) + 1000)
+  out[i + 1] = n
 end
-return 0
+return out
 `;
 
 /**
- * Gives back the token a take removed from KEYS[1] (up to ARGV[1], the burst): on a Redis Cluster
- * the buckets of one check live on different masters, so they are taken one script each and a
- * bucket that gave a token to a check another bucket refused gets it back.
+ * Gives back ARGV[2] tokens a take removed from KEYS[1] (up to ARGV[1], the burst): on a Redis
+ * Cluster the buckets of one check live on different masters, so they are taken one script each and
+ * a bucket that gave tokens to a check another bucket refused gets them back.
  */
 const REFUND_LUA = `
 local v = redis.call('HGET', KEYS[1], 't')
-if v then redis.call('HSET', KEYS[1], 't', tostring(math.min(tonumber(ARGV[1]), tonumber(v) + 1))) end
+if v then redis.call('HSET', KEYS[1], 't', tostring(math.min(tonumber(ARGV[1]), tonumber(v) + tonumber(ARGV[2])))) end
 return 0
 `;
 
 type TakeRedis = RedisClient & {
-  wlRateTake(n: number, ...a: Array<string | number>): Promise<number>;
-  wlRateRefund(key: string, burst: number): Promise<number>;
+  wlRateTake(n: number, ...a: Array<string | number>): Promise<number[]>;
+  wlRateRefund(key: string, burst: number, n: number): Promise<number>;
 };
 
+/** What a take of several buckets got: refused with a wait (ms), or the tokens each bucket gave. */
+type Taken = { wait: number; given: number[] };
+
 /**
- * Takes one token from every bucket, all or nothing: the ms to wait when refused, 0 when taken.
- * One Redis: one script over all the keys. A cluster: a user's bucket and an address's bucket
- * share nothing to hash-tag them by (tagging every bucket of a class alike would put all of a
- * class's checks on one master), so each bucket is taken by its own script, in parallel, and when
- * one refuses, the others give their token back. A refused check still costs nothing; the only
- * difference is that for the moment between take and refund a concurrent check of the same user
- * or address sees one token fewer.
+ * Takes from every bucket, all or nothing: the ms to wait when refused, else the tokens each gave
+ * (one, plus what it leases to this instance). On a single Redis (or with one bucket) this is one
+ * script. On a Redis Cluster, buckets that share nothing to hash-tag them by (a user's and an
+ * address's: tagging every bucket of a class alike would put all of a class's checks on one master)
+ * are taken by one script each, in parallel, and when one refuses, the others give their tokens
+ * back. A refused check still costs nothing; the only difference is that for the moment between
+ * take and refund a concurrent check of the same user or address sees fewer tokens.
  */
-async function takeAll(r: TakeRedis, keys: string[], args: number[]): Promise<number> {
-  if (!isCluster(r) || keys.length === 1) return Number(await r.wlRateTake(keys.length, ...keys, ...args));
-  const waits = await Promise.all(keys.map((k, i) => r.wlRateTake(1, k, args[2 * i]!, args[2 * i + 1]!).then(Number)));
-  const wait = Math.max(...waits);
-  if (wait > 0) await Promise.all(keys.map((k, i) => (waits[i] === 0 ? r.wlRateRefund(k, args[2 * i + 1]!) : undefined)));
-  return wait;
+async function takeAll(r: TakeRedis, keys: string[], args: number[]): Promise<Taken> {
+  const parse = (out: number[]): Taken => ({ wait: Number(out[0]), given: out.slice(1).map(Number) });
+  if (!isCluster(r) || keys.length === 1) return parse(await r.wlRateTake(keys.length, ...keys, ...args));
+  const each = await Promise.all(keys.map((k, i) => r.wlRateTake(1, k, args[3 * i]!, args[3 * i + 1]!, args[3 * i + 2]!).then(parse)));
+  const wait = Math.max(...each.map((e) => e.wait));
+  if (wait === 0) return { wait, given: each.map((e) => e.given[0] ?? 0) };
+  await Promise.all(keys.map((k, i) => (each[i]?.wait === 0 ? r.wlRateRefund(k, args[3 * i + 1]!, each[i]?.given[0] ?? 0) : undefined)));
+  return { wait, given: [] };
 }
+
+/**
+ * Leases. A check that finds its bucket empty of local tokens takes from Redis one token plus up to
+ * burst / LEASE_DIVISOR more (never more than the bucket holds), which this instance then spends
+ * without a round trip for up to LEASE_MS; what is left then is dropped. So a busy user costs one
+ * Redis call per few operations instead of one each. A lease only ever spends the shared budget
+ * early: a user spread over several instances is refused at most a few tokens sooner than with
+ * no leases, never later, and never gets more than the budget. Budgets with a burst under
+ * 2 × LEASE_DIVISOR lease nothing (every check asks Redis).
+ */
+const LEASE_DIVISOR = 20;
+const LEASE_MS = 2_000;
+export const leaseOf = (b: Budget) => Math.max(1, Math.floor(b.burst / LEASE_DIVISOR));
 
 /** Seconds to wait (at least 1) when refused; undefined when the operation may proceed. */
 export type Verdict = number | undefined;
@@ -131,6 +153,16 @@ export function createRateLimiter(deps: {
   const r = redis as TakeRedis;
   if (!r.wlRateTake) r.defineCommand('wlRateTake', { lua: TAKE_LUA });
   if (!r.wlRateRefund) r.defineCommand('wlRateRefund', { numberOfKeys: 1, lua: REFUND_LUA });
+  /** Tokens leased from Redis to this instance, by bucket key (see {@link leaseOf}). */
+  type Lease = { n: number; until: number };
+  const leases = new Map<string, Lease>();
+  let pruned = 0;
+  const pruneLeases = () => {
+    const now = Date.now();
+    if (now - pruned < LEASE_MS) return;
+    pruned = now;
+    for (const [k, l] of leases) if (l.until <= now || l.n < 1) leases.delete(k);
+  };
   let warned = 0;
   const failOpen = (err?: unknown) => {
     metrics.failOpen.inc();
@@ -147,10 +179,10 @@ export function createRateLimiter(deps: {
     refused: (cls) => metrics.rejected.inc({ class: cls }),
     async take(cls, viewer, ip) {
       const keys: string[] = [];
-      const args: number[] = [];
+      const budgets: Budget[] = [];
       const add = (key: string, b: Budget) => {
         keys.push(key);
-        args.push(b.rate, b.burst);
+        budgets.push(b);
       };
       if (viewer?.role === 'service') add(`${prefix}:rl:${cls}:s:${viewer.orgId}:${viewer.userId}`, config.service[cls]);
       else {
@@ -158,20 +190,53 @@ export function createRateLimiter(deps: {
         if (ip) add(`${prefix}:rl:${cls}:ip:${ip}`, config.ip[cls]);
       }
       if (keys.length === 0) return undefined;
+      // spend leased tokens first: each bucket with one left gives it now (given back if the
+      // buckets without one are refused); only those without ask Redis
+      const now = Date.now();
+      const spent: Lease[] = [];
+      const ask: number[] = [];
+      keys.forEach((k, i) => {
+        const l = leases.get(k);
+        if (l && l.n >= 1 && l.until > now) {
+          l.n--;
+          spent.push(l);
+        } else ask.push(i);
+      });
+      if (ask.length === 0) return undefined;
+      const giveBack = () => {
+        for (const l of spent) l.n++;
+      };
       // commands would queue while disconnected: do not add to the queue, let the operation through
       if (r.status !== 'ready') return failOpen();
+      const askKeys = ask.map((i) => keys[i] as string);
+      const args = ask.flatMap((i) => {
+        const b = budgets[i] as Budget;
+        return [b.rate, b.burst, leaseOf(b)];
+      });
       let timer: NodeJS.Timeout | undefined;
       try {
-        const waitMs = await Promise.race([
-          takeAll(r, keys, args),
+        const taken = await Promise.race([
+          takeAll(r, askKeys, args),
           new Promise<'timeout'>((resolve) => {
             timer = setTimeout(() => resolve('timeout'), config.redisTimeoutMs);
           }),
         ]);
-        if (waitMs === 'timeout') return failOpen();
-        if (!waitMs) return undefined;
+        if (taken === 'timeout') return failOpen();
+        if (taken.wait === 0) {
+          const until = Date.now() + LEASE_MS;
+          askKeys.forEach((k, j) => {
+            const extra = (taken.given[j] ?? 1) - 1;
+            if (extra <= 0) return;
+            const l = leases.get(k);
+            if (l && l.n > 0 && l.until > now) l.n += extra;
+            else leases.set(k, { n: extra, until });
+          });
+          if (leases.size > 10_000) pruneLeases();
+          return undefined;
+        }
+        giveBack();
         metrics.rejected.inc({ class: cls });
-        return Math.max(1, Math.ceil(Number(waitMs) / 1000));
+        return Math.max(1, Math.ceil(taken.wait / 1000));
       } catch (err) {
         return failOpen(err);
       } finally {
