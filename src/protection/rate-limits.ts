@@ -156,6 +156,8 @@ export function createRateLimiter(deps: {
   /** Tokens leased from Redis to this instance, by bucket key (see {@link leaseOf}). */
   type Lease = { n: number; until: number };
   const leases = new Map<string, Lease>();
+  /** Checks under way to Redis, by bucket key. */
+  const asking = new Map<string, number>();
   let pruned = 0;
   const pruneLeases = () => {
     const now = Date.now();
@@ -209,10 +211,13 @@ export function createRateLimiter(deps: {
       // commands would queue while disconnected: do not add to the queue, let the operation through
       if (r.status !== 'ready') return failOpen();
       const askKeys = ask.map((i) => keys[i] as string);
+      // one lease per bucket in flight: checks that miss while another is asking take one token each,
+      // so a burst of concurrent checks (100 sockets from one address) does not lease the bucket dry
       const args = ask.flatMap((i) => {
         const b = budgets[i] as Budget;
-        return [b.rate, b.burst, leaseOf(b)];
+        return [b.rate, b.burst, asking.has(keys[i] as string) ? 1 : leaseOf(b)];
       });
+      for (const k of askKeys) asking.set(k, (asking.get(k) ?? 0) + 1);
       let timer: NodeJS.Timeout | undefined;
       try {
         const taken = await Promise.race([
@@ -241,6 +246,11 @@ export function createRateLimiter(deps: {
         return failOpen(err);
       } finally {
         clearTimeout(timer);
+        for (const k of askKeys) {
+          const n = (asking.get(k) ?? 1) - 1;
+          if (n > 0) asking.set(k, n);
+          else asking.delete(k);
+        }
       }
     },
   };

@@ -9,6 +9,9 @@ import WebSocket from 'ws';
 import { sleep, until } from '../harness/clients.js';
 import { seedOrg, type SeededOrg, type SeededUser } from '../harness/seed.js';
 import { newPrefix, startApp, stopAll, type TestApp } from '../harness/start-app.js';
+import { randomUUID } from 'node:crypto';
+import { createRateLimiter, limitMetrics } from '../../src/protection/rate-limits.js';
+import type { Viewer } from '../../src/shared/viewer.js';
 import { privateRedis } from '../harness/outage.js';
 import { CREATE, SEND } from '../messaging/ops.js';
 import { type Raw, openRaw } from '../protocol/raw.js';
@@ -195,6 +198,21 @@ describe('rate limits', () => {
     // at worst each instance's last lease goes unused (3 - 1 each); a lease left unused for 2 s is
     // dropped, which only a machine too slow to send six requests in 2 s would see
     if (slowest < 300) expect(ok).toBeGreaterThanOrEqual(60 - 2 * 2);
+  });
+
+  it('checks of one bucket that miss at once lease once: 40 at once within a burst of 60 all pass', async () => {
+    const limiter = createRateLimiter({
+      config: a.config.rateLimits,
+      redis: a.container.redis.commands,
+      prefix: a.config.redisPrefix,
+      metrics: limitMetrics(a.container.metrics),
+      logger: a.container.logger,
+    });
+    const viewer: Viewer = { role: 'service', orgId: org.orgId, userId: `svc-${randomUUID()}`, name: 'bridge' };
+    // in one tick, so all 40 miss the (empty) lease together; were each to lease 3, the burst of 60
+    // would be gone after 20
+    const verdicts = await Promise.all(Array.from({ length: 40 }, () => limiter.take('query', viewer, undefined)));
+    expect(verdicts.filter((v) => v !== undefined)).toEqual([]);
   });
 
   it('service tokens have their own, larger budget and no per-address budget', async () => {
