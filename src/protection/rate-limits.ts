@@ -91,7 +91,7 @@ async function takeAll(r: TakeRedis, keys: string[], args: number[]): Promise<Ta
  */
 const LEASE_DIVISOR = 20;
 const LEASE_MS = 2_000;
-export const leaseOf = (b: Budget) => Math.max(1, Math.floor(b.burst / LEASE_DIVISOR));
+const leaseOf = (b: Budget) => Math.max(1, Math.floor(b.burst / LEASE_DIVISOR));
 
 /** Seconds to wait (at least 1) when refused; undefined when the operation may proceed. */
 export type Verdict = number | undefined;
@@ -180,66 +180,66 @@ export function createRateLimiter(deps: {
     enabled: true,
     refused: (cls) => metrics.rejected.inc({ class: cls }),
     async take(cls, viewer, ip) {
+      // no closures per call: this runs for every operation
       const keys: string[] = [];
       const budgets: Budget[] = [];
-      const add = (key: string, b: Budget) => {
-        keys.push(key);
-        budgets.push(b);
-      };
-      if (viewer?.role === 'service') add(`${prefix}:rl:${cls}:s:${viewer.orgId}:${viewer.userId}`, config.service[cls]);
-      else {
-        if (viewer) add(`${prefix}:rl:${cls}:u:${viewer.orgId}:${viewer.userId}`, config.user[cls]);
-        if (ip) add(`${prefix}:rl:${cls}:ip:${ip}`, config.ip[cls]);
+      if (viewer?.role === 'service') {
+        keys.push(`${prefix}:rl:${cls}:s:${viewer.orgId}:${viewer.userId}`);
+        budgets.push(config.service[cls]);
+      } else {
+        if (viewer) {
+          keys.push(`${prefix}:rl:${cls}:u:${viewer.orgId}:${viewer.userId}`);
+          budgets.push(config.user[cls]);
+        }
+        if (ip) {
+          keys.push(`${prefix}:rl:${cls}:ip:${ip}`);
+          budgets.push(config.ip[cls]);
+        }
       }
       if (keys.length === 0) return undefined;
       // spend leased tokens first: each bucket with one left gives it now (given back if the
       // buckets without one are refused); only those without ask Redis
       const now = Date.now();
       const spent: Lease[] = [];
-      const ask: number[] = [];
-      keys.forEach((k, i) => {
+      const askKeys: string[] = [];
+      const args: number[] = [];
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i] as string;
         const l = leases.get(k);
         if (l && l.n >= 1 && l.until > now) {
           l.n--;
           spent.push(l);
-        } else ask.push(i);
-      });
-      if (ask.length === 0) return undefined;
-      const giveBack = () => {
-        for (const l of spent) l.n++;
-      };
+          continue;
+        }
+        // one lease per bucket in flight: checks that miss while another is asking take one token
+        // each, so a burst of concurrent checks (100 sockets from one address) does not lease the
+        // bucket dry
+        const b = budgets[i] as Budget;
+        askKeys.push(k);
+        args.push(b.rate, b.burst, asking.has(k) ? 1 : leaseOf(b));
+      }
+      if (askKeys.length === 0) return undefined;
       // commands would queue while disconnected: do not add to the queue, let the operation through
       if (r.status !== 'ready') return failOpen();
-      const askKeys = ask.map((i) => keys[i] as string);
-      // one lease per bucket in flight: checks that miss while another is asking take one token each,
-      // so a burst of concurrent checks (100 sockets from one address) does not lease the bucket dry
-      const args = ask.flatMap((i) => {
-        const b = budgets[i] as Budget;
-        return [b.rate, b.burst, asking.has(keys[i] as string) ? 1 : leaseOf(b)];
-      });
       for (const k of askKeys) asking.set(k, (asking.get(k) ?? 0) + 1);
       let timer: NodeJS.Timeout | undefined;
       try {
-        const taken = await Promise.race([
-          takeAll(r, askKeys, args),
-          new Promise<'timeout'>((resolve) => {
-            timer = setTimeout(() => resolve('timeout'), config.redisTimeoutMs);
-          }),
-        ]);
+        const taken = await Promise.race([takeAll(r, askKeys, args), timeout(config.redisTimeoutMs, (t) => (timer = t))]);
         if (taken === 'timeout') return failOpen();
         if (taken.wait === 0) {
           const until = Date.now() + LEASE_MS;
-          askKeys.forEach((k, j) => {
+          for (let j = 0; j < askKeys.length; j++) {
             const extra = (taken.given[j] ?? 1) - 1;
-            if (extra <= 0) return;
+            if (extra <= 0) continue;
+            const k = askKeys[j] as string;
             const l = leases.get(k);
             if (l && l.n > 0 && l.until > now) l.n += extra;
             else leases.set(k, { n: extra, until });
-          });
+          }
           if (leases.size > 10_000) pruneLeases();
           return undefined;
         }
-        giveBack();
+        for (const l of spent) l.n++;
         metrics.rejected.inc({ class: cls });
         return Math.max(1, Math.ceil(taken.wait / 1000));
       } catch (err) {
@@ -255,6 +255,12 @@ export function createRateLimiter(deps: {
     },
   };
 }
+
+/** Resolves 'timeout' after `ms`; hands its timer to `keep` so the caller can clear it. */
+const timeout = (ms: number, keep: (t: NodeJS.Timeout) => void) =>
+  new Promise<'timeout'>((resolve) => {
+    keep(setTimeout(resolve, ms, 'timeout'));
+  });
 
 /**
  * The client's address: the peer, or with `trustedProxies` > 0 the entry that many places from the

@@ -70,7 +70,11 @@ export function createSocketSlots(deps: {
     if (isCluster(r)) {
       // a script's keys must share a slot on a cluster: one renewal per user (key), run in parallel
       const byKey = new Map<string, string[]>();
-      for (const [id, k] of entries) byKey.set(k, [...(byKey.get(k) ?? []), id]);
+      for (const [id, k] of entries) {
+        const ids = byKey.get(k);
+        if (ids) ids.push(id);
+        else byKey.set(k, [id]);
+      }
       const groups = [...byKey];
       for (let i = 0; i < groups.length; i += 1_000)
         await Promise.all(
