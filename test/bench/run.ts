@@ -28,6 +28,13 @@
 //            with a cursor, each having missed BENCH_STORM_MISSED events; time until every replay
 //            is complete, per-socket p50/p99, server CPU, Redis commands and PostgreSQL
 //            transactions per socket (test/bench/storm.ts).
+//   sendab   rate limits and the audit log, off against on (issue 9): instance A runs with
+//            RATE_LIMITS=off AUDIT=off, instance B with both on at their defaults (the per-address
+//            budgets lifted, as BENCH_LIMITS=on does), on the same database, Redis and loadgen; the
+//            send step alternates between them, A B B A ..., BENCH_AB_ROUNDS rounds per
+//            BENCH_CONCURRENCY after one warm-up step each, so drift (a database that grows, a
+//            neighbour that starts) falls on both alike. Prints every step and, per client count,
+//            the median of each and on/off − 1. Runs alone (not with other scenarios).
 //   idle     BENCH_IDLE_SOCKETS idle subscribed sockets per instance (several loadgen processes);
 //            KiB per socket (RSS, heap) and each instance's RSS at start, before any socket.
 //            With BENCH_LIMITS=on, the per-user socket cap refuses most of them (8 per user).
@@ -40,6 +47,7 @@
 //   BENCH_SECONDS       seconds per step                                     default 8
 //   BENCH_SCENARIOS     which scenarios                                      default fanout1,fanout5,send,storm,idle
 //   BENCH_SEND_CONVS    conversations the send scenario spreads over         default 100
+//   BENCH_AB_ROUNDS     sendab: A/B pairs per client count                   default 6
 //   BENCH_STORM_MISSED  events each storm subscriber missed (replayed)       default 3
 //   BENCH_STORM_CONCURRENCY  sockets connecting at a time in the storm       default 100
 //   BENCH_RUNTIME       tsx (default, as `npm start`) or dist: the servers run compiled JavaScript
@@ -120,6 +128,7 @@ const opts = {
     .map((s) => s.trim())
     .filter(Boolean),
   sendConvs: Math.max(1, Math.floor(Number(env.BENCH_SEND_CONVS ?? 100))),
+  abRounds: Math.max(1, Math.floor(Number(env.BENCH_AB_ROUNDS ?? 6))),
   stormMissed: Math.max(1, Math.floor(Number(env.BENCH_STORM_MISSED ?? 3))),
   stormConcurrency: Math.max(1, Math.floor(Number(env.BENCH_STORM_CONCURRENCY ?? 100))),
   idleSockets: Math.max(2, Math.floor(Number(env.BENCH_IDLE_SOCKETS ?? 20_000))),
@@ -133,8 +142,10 @@ const opts = {
   runtime: env.BENCH_RUNTIME === 'dist' ? 'dist' : 'tsx',
 };
 for (const s of opts.scenarios)
-  if (!['fanout1', 'fanout5', 'send', 'storm', 'idle'].includes(s))
-    throw new Error(`BENCH_SCENARIOS: unknown scenario ${s} (fanout1, fanout5, send, storm, idle)`);
+  if (!['fanout1', 'fanout5', 'send', 'sendab', 'storm', 'idle'].includes(s))
+    throw new Error(`BENCH_SCENARIOS: unknown scenario ${s} (fanout1, fanout5, send, sendab, storm, idle)`);
+if (opts.scenarios.includes('sendab') && opts.scenarios.length > 1)
+  throw new Error('BENCH_SCENARIOS: sendab runs alone (its two instances are configured differently)');
 const has = (s: string) => opts.scenarios.includes(s);
 
 const TARGET = { deliveries: 100_000, p99FanoutMs: 100, kibPerSocket: 20, sends: 2_000, p99SendMs: 50, subscribers: 5_000 };
@@ -199,13 +210,18 @@ function serverEntry(script: string): { file: string; execArgv: string[] } {
   return { file: join(distRoot, 'test/bench', script.replace(/\.ts$/, '.js')), execArgv: [] };
 }
 
-async function startServer(name: string, extraArgv: string[], script = 'server.ts'): Promise<Instance> {
+async function startServer(
+  name: string,
+  extraArgv: string[],
+  script = 'server.ts',
+  envOverride: Record<string, string> = {},
+): Promise<Instance> {
   const entry = serverEntry(script);
   const child = track(
     fork(entry.file, [], {
       cwd: root,
       execArgv: [...entry.execArgv, '--expose-gc', ...extraArgv],
-      env: { PREDICTIONS_MODELS_DIR: join(root, 'models'), ...env, ...baseEnv },
+      env: { PREDICTIONS_MODELS_DIR: join(root, 'models'), ...env, ...baseEnv, ...envOverride },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     }),
   );
@@ -319,7 +335,7 @@ async function setup(c: Container): Promise<Setup> {
   ms.convA = performance.now() - t;
 
   t = performance.now();
-  const countB = Math.max(has('fanout5') || has('storm') || has('idle') ? Math.ceil(n / 5) : 0, has('send') ? opts.sendConvs : 0);
+  const countB = Math.max(has('fanout5') || has('storm') || has('idle') ? Math.ceil(n / 5) : 0, has('send') || has('sendab') ? opts.sendConvs : 0);
   const convsB: Setup['convsB'] = new Array(countB);
   await pool(
     Array.from({ length: countB }, (_, j) => j),
@@ -603,57 +619,99 @@ interface SendRow extends SendResult {
  */
 let readCommits: (() => Promise<number>) | undefined;
 
-async function runSend(convs: Array<{ id: string; senders: number[] }>): Promise<SendRow[]> {
-  const rows: SendRow[] = [];
-  const a = servers[0]!;
-  log(
-    `send: closed-loop sendMessage against instance A, concurrency ${opts.concurrency.join(', ')} × ${opts.seconds} s over ${convs.length} conversations`,
+/** One closed-loop send step against `servers[idx]`, with its CPU and commit figures. */
+async function sendStepOn(idx: number, concurrency: number, profileThis: boolean): Promise<SendRow> {
+  const a = servers[idx]!;
+  if (profileThis) await rpc(a.child, 'profStart', undefined, 10_000);
+  await sleep(1500);
+  const commits0 = await readCommits?.();
+  const s0 = await statsAll();
+  const y0 = sampleSystem();
+  const me0 = process.cpuUsage();
+  const r = await rpc<SendResult>(
+    loadgen,
+    'sendStep',
+    { port: a.port, concurrency, seconds: opts.seconds, convs: sendConvs },
+    opts.seconds * 1000 + 90_000,
   );
-  for (const [ci, concurrency] of opts.concurrency.entries()) {
-    const profileThis = opts.profileDir && ci === opts.concurrency.length - 1;
-    if (profileThis) await rpc(a.child, 'profStart', undefined, 10_000);
-    await sleep(1500);
-    const commits0 = await readCommits?.();
-    const s0 = await statsAll();
-    const y0 = sampleSystem();
-    const me0 = process.cpuUsage();
-    const r = await rpc<SendResult>(
-      loadgen,
-      'sendStep',
-      { port: a.port, concurrency, seconds: opts.seconds, convs },
-      opts.seconds * 1000 + 90_000,
+  const me = process.cpuUsage(me0);
+  const y1 = sampleSystem();
+  const s1 = await statsAll();
+  const system = systemCpu(y0, y1, cpus().length);
+  const serverCpu = servers.map((_, i) => cpuPercent(s0[i]!, s1[i]!));
+  const mine = serverCpu.reduce((x, y) => x + y, 0) + r.loadgenCpu + (me.user + me.system) / 10 / (y1.atMs - y0.atMs);
+  await sleep(1500);
+  const commits1 = await readCommits?.();
+  let profile: string | undefined;
+  if (profileThis) {
+    profile = await rpc<string>(
+      a.child,
+      'profStop',
+      { file: resolve(opts.profileDir!, `send-${a.name}-c${concurrency}-${stamp}.cpuprofile`) },
+      60_000,
     );
-    const me = process.cpuUsage(me0);
-    const y1 = sampleSystem();
-    const s1 = await statsAll();
-    const system = systemCpu(y0, y1, cpus().length);
-    const serverCpu = servers.map((_, i) => cpuPercent(s0[i]!, s1[i]!));
-    const mine = serverCpu.reduce((x, y) => x + y, 0) + r.loadgenCpu + (me.user + me.system) / 10 / (y1.atMs - y0.atMs);
-    await sleep(1500);
-    const commits1 = await readCommits?.();
-    let profile: string | undefined;
-    if (profileThis) {
-      profile = await rpc<string>(
-        a.child,
-        'profStop',
-        { file: resolve(opts.profileDir!, `send-A-c${concurrency}-${stamp}.cpuprofile`) },
-        60_000,
-      );
-      log(`send: CPU profile of instance A written to ${profile}`);
-    }
-    rows.push({
-      ...r,
-      serverCpu: serverCpu[0]!,
-      // every committed transaction of the step (the sends' and the audit writer's), per mutation
-      commitsPerMutation: commits0 !== undefined && commits1 !== undefined && r.ok > 0 ? (commits1 - commits0) / r.ok : undefined,
-      profile,
-      system: { ...system, others: system.machine - mine - system.postgres - system.redis },
-    });
-    log(
-      `send c=${concurrency}: ${fmtInt(r.perSec)} mutations/s, p99 ${fmt(r.latency.p99)} ms, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}`,
-    );
+    log(`send: CPU profile of instance ${a.name} written to ${profile}`);
   }
+  log(
+    `send ${a.name} c=${concurrency}: ${fmtInt(r.perSec)} mutations/s, p99 ${fmt(r.latency.p99)} ms, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}`,
+  );
+  return {
+    ...r,
+    serverCpu: serverCpu[idx]!,
+    // every committed transaction of the step (the sends' and the audit writer's), per mutation
+    commitsPerMutation: commits0 !== undefined && commits1 !== undefined && r.ok > 0 ? (commits1 - commits0) / r.ok : undefined,
+    profile,
+    system: { ...system, others: system.machine - mine - system.postgres - system.redis },
+  };
+}
+
+let sendConvs: Array<{ id: string; senders: number[] }> = [];
+
+async function runSend(): Promise<SendRow[]> {
+  const rows: SendRow[] = [];
+  log(
+    `send: closed-loop sendMessage against instance A, concurrency ${opts.concurrency.join(', ')} × ${opts.seconds} s over ${sendConvs.length} conversations`,
+  );
+  for (const [ci, concurrency] of opts.concurrency.entries())
+    rows.push(await sendStepOn(0, concurrency, !!opts.profileDir && ci === opts.concurrency.length - 1));
   return rows;
+}
+
+/** One A/B pair of the sendab scenario: the same client count against A (off) and B (on). */
+interface AbRound {
+  round: number;
+  concurrency: number;
+  off: SendRow;
+  on: SendRow;
+}
+
+/**
+ * sendab: after one warm-up step on each instance per client count, `abRounds` pairs per client
+ * count, in the order A B, B A, A B, ... so that a trend over the sitting weighs on both alike.
+ */
+async function runSendAb(): Promise<AbRound[]> {
+  const out: AbRound[] = [];
+  log(
+    `sendab: A = limits and audit off, B = on at defaults; ${opts.abRounds} rounds × concurrency ${opts.concurrency.join(', ')} × ${opts.seconds} s`,
+  );
+  for (const concurrency of opts.concurrency) {
+    await sendStepOn(0, concurrency, false);
+    await sendStepOn(1, concurrency, false);
+  }
+  for (let round = 1; round <= opts.abRounds; round++)
+    for (const concurrency of opts.concurrency) {
+      const profileThis = !!opts.profileDir && round === opts.abRounds;
+      if (round % 2 === 1) {
+        const off = await sendStepOn(0, concurrency, profileThis);
+        const on = await sendStepOn(1, concurrency, profileThis);
+        out.push({ round, concurrency, off, on });
+      } else {
+        const on = await sendStepOn(1, concurrency, profileThis);
+        const off = await sendStepOn(0, concurrency, profileThis);
+        out.push({ round, concurrency, off, on });
+      }
+    }
+  return out;
 }
 
 // ---- output -----------------------------------------------------------------------------------
@@ -759,6 +817,70 @@ function printFanout(f: FanoutResult) {
     `frames: ${r.errorFrames} error, ${r.otherFrames} other; sockets open at end ${r.openSockets}${closes ? `; closes ${closes}` : ''}; ` +
       `HTTP retries so far (reset keep-alive socket, same clientMessageId): ${r.httpRetries}` +
       (r.firstErrorFrame ? `; first error: ${r.firstErrorFrame}` : ''),
+  );
+}
+
+const median = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+};
+const pct = (on: number, off: number) => `${on >= off ? '+' : '−'}${fmt(Math.abs(on / off - 1) * 100, 1)} %`;
+
+function printSendAb(rounds: AbRound[]) {
+  const us = (r: SendRow) => (r.perSec > 0 ? (r.serverCpu * 10_000) / r.perSec : Number.NaN);
+  console.log('\n== sendab: sendMessage with rate limits and audit off (A) and on at defaults (B), alternating ==');
+  console.log(
+    table(
+      [
+        'round',
+        'clients',
+        'off mutations/s',
+        'on mutations/s',
+        'off p99 ms',
+        'on p99 ms',
+        'off server µs/mutation',
+        'on server µs/mutation',
+        'errors',
+      ],
+      rounds.map((x) => [
+        x.round,
+        x.concurrency,
+        fmtInt(x.off.perSec),
+        fmtInt(x.on.perSec),
+        ms(x.off.latency.p99),
+        ms(x.on.latency.p99),
+        fmt(us(x.off), 0),
+        fmt(us(x.on), 0),
+        fmtInt(x.off.errors + x.on.errors),
+      ]),
+    ),
+  );
+  const rows = opts.concurrency.map((c) => {
+    const r = rounds.filter((x) => x.concurrency === c);
+    const off = median(r.map((x) => x.off.perSec));
+    const on = median(r.map((x) => x.on.perSec));
+    const offUs = median(r.map((x) => us(x.off)));
+    const onUs = median(r.map((x) => us(x.on)));
+    const wins = r.filter((x) => x.on.perSec >= x.off.perSec).length;
+    return [c, r.length, fmtInt(off), fmtInt(on), pct(on, off), `${wins} of ${r.length}`, fmt(offUs, 0), fmt(onUs, 0), pct(onUs, offUs)];
+  });
+  console.log('\nmedians per client count (on/off − 1; issue 9 asks for mutations/s within 10 %):');
+  console.log(
+    table(
+      [
+        'clients',
+        'rounds',
+        'off mutations/s',
+        'on mutations/s',
+        'on vs off',
+        'rounds on ≥ off',
+        'off µs/mutation',
+        'on µs/mutation',
+        'CPU on vs off',
+      ],
+      rows,
+    ),
   );
 }
 
@@ -868,8 +990,10 @@ function summary(f1: FanoutResult | undefined, f5: FanoutResult | undefined, sen
       best >= TARGET.sends ? 'MET' : 'MISSED',
     ]);
   }
-  console.log('\n== summary against the targets (issue 2 §14) ==');
-  console.log(table(['what', 'target', 'reached', 'verdict'], rows, true));
+  if (rows.length) {
+    console.log('\n== summary against the targets (issue 2 §14) ==');
+    console.log(table(['what', 'target', 'reached', 'verdict'], rows, true));
+  }
   const others = [...(f1?.steps ?? []), ...(f5?.steps ?? []), ...(send ?? [])].map((s) => s.system.others).filter(Number.isFinite);
   if (others.length)
     console.log(
@@ -1076,6 +1200,7 @@ async function main() {
   let f1: FanoutResult | undefined;
   let f5: FanoutResult | undefined;
   let send: SendRow[] | undefined;
+  let sendAb: AbRound[] | undefined;
   let b1: FanoutResult | undefined;
   let b5: FanoutResult | undefined;
   let storm: StormReport | undefined;
@@ -1088,9 +1213,16 @@ async function main() {
     log(
       `setup: ${s.users.length} users in ${fmtInt(s.ms.users!)} ms, conversation A in ${fmtInt(s.ms.convA!)} ms, ${s.convsB.length} conversations of 5 in ${fmtInt(s.ms.convsB!)} ms`,
     );
+    // sendab: A with limits and audit off, B with both on (defaults, per-address budgets lifted)
+    const ab = has('sendab');
     servers = [
-      await startServer('A', opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.cpuProfDir)}`] : []),
-      await startServer('B', []),
+      await startServer(
+        'A',
+        opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.cpuProfDir)}`] : [],
+        'server.ts',
+        ab ? { ...limitsEnv('off'), AUDIT: 'off' } : {},
+      ),
+      await startServer('B', [], 'server.ts', ab ? { ...limitsEnv('on'), AUDIT: 'on' } : {}),
     ];
     const rssAtStart = await startRss();
     log(`instances' RSS at start (after a GC, no socket): ${rssAtStart.map((r) => fmt(r / 2 ** 20, 0)).join(' / ')} MiB`);
@@ -1111,7 +1243,12 @@ async function main() {
       f5 = await runFanout('fanout5', convs, opts.steps5);
     }
     if (has('send')) {
-      send = await runSend(s.convsB.slice(0, opts.sendConvs).map((c) => ({ id: c.id, senders: c.members })));
+      sendConvs = s.convsB.slice(0, opts.sendConvs).map((c) => ({ id: c.id, senders: c.members }));
+      send = await runSend();
+    }
+    if (has('sendab')) {
+      sendConvs = s.convsB.slice(0, opts.sendConvs).map((c) => ({ id: c.id, senders: c.members }));
+      sendAb = await runSendAb();
     }
     const small: StormConv[] = s.convsB.slice(0, Math.ceil(opts.subscribers / 5)).map((c) => ({ id: c.id, members: c.members }));
     if (has('storm'))
@@ -1164,6 +1301,7 @@ async function main() {
   if (f1) printFanout(f1);
   if (f5) printFanout(f5);
   if (send) printSend(send);
+  if (sendAb) printSendAb(sendAb);
   const verdicts = summary(f1, f5, send);
   if (storm || idle) printStorm('Wardline', storm, idle);
   if (bStorm || bIdle) printStorm('baseline', bStorm, bIdle);
@@ -1196,6 +1334,7 @@ async function main() {
         fanout1: f1,
         fanout5: f5,
         send,
+        sendAb,
         storm,
         idle,
         baseline: { fanout1: b1, fanout5: b5, storm: bStorm, idle: bIdle },
