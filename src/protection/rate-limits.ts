@@ -81,17 +81,36 @@ async function takeAll(r: TakeRedis, keys: string[], args: number[]): Promise<Ta
 }
 
 /**
- * Leases. A check that finds its bucket empty of local tokens takes from Redis one token plus up to
- * burst / LEASE_DIVISOR more (never more than the bucket holds), which this instance then spends
- * without a round trip for up to LEASE_MS; what is left then is dropped. So a busy user costs one
- * Redis call per few operations instead of one each. A lease only ever spends the shared budget
- * early: a user spread over several instances is refused at most a few tokens sooner than with
- * no leases, never later, and never gets more than the budget. Budgets with a burst under
- * 2 × LEASE_DIVISOR lease nothing (every check asks Redis).
+ * Leases. A check that finds no local token of a bucket takes from Redis one token plus a few
+ * more, which this instance then spends without a round trip for up to LEASE_MS; what is left then
+ * is dropped. So a busy user costs one Redis call per several operations instead of one each.
+ *
+ * How many more adapts to the bucket's demand on this instance, so that leases go only to clients
+ * that spend them: the first check of a bucket leases nothing; a lease spent before it expired is
+ * followed by one twice its size (at least 1), up to burst / LEASE_DIVISOR; after a lease expired,
+ * the next is the size of what was spent of it. A client that sends now
+ * and then never holds a lease (no token of its budget is dropped unused), and one that stops drops
+ * at most one lease. A lease only ever spends the shared budget early: a user spread over several
+ * instances is refused at most each instance's unused lease sooner than with no leases, never
+ * later, and never gets more than the budget. Budgets with a burst under MIN_LEASE_BURST lease
+ * nothing (every check asks Redis).
  */
-const LEASE_DIVISOR = 20;
-const LEASE_MS = 2_000;
-const leaseOf = (b: Budget) => Math.max(1, Math.floor(b.burst / LEASE_DIVISOR));
+const LEASE_DIVISOR = 10;
+const LEASE_MS = 5_000;
+const MIN_LEASE_BURST = 40;
+const leaseCap = (b: Budget) => (b.burst < MIN_LEASE_BURST ? 0 : Math.floor(b.burst / LEASE_DIVISOR));
+
+/** An instance's leased tokens of one bucket: `n` left of `size`, until `until` (ms). */
+type Lease = { n: number; size: number; until: number };
+
+/** Tokens to lease with the next take of a bucket whose last lease was `l` (see above). */
+function nextLease(l: Lease | undefined, cap: number, now: number): number {
+  if (!l || cap === 0) return 0;
+  // asked while the lease is live: it was spent in time, so double it; once it has expired, as
+  // much as was spent of it (nothing, for a client that asks once in a while)
+  if (l.until > now) return Math.min(cap, Math.max(1, 2 * l.size));
+  return Math.min(cap, l.size - Math.max(0, Math.floor(l.n)));
+}
 
 /** Seconds to wait (at least 1) when refused; undefined when the operation may proceed. */
 export type Verdict = number | undefined;
@@ -153,8 +172,7 @@ export function createRateLimiter(deps: {
   const r = redis as TakeRedis;
   if (!r.wlRateTake) r.defineCommand('wlRateTake', { lua: TAKE_LUA });
   if (!r.wlRateRefund) r.defineCommand('wlRateRefund', { numberOfKeys: 1, lua: REFUND_LUA });
-  /** Tokens leased from Redis to this instance, by bucket key (see {@link leaseOf}). */
-  type Lease = { n: number; until: number };
+  /** Tokens leased from Redis to this instance, by bucket key (see {@link nextLease}). */
   const leases = new Map<string, Lease>();
   /** Checks under way to Redis, by bucket key. */
   const asking = new Map<string, number>();
@@ -163,7 +181,8 @@ export function createRateLimiter(deps: {
     const now = Date.now();
     if (now - pruned < LEASE_MS) return;
     pruned = now;
-    for (const [k, l] of leases) if (l.until <= now || l.n < 1) leases.delete(k);
+    // an expired lease is kept as long again: the size of the next one is learnt from it
+    for (const [k, l] of leases) if (l.until + LEASE_MS <= now) leases.delete(k);
   };
   let warned = 0;
   const failOpen = (err?: unknown) => {
@@ -216,7 +235,7 @@ export function createRateLimiter(deps: {
         // bucket dry
         const b = budgets[i] as Budget;
         askKeys.push(k);
-        args.push(b.rate, b.burst, asking.has(k) ? 1 : leaseOf(b));
+        args.push(b.rate, b.burst, asking.has(k) ? 1 : 1 + nextLease(l, leaseCap(b), now));
       }
       if (askKeys.length === 0) return undefined;
       // commands would queue while disconnected: do not add to the queue, let the operation through
@@ -229,12 +248,15 @@ export function createRateLimiter(deps: {
         if (taken.wait === 0) {
           const until = Date.now() + LEASE_MS;
           for (let j = 0; j < askKeys.length; j++) {
-            const extra = (taken.given[j] ?? 1) - 1;
-            if (extra <= 0) continue;
+            const extra = Math.max(0, (taken.given[j] ?? 1) - 1);
             const k = askKeys[j] as string;
             const l = leases.get(k);
-            if (l && l.n > 0 && l.until > now) l.n += extra;
-            else leases.set(k, { n: extra, until });
+            // a lease granted meanwhile (to a concurrent check) grows; otherwise this one replaces
+            // the spent or expired one (a lease of 0 too: the next check's lease grows from it)
+            if (l && l.n >= 1 && l.until > now) {
+              l.n += extra;
+              l.size += extra;
+            } else leases.set(k, { n: extra, size: extra, until });
           }
           if (leases.size > 10_000) pruneLeases();
           return undefined;

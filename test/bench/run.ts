@@ -48,6 +48,7 @@
 //   BENCH_SCENARIOS     which scenarios                                      default fanout1,fanout5,send,storm,idle
 //   BENCH_SEND_CONVS    conversations the send scenario spreads over         default 100
 //   BENCH_AB_ROUNDS     sendab: A/B pairs per client count                   default 6
+//   BENCH_AB_ON         sendab: what instance B turns on (limits, audit)     default limits,audit
 //   BENCH_STORM_MISSED  events each storm subscriber missed (replayed)       default 3
 //   BENCH_STORM_CONCURRENCY  sockets connecting at a time in the storm       default 100
 //   BENCH_RUNTIME       tsx (default, as `npm start`) or dist: the servers run compiled JavaScript
@@ -129,6 +130,7 @@ const opts = {
     .filter(Boolean),
   sendConvs: Math.max(1, Math.floor(Number(env.BENCH_SEND_CONVS ?? 100))),
   abRounds: Math.max(1, Math.floor(Number(env.BENCH_AB_ROUNDS ?? 6))),
+  abOn: (env.BENCH_AB_ON ?? 'limits,audit').split(',').map((x) => x.trim()),
   stormMissed: Math.max(1, Math.floor(Number(env.BENCH_STORM_MISSED ?? 3))),
   stormConcurrency: Math.max(1, Math.floor(Number(env.BENCH_STORM_CONCURRENCY ?? 100))),
   idleSockets: Math.max(2, Math.floor(Number(env.BENCH_IDLE_SOCKETS ?? 20_000))),
@@ -335,7 +337,10 @@ async function setup(c: Container): Promise<Setup> {
   ms.convA = performance.now() - t;
 
   t = performance.now();
-  const countB = Math.max(has('fanout5') || has('storm') || has('idle') ? Math.ceil(n / 5) : 0, has('send') || has('sendab') ? opts.sendConvs : 0);
+  const countB = Math.max(
+    has('fanout5') || has('storm') || has('idle') ? Math.ceil(n / 5) : 0,
+    has('send') || has('sendab') ? opts.sendConvs : 0,
+  );
   const convsB: Setup['convsB'] = new Array(countB);
   await pool(
     Array.from({ length: countB }, (_, j) => j),
@@ -1222,7 +1227,12 @@ async function main() {
         'server.ts',
         ab ? { ...limitsEnv('off'), AUDIT: 'off' } : {},
       ),
-      await startServer('B', [], 'server.ts', ab ? { ...limitsEnv('on'), AUDIT: 'on' } : {}),
+      await startServer(
+        'B',
+        [],
+        'server.ts',
+        ab ? { ...limitsEnv(opts.abOn.includes('limits') ? 'on' : 'off'), AUDIT: opts.abOn.includes('audit') ? 'on' : 'off' } : {},
+      ),
     ];
     const rssAtStart = await startRss();
     log(`instances' RSS at start (after a GC, no socket): ${rssAtStart.map((r) => fmt(r / 2 ** 20, 0)).join(' / ')} MiB`);
