@@ -80,3 +80,23 @@ export function anyPipeline(redis: RedisClient): ChainableCommander {
   });
   return proxy;
 }
+
+/**
+ * Marks the promises of a subscriber connection's UNSUBSCRIBE and PUNSUBSCRIBE as handled and
+ * returns the connection. graphql-redis-subscriptions calls both without keeping the promise, and a
+ * subscription that ends after its connection was closed (a shutdown, while a socket is still
+ * finishing) gets "Connection is closed." from each, an unhandled rejection that ends the process.
+ * A caller that keeps the promise still sees it reject; a failed unsubscribe ends with its
+ * connection anyway.
+ */
+export function withHandledUnsubscribes<R extends Redis>(r: R): R {
+  for (const name of ['unsubscribe', 'punsubscribe'] as const) {
+    const original = (r[name] as (...a: unknown[]) => Promise<unknown>).bind(r);
+    (r as unknown as Record<string, unknown>)[name] = (...a: unknown[]) => {
+      const p = original(...a);
+      p.catch(() => {});
+      return p;
+    };
+  }
+  return r;
+}

@@ -1,0 +1,33 @@
+// A subscription that ends after the instance's Redis subscriber connection was closed (a shutdown
+// while a socket is still finishing) must not raise an unhandled rejection: graphql-redis-subscriptions
+// drops the promises of its UNSUBSCRIBE and PUNSUBSCRIBE, which then reject with "Connection is
+// closed.", and an unhandled rejection ends a server process (and, with TensorFlow.js's wasm
+// backend loaded, a test worker).
+import type { Redis } from 'ioredis';
+import { afterEach, describe, expect } from 'vitest';
+import { connect, disposeAll, live, until } from '../harness/clients.js';
+import { conversation, EVENTS, it } from '../harness/system.js';
+
+afterEach(disposeAll);
+
+describe('a subscription ending after the Redis subscriber closed', () => {
+  it('unsubscribes without an unhandled rejection', async ({ a, org }) => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.prependListener('unhandledRejection', onUnhandled);
+    try {
+      const c = await conversation(a, org.provider, [org.patient]);
+      const sub = await live(a, connect(a, org.patient), EVENTS, { c });
+      const redisSub = a.container.redis.sub as Redis; // this file runs on one Redis
+      await redisSub.quit();
+      await until(() => redisSub.status === 'end', 5_000, 'the subscriber connection to close');
+      sub.stop(); // the client completes: the server unsubscribes on a closed connection
+      await until(() => a.container.fanout.stats().subscriptions === 0, 5_000, 'the subscription to end');
+      // unhandled rejections are reported after the microtask queue drains: give them a moment
+      await new Promise((r) => setTimeout(r, 200));
+      expect(unhandled.map((r) => (r instanceof Error ? r.message : String(r)))).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
