@@ -200,15 +200,20 @@ describe('rate limits', () => {
     if (slowest < 300) expect(ok).toBeGreaterThanOrEqual(60 - 2 * 6);
   });
 
-  it('checks of one bucket that miss at once lease once: 42 within a burst of 60 all pass', async () => {
-    const limiter = createRateLimiter({
+  /** A limiter of instance A's deployment and a fresh service token subject (budget 0.01/60, leases up to 6). */
+  const serviceLimiter = () => ({
+    limiter: createRateLimiter({
       config: a.config.rateLimits,
       redis: a.container.redis.commands,
       prefix: a.config.redisPrefix,
       metrics: limitMetrics(a.container.metrics),
       logger: a.container.logger,
-    });
-    const viewer: Viewer = { role: 'service', orgId: org.orgId, userId: `svc-${randomUUID()}`, name: 'bridge' };
+    }),
+    viewer: { role: 'service', orgId: org.orgId, userId: `svc-${randomUUID()}`, name: 'bridge' } as Viewer,
+  });
+
+  it('checks of one bucket that miss at once lease once: 42 within a burst of 60 all pass', async () => {
+    const { limiter, viewer } = serviceLimiter();
     // a first check leases nothing; then a lease of 1 is spent, so the next asks for 2. In one tick
     // all 40 miss the (empty) lease together: were each to lease, the burst of 60 would be gone
     // after 20
@@ -219,14 +224,7 @@ describe('rate limits', () => {
   });
 
   it('a client that asks once in a while holds no lease: each check takes one token of the shared budget', async () => {
-    const limiter = createRateLimiter({
-      config: a.config.rateLimits,
-      redis: a.container.redis.commands,
-      prefix: a.config.redisPrefix,
-      metrics: limitMetrics(a.container.metrics),
-      logger: a.container.logger,
-    });
-    const viewer: Viewer = { role: 'service', orgId: org.orgId, userId: `svc-${randomUUID()}`, name: 'bridge' };
+    const { limiter, viewer } = serviceLimiter();
     const key = `${a.config.redisPrefix}:rl:query:s:${org.orgId}:${viewer.userId}`;
     const tokens = async () => Number(await a.container.redis.commands.hget(key, 't'));
     expect(await limiter.take('query', viewer, undefined)).toBeUndefined();
