@@ -88,9 +88,8 @@ async function takeAll(r: TakeRedis, keys: string[], args: number[]): Promise<Ta
  * How many more adapts to the bucket's demand on this instance, so that leases go only to clients
  * that spend them: the first check of a bucket leases nothing; a lease spent before it expired is
  * followed by one twice its size (at least 1), up to burst / LEASE_DIVISOR; after a lease expired,
- * the next is the size of what was spent of it. A client that sends now
- * and then never holds a lease (no token of its budget is dropped unused), and one that stops drops
- * at most one lease. A lease only ever spends the shared budget early: a user spread over several
+ * the next is the size of what was spent of it. A client that sends now and then never holds a
+ * lease (no token of its budget is dropped unused), and one that stops drops at most one lease. A lease only ever spends the shared budget early: a user spread over several
  * instances is refused at most each instance's unused lease sooner than with no leases, never
  * later, and never gets more than the budget. Budgets with a burst under MIN_LEASE_BURST lease
  * nothing (every check asks Redis).
@@ -251,9 +250,11 @@ export function createRateLimiter(deps: {
             const extra = Math.max(0, (taken.given[j] ?? 1) - 1);
             const k = askKeys[j] as string;
             const l = leases.get(k);
-            // a lease granted meanwhile (to a concurrent check) grows; otherwise this one replaces
-            // the spent or expired one (a lease of 0 too: the next check's lease grows from it)
-            if (l && l.n >= 1 && l.until > now) {
+            // a live lease grows by what this take got: one granted meanwhile to a concurrent
+            // check, or a spent one this take added nothing to (it keeps its size, so the next
+            // lease still doubles it); otherwise this take's lease replaces the expired one (a
+            // lease of 0 too: the next check's lease grows from it)
+            if (l && l.until > now && (l.n >= 1 || extra === 0)) {
               l.n += extra;
               l.size += extra;
             } else leases.set(k, { n: extra, size: extra, until });
