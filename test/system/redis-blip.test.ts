@@ -31,8 +31,9 @@ describe('Redis pub/sub interrupted', () => {
 
     const sub = a.container.redis.sub as Redis; // this file runs on one Redis
     const retry = sub.options.retryStrategy;
-    // the outage: A's subscriber is dropped by the server and cannot come back for 800 ms
-    sub.options.retryStrategy = () => 800;
+    // the outage: A's subscriber is dropped by the server and cannot come back for 2.5 s (long
+    // enough for five sends on a loaded machine: the sends must fall inside the outage)
+    sub.options.retryStrategy = () => 2_500;
     try {
       await killConnection(a.container.redis.commands as Redis, sub);
       await until(() => sub.status !== 'ready', 2_000, 'the subscriber connection to drop');
@@ -111,7 +112,8 @@ describe('gap detection without the head poll', () => {
     await waitForMessages(sub, 1);
     const conn = a2.container.redis.sub as Redis;
     const retry = conn.options.retryStrategy;
-    conn.options.retryStrategy = () => 500;
+    // down for 2.5 s: long enough for three sends on a loaded machine (they must fall inside it)
+    conn.options.retryStrategy = () => 2_500;
     try {
       await killConnection(a2.container.redis.commands as Redis, conn);
       await until(() => conn.status !== 'ready', 2_000, 'the subscriber connection to drop');
@@ -120,7 +122,7 @@ describe('gap detection without the head poll', () => {
     } finally {
       conn.options.retryStrategy = retry;
     }
-    await waitForMessages(sub, sent.length, 3_000); // the 60 s poll cannot be what delivers them
+    await waitForMessages(sub, sent.length, 8_000); // the 60 s poll cannot be what delivers them
     await sleep(200);
     expect(messageIds(sub)).toEqual(sent);
     expectContiguous(a2, c, events(sub));
