@@ -61,6 +61,9 @@ type TakeRedis = RedisClient & {
 /** What a take of several buckets got: refused with a wait (ms), or the tokens each bucket gave. */
 type Taken = { wait: number; given: number[] };
 
+/** The script's answer: {wait} when refused, {0, given1, given2, ...} when taken. */
+const parse = (out: number[]): Taken => ({ wait: Number(out[0]), given: out.slice(1).map(Number) });
+
 /**
  * Takes from every bucket, all or nothing: the ms to wait when refused, else the tokens each gave
  * (one, plus what it leases to this instance). On a single Redis (or with one bucket) this is one
@@ -71,7 +74,6 @@ type Taken = { wait: number; given: number[] };
  * take and refund a concurrent check of the same user or address sees fewer tokens.
  */
 async function takeAll(r: TakeRedis, keys: string[], args: number[]): Promise<Taken> {
-  const parse = (out: number[]): Taken => ({ wait: Number(out[0]), given: out.slice(1).map(Number) });
   if (!isCluster(r) || keys.length === 1) return parse(await r.wlRateTake(keys.length, ...keys, ...args));
   const each = await Promise.all(keys.map((k, i) => r.wlRateTake(1, k, args[3 * i]!, args[3 * i + 1]!, args[3 * i + 2]!).then(parse)));
   const wait = Math.max(...each.map((e) => e.wait));
@@ -89,17 +91,18 @@ async function takeAll(r: TakeRedis, keys: string[], args: number[]): Promise<Ta
  * that spend them: the first check of a bucket leases nothing; a lease spent before it expired is
  * followed by one twice its size (at least 1), up to burst / LEASE_DIVISOR; after a lease expired,
  * the next is the size of what was spent of it. A client that sends now and then never holds a
- * lease (no token of its budget is dropped unused), and one that stops drops at most one lease. A lease only ever spends the shared budget early: a user spread over several
- * instances is refused at most each instance's unused lease sooner than with no leases, never
- * later, and never gets more than the budget. Budgets with a burst under MIN_LEASE_BURST lease
- * nothing (every check asks Redis).
+ * lease (no token of its budget is dropped unused), and one that stops drops at most one lease.
+ *
+ * A lease only ever spends the shared budget early: a user spread over several instances is refused
+ * at most each instance's unused lease sooner than with no leases, never later, and never gets more
+ * than the budget. Budgets with a burst under MIN_LEASE_BURST lease nothing (every check asks Redis).
  */
 const LEASE_DIVISOR = 10;
 const LEASE_MS = 5_000;
 const MIN_LEASE_BURST = 40;
 const leaseCap = (b: Budget) => (b.burst < MIN_LEASE_BURST ? 0 : Math.floor(b.burst / LEASE_DIVISOR));
 
-/** An instance's leased tokens of one bucket: `n` left of `size`, until `until` (ms). */
+/** An instance's leased tokens of one bucket: `n` (a whole number, 0..size) left of `size`, until `until` (ms). */
 type Lease = { n: number; size: number; until: number };
 
 /** Tokens to lease with the next take of a bucket whose last lease was `l` (see above). */
@@ -108,7 +111,7 @@ function nextLease(l: Lease | undefined, cap: number, now: number): number {
   // asked while the lease is live: it was spent in time, so double it; once it has expired, as
   // much as was spent of it (nothing, for a client that asks once in a while)
   if (l.until > now) return Math.min(cap, Math.max(1, 2 * l.size));
-  return Math.min(cap, l.size - Math.max(0, Math.floor(l.n)));
+  return Math.min(cap, l.size - l.n);
 }
 
 /** Seconds to wait (at least 1) when refused; undefined when the operation may proceed. */

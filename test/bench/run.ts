@@ -833,8 +833,10 @@ const median = (xs: number[]) => {
 };
 const pct = (on: number, off: number) => `${on >= off ? '+' : '−'}${fmt(Math.abs(on / off - 1) * 100, 1)} %`;
 
+/** Server CPU per mutation, µs: % of one core → µs of CPU per second, per mutation. */
+const usPerMutation = (r: SendRow) => (r.perSec > 0 ? (r.serverCpu * 10_000) / r.perSec : Number.NaN);
+
 function printSendAb(rounds: AbRound[]) {
-  const us = (r: SendRow) => (r.perSec > 0 ? (r.serverCpu * 10_000) / r.perSec : Number.NaN);
   console.log('\n== sendab: sendMessage with rate limits and audit off (A) and on at defaults (B), alternating ==');
   console.log(
     table(
@@ -856,8 +858,8 @@ function printSendAb(rounds: AbRound[]) {
         fmtInt(x.on.perSec),
         ms(x.off.latency.p99),
         ms(x.on.latency.p99),
-        fmt(us(x.off), 0),
-        fmt(us(x.on), 0),
+        fmt(usPerMutation(x.off), 0),
+        fmt(usPerMutation(x.on), 0),
         fmtInt(x.off.errors + x.on.errors),
       ]),
     ),
@@ -866,8 +868,8 @@ function printSendAb(rounds: AbRound[]) {
     const r = rounds.filter((x) => x.concurrency === c);
     const off = median(r.map((x) => x.off.perSec));
     const on = median(r.map((x) => x.on.perSec));
-    const offUs = median(r.map((x) => us(x.off)));
-    const onUs = median(r.map((x) => us(x.on)));
+    const offUs = median(r.map((x) => usPerMutation(x.off)));
+    const onUs = median(r.map((x) => usPerMutation(x.on)));
     const wins = r.filter((x) => x.on.perSec >= x.off.perSec).length;
     // the rounds are pairs run back to back: the median of each pair's ratio is the paired estimate
     const paired = median(r.map((x) => (x.off.perSec > 0 ? x.on.perSec / x.off.perSec : Number.NaN)));
@@ -938,8 +940,7 @@ function printSend(rows: SendRow[]) {
         ms(r.latency.p99),
         ms(r.latency.max),
         fmt(r.serverCpu, 0),
-        // % of one core → µs of CPU per second, per mutation
-        r.perSec > 0 ? fmt((r.serverCpu * 10_000) / r.perSec, 0) : '-',
+        r.perSec > 0 ? fmt(usPerMutation(r), 0) : '-',
         r.commitsPerMutation === undefined ? '-' : fmt(r.commitsPerMutation, 2),
         fmt(r.loadgenCpu, 0),
         fmt(r.system.postgres, 0),
