@@ -60,8 +60,8 @@ export function filterCost(op: OperationDefinitionNode, document: DocumentNode, 
 export interface Limits {
   readonly enabled: boolean;
   readonly rate: RateLimiter;
-  /** Takes a token of the operation's class; seconds to wait when refused. */
-  operation(op: OperationDefinitionNode, viewer: Viewer | undefined, ip: string | undefined): Promise<Verdict>;
+  /** Takes a token of the operation's class; seconds to wait when refused (at once when this instance's leases cover it). */
+  operation(op: OperationDefinitionNode, viewer: Viewer | undefined, ip: string | undefined): Verdict | Promise<Verdict>;
   /** A WebSocket upgrade from `ip` (per-address connection budget). */
   upgrade(ip: string | undefined): Promise<Verdict>;
   /** A connection_init of `viewer`: the per-user connection budget, then a socket slot. */
@@ -98,8 +98,8 @@ export function createLimits(deps: { config: Config; redis: RedisClient; metrics
   return {
     enabled: rc.enabled,
     rate,
-    operation: (op, viewer, ip) => (rc.enabled ? rate.take(classify(op), viewer, ip) : Promise.resolve(undefined)),
-    upgrade: (ip) => (rc.enabled ? rate.take('connect', undefined, ip) : Promise.resolve(undefined)),
+    operation: (op, viewer, ip) => (rc.enabled ? rate.take(classify(op), viewer, ip) : undefined),
+    upgrade: async (ip) => (rc.enabled ? rate.take('connect', undefined, ip) : undefined),
     async socketOpening(viewer, _ip, socketId) {
       if (!slots) return 'ok';
       // the address was charged at the upgrade; here the user (or service token). The budget and the
@@ -128,13 +128,18 @@ export function createLimits(deps: { config: Config; redis: RedisClient; metrics
  */
 export function httpRateLimits(limits: Limits, trustedProxies: number): Plugin {
   return {
-    onExecute: async ({ args, setResultAndStopExecution }) => {
+    onExecute: ({ args, setResultAndStopExecution }) => {
       const ctx = args.contextValue as Partial<Context> & { req?: IncomingMessage };
       if (!limits.enabled || ctx.transport !== 'http') return;
       const op = getOperationAST(args.document, args.operationName);
       if (!op) return;
-      const wait = await limits.operation(op, ctx.viewer, ctx.req ? clientIp(ctx.req, trustedProxies) : undefined);
-      if (wait) setResultAndStopExecution({ errors: [rateLimitedHttp(wait)] });
+      // most checks are answered from this instance's leases, without a promise
+      const verdict = limits.operation(op, ctx.viewer, ctx.req ? clientIp(ctx.req, trustedProxies) : undefined);
+      if (verdict === undefined) return;
+      if (typeof verdict === 'number') return setResultAndStopExecution({ errors: [rateLimitedHttp(verdict)] });
+      return verdict.then((wait) => {
+        if (wait) setResultAndStopExecution({ errors: [rateLimitedHttp(wait)] });
+      });
     },
   };
 }

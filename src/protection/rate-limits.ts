@@ -53,9 +53,37 @@ if v then redis.call('HSET', KEYS[1], 't', tostring(math.min(tonumber(ARGV[1]), 
 return 0
 `;
 
+/**
+ * Refills leases: for each bucket (independently: a bucket that has too few tokens gives what it
+ * has, maybe none) takes up to ARGV want tokens and returns {given1, given2, ...}. Sent in the
+ * background for several buckets at once (see {@link createRateLimiter}).
+ *
+ * KEYS: bucket keys. ARGV: rate1, burst1, want1, rate2, burst2, want2, ...
+ */
+const REFILL_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {}
+for i, k in ipairs(KEYS) do
+  local rate, burst, want = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  local v = redis.call('HMGET', k, 't', 'ts')
+  local tokens = tonumber(v[1]) or burst
+  local ts = tonumber(v[2]) or now
+  if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 1000) end
+  local n = math.max(0, math.min(want, math.floor(tokens)))
+  if n > 0 then
+    redis.call('HSET', k, 't', tostring(tokens - n), 'ts', now)
+    redis.call('PEXPIRE', k, math.ceil(burst * 1000 / rate) + 1000)
+  end
+  out[i] = n
+end
+return out
+`;
+
 type TakeRedis = RedisClient & {
   wlRateTake(n: number, ...a: Array<string | number>): Promise<number[]>;
   wlRateRefund(key: string, burst: number, n: number): Promise<number>;
+  wlRateRefill(n: number, ...a: Array<string | number>): Promise<number[]>;
 };
 
 /** What a take of several buckets got: refused with a wait (ms), or the tokens each bucket gave. */
@@ -82,6 +110,12 @@ async function takeAll(r: TakeRedis, keys: string[], args: number[]): Promise<Ta
   return { wait, given: [] };
 }
 
+/** Refills buckets independently: one script on a single Redis, one per bucket on a Cluster (their keys share no slot). */
+function refillAll(r: TakeRedis, keys: string[], args: number[]): Promise<number[]> {
+  if (!isCluster(r)) return r.wlRateRefill(keys.length, ...keys, ...args);
+  return Promise.all(keys.map((k, i) => r.wlRateRefill(1, k, args[3 * i]!, args[3 * i + 1]!, args[3 * i + 2]!).then((o) => Number(o[0]))));
+}
+
 /**
  * Leases. A check that finds no local token of a bucket takes from Redis one token plus a few
  * more, which this instance then spends without a round trip for up to LEASE_MS; what is left then
@@ -93,25 +127,69 @@ async function takeAll(r: TakeRedis, keys: string[], args: number[]): Promise<Ta
  * the next is the size of what was spent of it. A client that sends now and then never holds a
  * lease (no token of its budget is dropped unused), and one that stops drops at most one lease.
  *
+ * Refills. Once half of a live lease is spent, the instance tops it up in the background (to twice
+ * its size, at most the cap), and the refills of all buckets that ask within REFILL_BATCH_MS go to
+ * Redis in one call: a steadily busy client's checks then never wait for Redis, and the instance
+ * makes a few Redis calls per second whatever the number of busy clients, instead of one per lease.
+ * A refill never makes an instance hold more than the cap.
+ *
  * A lease only ever spends the shared budget early: a user spread over several instances is refused
- * at most each instance's unused lease sooner than with no leases, never later, and never gets more
- * than the budget. Budgets with a burst under MIN_LEASE_BURST lease nothing (every check asks Redis).
+ * at most each instance's unused lease (at most the cap) sooner than with no leases, never later,
+ * and never gets more than the budget. Budgets with a burst under MIN_LEASE_BURST lease nothing
+ * (every check asks Redis).
  */
 const LEASE_DIVISOR = 10;
 const LEASE_MS = 5_000;
 const MIN_LEASE_BURST = 40;
-const leaseCap = (b: Budget) => (b.burst < MIN_LEASE_BURST ? 0 : Math.floor(b.burst / LEASE_DIVISOR));
+const REFILL_BATCH_MS = 20;
+/** Most buckets one refill call carries (a longer queue goes in several calls). */
+const REFILL_MAX_KEYS = 200;
+/** Buckets kept in memory before idle ones are dropped. */
+const MAX_BUCKETS = 10_000;
 
-/** An instance's leased tokens of one bucket: `n` (a whole number, 0..size) left of `size`, until `until` (ms). */
-type Lease = { n: number; size: number; until: number };
+/** An instance's side of one Redis bucket: its leased tokens and what is under way to Redis. */
+interface Bucket {
+  /** The Redis key. */
+  readonly key: string;
+  readonly budget: Budget;
+  /** Most tokens this instance holds leased at once (0: none). */
+  readonly cap: number;
+  /** Leased tokens left: a whole number, 0..size. */
+  n: number;
+  /** Tokens the lease held when it was taken or last refilled (size - n were spent since). */
+  size: number;
+  /** When the lease expires (ms); 0 before the first take. */
+  until: number;
+  /** Checks and refills of this bucket under way to Redis (a check that misses meanwhile takes one token, no lease). */
+  asking: number;
+  /** A refill is queued or under way. */
+  refilling: boolean;
+  /** Last check (ms), for pruning. */
+  used: number;
+  /** Dropped from the instance's map (idle): a holder of a reference looks the key up again. */
+  dead: boolean;
+}
 
-/** Tokens to lease with the next take of a bucket whose last lease was `l` (see above). */
-function nextLease(l: Lease | undefined, cap: number, now: number): number {
-  if (!l || cap === 0) return 0;
+const newBucket = (key: string, budget: Budget): Bucket => ({
+  key,
+  budget,
+  cap: budget.burst < MIN_LEASE_BURST ? 0 : Math.floor(budget.burst / LEASE_DIVISOR),
+  n: 0,
+  size: 0,
+  until: 0,
+  asking: 0,
+  refilling: false,
+  used: 0,
+  dead: false,
+});
+
+/** Tokens to lease with the next take of a bucket (see above). */
+function nextLease(b: Bucket, now: number): number {
+  if (b.until === 0 || b.cap === 0) return 0;
   // asked while the lease is live: it was spent in time, so double it; once it has expired, as
   // much as was spent of it (nothing, for a client that asks once in a while)
-  if (l.until > now) return Math.min(cap, Math.max(1, 2 * l.size));
-  return Math.min(cap, l.size - l.n);
+  if (b.until > now) return Math.min(b.cap, Math.max(1, 2 * b.size));
+  return Math.min(b.cap, b.size - b.n);
 }
 
 /** Seconds to wait (at least 1) when refused; undefined when the operation may proceed. */
@@ -149,9 +227,10 @@ export interface RateLimiter {
   readonly enabled: boolean;
   /**
    * Takes one token of `cls` for the viewer (per user, or per service token with the service
-   * budget) and the client address (per IP; not for service tokens). One Redis round trip.
+   * budget) and the client address (per IP; not for service tokens). Answers at once (no promise)
+   * when this instance's leases cover the check; otherwise after one Redis round trip.
    */
-  take(cls: LimitClass, viewer: Viewer | undefined, ip: string | undefined): Promise<Verdict>;
+  take(cls: LimitClass, viewer: Viewer | undefined, ip: string | undefined): Verdict | Promise<Verdict>;
   /** Counts a refusal by a cap (sockets, subscriptions, filter cost) in the same metric. */
   refused(cls: string): void;
 }
@@ -170,22 +249,57 @@ export function createRateLimiter(deps: {
   logger: Logger;
 }): RateLimiter {
   const { config, redis, prefix, metrics } = deps;
-  if (!config.enabled) return { enabled: false, take: async () => undefined, refused: () => {} };
+  if (!config.enabled) return { enabled: false, take: () => undefined, refused: () => {} };
   const r = redis as TakeRedis;
   if (!r.wlRateTake) r.defineCommand('wlRateTake', { lua: TAKE_LUA });
   if (!r.wlRateRefund) r.defineCommand('wlRateRefund', { numberOfKeys: 1, lua: REFUND_LUA });
-  /** Tokens leased from Redis to this instance, by bucket key (see {@link nextLease}). */
-  const leases = new Map<string, Lease>();
-  /** Checks under way to Redis, by bucket key. */
-  const asking = new Map<string, number>();
+  if (!r.wlRateRefill) r.defineCommand('wlRateRefill', { lua: REFILL_LUA });
+
+  // The instance's buckets by Redis key, and the same buckets found without building the key: per
+  // viewer object (the authenticator hands out one object per token) and per client address.
+  const buckets = new Map<string, Bucket>();
+  const byViewer = new WeakMap<Viewer, Partial<Record<LimitClass, Bucket>>>();
+  const byIp = new Map<string, Partial<Record<LimitClass, Bucket>>>();
   let pruned = 0;
-  const pruneLeases = () => {
-    const now = Date.now();
+  const prune = (now: number) => {
     if (now - pruned < LEASE_MS) return;
     pruned = now;
-    // an expired lease is kept as long again: the size of the next one is learnt from it
-    for (const [k, l] of leases) if (l.until + LEASE_MS <= now) leases.delete(k);
+    // idle for LEASE_MS past its lease's end (the size of the next lease is learnt until then)
+    for (const [k, b] of buckets)
+      if (b.asking === 0 && b.until + LEASE_MS <= now && b.used + LEASE_MS <= now) {
+        b.dead = true;
+        buckets.delete(k);
+      }
+    for (const [ip, rec] of byIp) if (Object.values(rec).every((b) => b?.dead !== false)) byIp.delete(ip);
   };
+  const bucket = (key: string, budget: Budget): Bucket => {
+    let b = buckets.get(key);
+    if (!b) {
+      b = newBucket(key, budget);
+      buckets.set(key, b);
+      if (buckets.size > MAX_BUCKETS) prune(Date.now());
+    }
+    return b;
+  };
+  const viewerBucket = (cls: LimitClass, v: Viewer): Bucket => {
+    let rec = byViewer.get(v);
+    if (!rec) byViewer.set(v, (rec = {}));
+    const b = rec[cls];
+    if (b && !b.dead) return b;
+    const service = v.role === 'service';
+    return (rec[cls] = bucket(
+      `${prefix}:rl:${cls}:${service ? 's' : 'u'}:${v.orgId}:${v.userId}`,
+      service ? config.service[cls] : config.user[cls],
+    ));
+  };
+  const ipBucket = (cls: LimitClass, ip: string): Bucket => {
+    let rec = byIp.get(ip);
+    if (!rec) byIp.set(ip, (rec = {}));
+    const b = rec[cls];
+    if (b && !b.dead) return b;
+    return (rec[cls] = bucket(`${prefix}:rl:${cls}:ip:${ip}`, config.ip[cls]));
+  };
+
   let warned = 0;
   const failOpen = (err?: unknown) => {
     metrics.failOpen.inc();
@@ -197,87 +311,156 @@ export function createRateLimiter(deps: {
     return undefined;
   };
 
+  // ---- background refills -------------------------------------------------------------------
+  let queue: Bucket[] = [];
+  let refillTimer: NodeJS.Timeout | undefined;
+  const queueRefill = (b: Bucket) => {
+    b.refilling = true;
+    b.asking++;
+    queue.push(b);
+    if (!refillTimer) {
+      refillTimer = setTimeout(sendRefills, REFILL_BATCH_MS);
+      refillTimer.unref();
+    }
+  };
+  const refilled = (b: Bucket) => {
+    b.refilling = false;
+    b.asking--;
+  };
+  const sendRefills = () => {
+    refillTimer = undefined;
+    const batch = queue.length <= REFILL_MAX_KEYS ? queue : queue.slice(0, REFILL_MAX_KEYS);
+    queue = batch === queue ? [] : queue.slice(batch.length);
+    if (queue.length) {
+      refillTimer = setTimeout(sendRefills, 0);
+      refillTimer.unref();
+    }
+    const now = Date.now();
+    const keys: string[] = [];
+    const args: number[] = [];
+    const asked: Bucket[] = [];
+    for (const b of batch) {
+      // up to twice the lease (at least 1), never beyond the cap, counting what is still held
+      const held = b.until > now ? b.n : 0;
+      const want = Math.min(b.cap, Math.max(1, 2 * b.size)) - held;
+      if (want <= 0 || r.status !== 'ready') {
+        refilled(b);
+        continue;
+      }
+      keys.push(b.key);
+      args.push(b.budget.rate, b.budget.burst, want);
+      asked.push(b);
+    }
+    if (!keys.length) return;
+    // a refill that does not answer in time is given up (its tokens, if Redis took them, are lost:
+    // the client is refused that many early at worst); one that fails is not retried. The answer
+    // is applied in the first callback on the command's own promise, so that anything that sees
+    // Redis's state after the refill also finds it applied here
+    let over = false;
+    const settle = (given?: number[]) => {
+      if (over) return;
+      over = true;
+      clearTimeout(timer);
+      const at = Date.now();
+      for (let i = 0; i < asked.length; i++) {
+        const b = asked[i] as Bucket;
+        refilled(b);
+        const g = Number(given?.[i] ?? 0);
+        if (g <= 0) continue;
+        b.n = (b.until > at ? b.n : 0) + g;
+        b.size = b.n;
+        b.until = at + LEASE_MS;
+      }
+    };
+    const timer = setTimeout(settle, Math.max(1_000, config.redisTimeoutMs));
+    refillAll(r, keys, args).then(settle, () => settle());
+  };
+
+  /** Spends a leased token (the caller checked one is there); half spent: a refill is queued. */
+  const spend = (b: Bucket, now: number) => {
+    b.n--;
+    b.used = now;
+    if (!b.refilling && b.cap > 0 && 2 * b.n <= b.size) queueRefill(b);
+  };
+
+  /**
+   * The check when a bucket has no leased token: the others' are spent (given back if refused),
+   * those without ask Redis, each for one token plus its next lease (one token only while another
+   * check or a refill of it is under way, so a burst of concurrent checks does not lease it dry).
+   */
+  const ask = async (cls: LimitClass, b1: Bucket, b2: Bucket | undefined, now: number): Promise<Verdict> => {
+    const spent: Bucket[] = [];
+    const asked: Bucket[] = [];
+    const keys: string[] = [];
+    const args: number[] = [];
+    for (const b of b2 ? [b1, b2] : [b1]) {
+      if (b.n >= 1 && b.until > now) {
+        spend(b, now);
+        spent.push(b);
+        continue;
+      }
+      b.used = now;
+      asked.push(b);
+      keys.push(b.key);
+      args.push(b.budget.rate, b.budget.burst, b.asking > 0 ? 1 : 1 + nextLease(b, now));
+    }
+    // commands would queue while disconnected: do not add to the queue, let the operation through
+    if (r.status !== 'ready') return failOpen();
+    for (const b of asked) b.asking++;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const taken = await Promise.race([takeAll(r, keys, args), timeout(config.redisTimeoutMs, (t) => (timer = t))]);
+      if (taken === 'timeout') return failOpen();
+      if (taken.wait === 0) {
+        const until = Date.now() + LEASE_MS;
+        for (let j = 0; j < asked.length; j++) {
+          const extra = Math.max(0, (taken.given[j] ?? 1) - 1);
+          const b = asked[j] as Bucket;
+          // a live lease grows by what this take got: one granted meanwhile to a concurrent
+          // check or refill, or a spent one this take added nothing to (it keeps its size, so the
+          // next lease still doubles it); otherwise this take's lease replaces the expired one (a
+          // lease of 0 too: the next check's lease grows from it)
+          if (b.until > now && (b.n >= 1 || extra === 0)) {
+            b.n += extra;
+            b.size += extra;
+          } else {
+            b.n = extra;
+            b.size = extra;
+            b.until = until;
+          }
+        }
+        return undefined;
+      }
+      for (const b of spent) b.n++;
+      metrics.rejected.inc({ class: cls });
+      return Math.max(1, Math.ceil(taken.wait / 1000));
+    } catch (err) {
+      return failOpen(err);
+    } finally {
+      clearTimeout(timer);
+      for (const b of asked) b.asking--;
+    }
+  };
+
   return {
     enabled: true,
     refused: (cls) => metrics.rejected.inc({ class: cls }),
-    async take(cls, viewer, ip) {
-      // no closures per call: this runs for every operation
-      const keys: string[] = [];
-      const budgets: Budget[] = [];
-      if (viewer?.role === 'service') {
-        keys.push(`${prefix}:rl:${cls}:s:${viewer.orgId}:${viewer.userId}`);
-        budgets.push(config.service[cls]);
-      } else {
-        if (viewer) {
-          keys.push(`${prefix}:rl:${cls}:u:${viewer.orgId}:${viewer.userId}`);
-          budgets.push(config.user[cls]);
-        }
-        if (ip) {
-          keys.push(`${prefix}:rl:${cls}:ip:${ip}`);
-          budgets.push(config.ip[cls]);
-        }
+    take(cls, viewer, ip) {
+      // no closures, arrays or key strings per call when leases cover it: this runs for every operation
+      let b1 = viewer ? viewerBucket(cls, viewer) : undefined;
+      let b2 = ip && viewer?.role !== 'service' ? ipBucket(cls, ip) : undefined;
+      if (!b1) {
+        b1 = b2;
+        b2 = undefined;
       }
-      if (keys.length === 0) return undefined;
-      // spend leased tokens first: each bucket with one left gives it now (given back if the
-      // buckets without one are refused); only those without ask Redis
+      if (!b1) return undefined;
       const now = Date.now();
-      const spent: Lease[] = [];
-      const askKeys: string[] = [];
-      const args: number[] = [];
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i] as string;
-        const l = leases.get(k);
-        if (l && l.n >= 1 && l.until > now) {
-          l.n--;
-          spent.push(l);
-          continue;
-        }
-        // one lease per bucket in flight: checks that miss while another is asking take one token
-        // each, so a burst of concurrent checks (100 sockets from one address) does not lease the
-        // bucket dry
-        const b = budgets[i] as Budget;
-        askKeys.push(k);
-        args.push(b.rate, b.burst, asking.has(k) ? 1 : 1 + nextLease(l, leaseCap(b), now));
+      if (b1.n >= 1 && b1.until > now && (!b2 || (b2.n >= 1 && b2.until > now))) {
+        spend(b1, now);
+        if (b2) spend(b2, now);
+        return undefined;
       }
-      if (askKeys.length === 0) return undefined;
-      // commands would queue while disconnected: do not add to the queue, let the operation through
-      if (r.status !== 'ready') return failOpen();
-      for (const k of askKeys) asking.set(k, (asking.get(k) ?? 0) + 1);
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const taken = await Promise.race([takeAll(r, askKeys, args), timeout(config.redisTimeoutMs, (t) => (timer = t))]);
-        if (taken === 'timeout') return failOpen();
-        if (taken.wait === 0) {
-          const until = Date.now() + LEASE_MS;
-          for (let j = 0; j < askKeys.length; j++) {
-            const extra = Math.max(0, (taken.given[j] ?? 1) - 1);
-            const k = askKeys[j] as string;
-            const l = leases.get(k);
-            // a live lease grows by what this take got: one granted meanwhile to a concurrent
-            // check, or a spent one this take added nothing to (it keeps its size, so the next
-            // lease still doubles it); otherwise this take's lease replaces the expired one (a
-            // lease of 0 too: the next check's lease grows from it)
-            if (l && l.until > now && (l.n >= 1 || extra === 0)) {
-              l.n += extra;
-              l.size += extra;
-            } else leases.set(k, { n: extra, size: extra, until });
-          }
-          if (leases.size > 10_000) pruneLeases();
-          return undefined;
-        }
-        for (const l of spent) l.n++;
-        metrics.rejected.inc({ class: cls });
-        return Math.max(1, Math.ceil(taken.wait / 1000));
-      } catch (err) {
-        return failOpen(err);
-      } finally {
-        clearTimeout(timer);
-        for (const k of askKeys) {
-          const n = (asking.get(k) ?? 1) - 1;
-          if (n > 0) asking.set(k, n);
-          else asking.delete(k);
-        }
-      }
+      return ask(cls, b1, b2, now);
     },
   };
 }

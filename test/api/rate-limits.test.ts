@@ -5,6 +5,7 @@
 // Every test uses its own users and its own client address (X-Forwarded-For with TRUSTED_PROXIES=1),
 // so budgets of one test never meet another's.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { sleep, until } from '../harness/clients.js';
 import { seedOrg, type SeededOrg, type SeededUser } from '../harness/seed.js';
@@ -233,13 +234,52 @@ describe('rate limits', () => {
     await new Promise((r) => setTimeout(r, 5_200));
     expect(await limiter.take('query', viewer, undefined)).toBeUndefined();
     expect(await tokens()).toBeCloseTo(58, 0);
-    // a busy client's leases grow: 1 + 1, then 1 + 2 taken at once
+    // a busy client's lease grows: 1 + 1 taken at once
     expect(await limiter.take('query', viewer, undefined)).toBeUndefined();
     expect(await tokens()).toBeCloseTo(56, 0);
-    expect(await limiter.take('query', viewer, undefined)).toBeUndefined(); // the leased token, no Redis
-    expect(await tokens()).toBeCloseTo(56, 0);
-    expect(await limiter.take('query', viewer, undefined)).toBeUndefined();
-    expect(await tokens()).toBeCloseTo(53, 0);
+    // the leased token answers at once (no promise, no Redis), and the spent lease is refilled in
+    // the background to twice its size
+    expect(limiter.take('query', viewer, undefined)).toBeUndefined();
+    await until(async () => Math.round(await tokens()) === 54, 5_000, 'a refill of 2');
+    // half of that spent: topped up to 4 (3 more)
+    expect(limiter.take('query', viewer, undefined)).toBeUndefined();
+    await until(async () => Math.round(await tokens()) === 51, 5_000, 'a refill of 3');
+    // the refilled lease serves the next checks without Redis
+    expect(limiter.take('query', viewer, undefined)).toBeUndefined();
+    expect(Math.round(await tokens())).toBe(51);
+  });
+
+  it('refills the leases of many busy clients in one Redis call', async () => {
+    const { limiter } = serviceLimiter();
+    const viewers = Array.from(
+      { length: 20 },
+      () => ({ role: 'service', orgId: org.orgId, userId: `svc-${randomUUID()}`, name: 'bridge' }) as Viewer,
+    );
+    // each gets a lease of one token (a first check, then one that leases)
+    for (const v of viewers) {
+      expect(await limiter.take('query', v, undefined)).toBeUndefined();
+      expect(await limiter.take('query', v, undefined)).toBeUndefined();
+    }
+    const keys = new Set(viewers.map((v) => `${a.config.redisPrefix}:rl:query:s:${org.orgId}:${v.userId}`));
+    const monitor = await (a.container.redis.commands as Redis).monitor();
+    const calls: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'evalsha' && args.some((x) => keys.has(x))) calls.push(args);
+    });
+    try {
+      // all twenty spend their leased token at once: each answer comes without Redis
+      for (const v of viewers) expect(limiter.take('query', v, undefined)).toBeUndefined();
+      const tokens = async () =>
+        Promise.all([...keys].map(async (k) => Math.round(Number(await a.container.redis.commands.hget(k, 't')))));
+      // every bucket refilled with 2 (60 - 1 - 2 - 2)
+      await until(async () => (await tokens()).every((t) => t === 55), 5_000, 'the refills');
+      await until(() => calls.length > 0, 5_000, 'the refill call seen by MONITOR');
+      // one script call carried all twenty buckets
+      expect(Number(calls[0]?.[2])).toBe(20);
+      expect(calls.length).toBe(1);
+    } finally {
+      monitor.disconnect();
+    }
   });
 
   it('service tokens have their own, larger budget and no per-address budget', async () => {
