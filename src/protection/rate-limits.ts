@@ -283,21 +283,28 @@ export function createRateLimiter(deps: {
   };
   const viewerBucket = (cls: LimitClass, v: Viewer): Bucket => {
     let rec = byViewer.get(v);
-    if (!rec) byViewer.set(v, (rec = {}));
-    const b = rec[cls];
-    if (b && !b.dead) return b;
+    if (!rec) {
+      rec = {};
+      byViewer.set(v, rec);
+    }
+    const known = rec[cls];
+    if (known && !known.dead) return known;
     const service = v.role === 'service';
-    return (rec[cls] = bucket(
-      `${prefix}:rl:${cls}:${service ? 's' : 'u'}:${v.orgId}:${v.userId}`,
-      service ? config.service[cls] : config.user[cls],
-    ));
+    const b = bucket(`${prefix}:rl:${cls}:${service ? 's' : 'u'}:${v.orgId}:${v.userId}`, service ? config.service[cls] : config.user[cls]);
+    rec[cls] = b;
+    return b;
   };
   const ipBucket = (cls: LimitClass, ip: string): Bucket => {
     let rec = byIp.get(ip);
-    if (!rec) byIp.set(ip, (rec = {}));
-    const b = rec[cls];
-    if (b && !b.dead) return b;
-    return (rec[cls] = bucket(`${prefix}:rl:${cls}:ip:${ip}`, config.ip[cls]));
+    if (!rec) {
+      rec = {};
+      byIp.set(ip, rec);
+    }
+    const known = rec[cls];
+    if (known && !known.dead) return known;
+    const b = bucket(`${prefix}:rl:${cls}:ip:${ip}`, config.ip[cls]);
+    rec[cls] = b;
+    return b;
   };
 
   let warned = 0;

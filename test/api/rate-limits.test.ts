@@ -269,8 +269,7 @@ describe('rate limits', () => {
     try {
       // all twenty spend their leased token at once: each answer comes without Redis
       for (const v of viewers) expect(limiter.take('query', v, undefined)).toBeUndefined();
-      const tokens = async () =>
-        Promise.all([...keys].map(async (k) => Math.round(Number(await a.container.redis.commands.hget(k, 't')))));
+      const tokens = async () => Promise.all([...keys].map(async (k) => Math.round(Number(await a.container.redis.commands.hget(k, 't')))));
       // every bucket refilled with 2 (60 - 1 - 2 - 2)
       await until(async () => (await tokens()).every((t) => t === 55), 5_000, 'the refills');
       await until(() => calls.length > 0, 5_000, 'the refill call seen by MONITOR');
