@@ -835,6 +835,8 @@ const pct = (on: number, off: number) => `${on >= off ? '+' : '−'}${fmt(Math.a
 
 /** Server CPU per mutation, µs: % of one core → µs of CPU per second, per mutation. */
 const usPerMutation = (r: SendRow) => (r.perSec > 0 ? (r.serverCpu * 10_000) / r.perSec : Number.NaN);
+/** µs of CPU per mutation of a process group during a step, from its % of one core. */
+const usPer = (r: SendRow, percent: number) => (r.perSec > 0 ? (percent * 10_000) / r.perSec : Number.NaN);
 
 function printSendAb(rounds: AbRound[]) {
   console.log('\n== sendab: sendMessage with rate limits and audit off (A) and on at defaults (B), alternating ==');
@@ -906,6 +908,22 @@ function printSendAb(rounds: AbRound[]) {
       rows,
     ),
   );
+  // where the difference goes: the median over rounds of on − off, in µs of CPU per mutation, for
+  // the API instance, PostgreSQL and Redis (every client of theirs) and the whole machine
+  const costs = opts.concurrency.map((c) => {
+    const r = rounds.filter((x) => x.concurrency === c);
+    const d = (f: (x: SendRow) => number) => fmt(median(r.map((x) => f(x.on) - f(x.off))), 0);
+    return [
+      c,
+      d(usPerMutation),
+      d((x) => usPer(x, x.system.postgres)),
+      d((x) => usPer(x, x.system.redis)),
+      d((x) => usPer(x, x.system.machine)),
+      fmt(median(r.map((x) => usPer(x.off, x.off.system.machine))), 0),
+    ];
+  });
+  console.log('\nCPU per mutation, on − off (median over the rounds, µs; PostgreSQL and Redis count every client of theirs):');
+  console.log(table(['clients', 'API instance', 'PostgreSQL', 'Redis', 'whole machine', 'whole machine, off'], costs));
 }
 
 function printSend(rows: SendRow[]) {
