@@ -15,6 +15,9 @@ import { EVENTS, conversation, events, expectContiguous, history, messageIds, se
 import { PRESENCE_ENV, changes, device, waitForPresence, watch } from '../presence/ops.js';
 import { createReminder, deliveriesOf, inSeconds, inbox, stored, tickOf } from '../reminders/ops.js';
 import type { Cluster } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { createRateLimiter, limitMetrics } from '../../src/protection/rate-limits.js';
+import type { Viewer } from '../../src/shared/viewer.js';
 
 const nodes = inject('redisClusterNodes');
 if (!nodes && process.env.CI === 'true') throw new Error('no Redis Cluster for the cluster tests (redis-server and redis-cli are needed)');
@@ -107,6 +110,36 @@ describe.skipIf(!nodes)('on a Redis Cluster', () => {
     const key = `${a.config.redisPrefix}:rl:query:ip:${ip}`;
     const tokens = Number(await a.container.redis.commands.hget(key, 't'));
     expect(Math.floor(tokens)).toBe(27);
+  });
+
+  it('refills the leases of busy clients whose buckets live on different masters', async ({ a, org }) => {
+    // a service budget of 60 leases up to 6 tokens per instance; twenty clients' buckets spread over
+    // the three masters, so one script for all of their refills would be refused (CROSSSLOT)
+    const rl = a.config.rateLimits;
+    const limiter = createRateLimiter({
+      config: { ...rl, service: { ...rl.service, query: { rate: 0.01, burst: 60 } } },
+      redis: a.container.redis.commands,
+      prefix: a.config.redisPrefix,
+      metrics: limitMetrics(a.container.metrics),
+      logger: a.container.logger,
+    });
+    const viewers = Array.from(
+      { length: 20 },
+      () => ({ role: 'service', orgId: org.orgId, userId: `svc-${randomUUID()}`, name: 'bridge' }) as Viewer,
+    );
+    for (const v of viewers) {
+      expect(await limiter.take('query', v, undefined)).toBeUndefined(); // one token, no lease
+      expect(await limiter.take('query', v, undefined)).toBeUndefined(); // one, and a lease of one
+    }
+    // each spends its leased token at once; the spent leases are refilled in the background with 2
+    for (const v of viewers) expect(limiter.take('query', v, undefined)).toBeUndefined();
+    const tokens = () =>
+      Promise.all(
+        viewers.map(async (v) =>
+          Math.round(Number(await a.container.redis.commands.hget(`${a.config.redisPrefix}:rl:query:s:${org.orgId}:${v.userId}`, 't'))),
+        ),
+      );
+    await until(async () => (await tokens()).every((t) => t === 55), 5_000, 'every bucket refilled');
   });
 
   it("caps a user's sockets across instances, with leases renewed per user on the cluster", async ({ a, b, org, prefix }) => {
