@@ -44,7 +44,8 @@ export function createAuditWriter(deps: AuditWriterDeps): AuditWriter {
   });
   const batches = new Counter({ name: 'wardline_audit_batches_total', help: 'Audit INSERTs written (one per batch)', registers });
   const failures = new Counter({ name: 'wardline_audit_write_failures_total', help: 'Failed audit batch writes (retried)', registers });
-  let buffer: AuditEntry[] = [];
+  /** Entries encoded as they are recorded ({@link repo.encodeRow}): one flat string each. */
+  let buffer: string[] = [];
   new Gauge({
     name: 'wardline_audit_buffered',
     help: 'Audit entries waiting to be written',
@@ -72,7 +73,7 @@ export function createAuditWriter(deps: AuditWriterDeps): AuditWriter {
       const batch = buffer.length <= config.batchSize ? buffer : buffer.slice(0, config.batchSize);
       buffer = batch === buffer ? [] : buffer.slice(batch.length);
       try {
-        await repo.insertMany(db, batch);
+        await repo.insertEncoded(db, batch);
         written.inc(batch.length);
         batches.inc();
         if (failing) logger.info('audit log writes recovered');
@@ -120,7 +121,7 @@ export function createAuditWriter(deps: AuditWriterDeps): AuditWriter {
         dropped.inc();
         return;
       }
-      buffer.push(entry);
+      buffer.push(repo.encodeRow(entry));
       if (writing) return; // the running write takes it (or reschedules)
       if (buffer.length >= config.batchSize && !failing) void flush();
       else schedule();
