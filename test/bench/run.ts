@@ -32,10 +32,11 @@
 //            RATE_LIMITS=off AUDIT=off, instance B with both on at their defaults (the per-address
 //            budgets lifted, as BENCH_LIMITS=on does), on the same database, Redis and loadgen; the
 //            send step alternates between them, A B B A ..., BENCH_AB_ROUNDS rounds per
-//            BENCH_CONCURRENCY after one warm-up step each, so drift (a database that grows, a
+//            BENCH_CONCURRENCY after BENCH_AB_WARMUP warm-up steps each, so drift (a database that grows, a
 //            neighbour that starts) falls on both alike. Prints every step and, per client count,
 //            the median of each, on/off − 1 of the medians and the median of the rounds' on/off − 1
-//            (paired). Runs alone (not with other scenarios).
+//            (paired), and where the difference in CPU per mutation goes (API, PostgreSQL, Redis,
+//            machine). Runs alone (not with other scenarios).
 //   idle     BENCH_IDLE_SOCKETS idle subscribed sockets per instance (several loadgen processes);
 //            KiB per socket (RSS, heap) and each instance's RSS at start, before any socket.
 //            With BENCH_LIMITS=on, the per-user socket cap refuses most of them (8 per user).
@@ -49,6 +50,7 @@
 //   BENCH_SCENARIOS     which scenarios                                      default fanout1,fanout5,send,storm,idle
 //   BENCH_SEND_CONVS    conversations the send scenario spreads over         default 100
 //   BENCH_AB_ROUNDS     sendab: A/B pairs per client count                   default 6
+//   BENCH_AB_WARMUP     sendab: warm-up steps per instance and client count  default 2
 //   BENCH_AB_ON         sendab: what instance B turns on (limits, audit)     default limits,audit
 //   BENCH_STORM_MISSED  events each storm subscriber missed (replayed)       default 3
 //   BENCH_STORM_CONCURRENCY  sockets connecting at a time in the storm       default 100
@@ -131,6 +133,7 @@ const opts = {
     .filter(Boolean),
   sendConvs: Math.max(1, Math.floor(Number(env.BENCH_SEND_CONVS ?? 100))),
   abRounds: Math.max(1, Math.floor(Number(env.BENCH_AB_ROUNDS ?? 6))),
+  abWarmup: Math.max(0, Math.floor(Number(env.BENCH_AB_WARMUP ?? 2))),
   abOn: (env.BENCH_AB_ON ?? 'limits,audit').split(',').map((x) => x.trim()),
   stormMissed: Math.max(1, Math.floor(Number(env.BENCH_STORM_MISSED ?? 3))),
   stormConcurrency: Math.max(1, Math.floor(Number(env.BENCH_STORM_CONCURRENCY ?? 100))),
@@ -692,18 +695,21 @@ interface AbRound {
 }
 
 /**
- * sendab: after one warm-up step on each instance per client count, `abRounds` pairs per client
+ * sendab: after `abWarmup` warm-up steps on each instance per client count, `abRounds` pairs per client
  * count, in the order A B, B A, A B, ... so that a trend over the sitting weighs on both alike.
  */
 async function runSendAb(): Promise<AbRound[]> {
   const out: AbRound[] = [];
   log(
-    `sendab: A = limits and audit off, B = on at defaults; ${opts.abRounds} rounds × concurrency ${opts.concurrency.join(', ')} × ${opts.seconds} s`,
+    `sendab: A = limits and audit off, B = on at defaults; ${opts.abWarmup} warm-up and ${opts.abRounds} counted rounds × concurrency ${opts.concurrency.join(', ')} × ${opts.seconds} s`,
   );
-  for (const concurrency of opts.concurrency) {
-    await sendStepOn(0, concurrency, false);
-    await sendStepOn(1, concurrency, false);
-  }
+  // warm-up, not counted: JIT, heap growth and leases settle on both instances (one step was not
+  // enough for B, which runs more code: its first counted rounds at 32 clients were 20-30 % down)
+  for (const concurrency of opts.concurrency)
+    for (let w = 0; w < opts.abWarmup; w++) {
+      await sendStepOn(0, concurrency, false);
+      await sendStepOn(1, concurrency, false);
+    }
   for (let round = 1; round <= opts.abRounds; round++)
     for (const concurrency of opts.concurrency) {
       const profileThis = !!opts.profileDir && round === opts.abRounds;
