@@ -180,6 +180,8 @@ export interface RateLimitConfig {
   service: Record<LimitClass, Budget>;
   /** Longest wait for Redis before an operation is let through unchecked (fail open). */
   redisTimeoutMs: number;
+  /** How long an instance may hold tokens it leased from a busy client's bucket (docs/protection.md, "Cost per operation"). */
+  leaseMs: number;
   /** Proxies in front of the server: the client address is this many entries from the right of X-Forwarded-For. */
   trustedProxies: number;
   socketsPerUser: number;
@@ -327,6 +329,7 @@ const schema = z.object({
   ...budgetEnv('ip'),
   ...budgetEnv('service'),
   RATE_LIMIT_REDIS_TIMEOUT_MS: int(1, 10_000).default(100),
+  RATE_LIMIT_LEASE_MS: int(100, 600_000).default(30_000),
   TRUSTED_PROXIES: int(0, 10).default(0),
   WS_MAX_SOCKETS_PER_USER: int(1, 10_000).default(20),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: int(1, 10_000).default(100),
@@ -509,6 +512,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, devSecret?: string): Config {
       ip: budgetsOf(e, 'ip'),
       service: budgetsOf(e, 'service'),
       redisTimeoutMs: e.RATE_LIMIT_REDIS_TIMEOUT_MS,
+      leaseMs: e.RATE_LIMIT_LEASE_MS,
       trustedProxies: e.TRUSTED_PROXIES,
       socketsPerUser: e.WS_MAX_SOCKETS_PER_USER,
       subscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,

@@ -118,7 +118,8 @@ function refillAll(r: TakeRedis, keys: string[], args: number[]): Promise<number
 
 /**
  * Leases. A check that finds no local token of a bucket takes from Redis one token plus a few
- * more, which this instance then spends without a round trip for up to LEASE_MS; what is left then
+ * more, which this instance then spends without a round trip for up to `leaseMs` (RATE_LIMIT_LEASE_MS,
+ * 30 s by default: a client that sends every few seconds keeps its lease); what is left then
  * is dropped. So a busy user costs one Redis call per several operations instead of one each.
  *
  * How many more adapts to the bucket's demand on this instance, so that leases go only to clients
@@ -139,7 +140,6 @@ function refillAll(r: TakeRedis, keys: string[], args: number[]): Promise<number
  * (every check asks Redis).
  */
 const LEASE_DIVISOR = 10;
-const LEASE_MS = 5_000;
 const MIN_LEASE_BURST = 40;
 const REFILL_BATCH_MS = 20;
 /** Most buckets one refill call carries (a longer queue goes in several calls). */
@@ -249,6 +249,7 @@ export function createRateLimiter(deps: {
   logger: Logger;
 }): RateLimiter {
   const { config, redis, prefix, metrics } = deps;
+  const LEASE_MS = config.leaseMs;
   if (!config.enabled) return { enabled: false, take: () => undefined, refused: () => {} };
   const r = redis as TakeRedis;
   if (!r.wlRateTake) r.defineCommand('wlRateTake', { lua: TAKE_LUA });

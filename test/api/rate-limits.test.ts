@@ -196,15 +196,18 @@ describe('rate limits', () => {
     }
     expect(refusedInARow).toBe(4); // both instances refuse: the shared budget is spent
     expect(ok).toBeLessThanOrEqual(60);
-    // at worst each instance's last lease goes unused (up to 6 each); a lease left unused for 5 s is
-    // dropped, which only a machine too slow to send a dozen requests in 5 s would see
+    // at worst each instance's last lease goes unused (up to 6 each); a lease is held for 30 s
+    // (RATE_LIMIT_LEASE_MS), far longer than this loop takes
     if (slowest < 300) expect(ok).toBeGreaterThanOrEqual(60 - 2 * 6);
   });
 
-  /** A limiter of instance A's deployment and a fresh service token subject (budget 0.01/60, leases up to 6). */
-  const serviceLimiter = () => ({
+  /**
+   * A limiter of instance A's deployment and a fresh service token subject (budget 0.01/60, leases
+   * up to 6), its leases held for `leaseMs` (RATE_LIMIT_LEASE_MS, 30 s by default).
+   */
+  const serviceLimiter = (leaseMs = a.config.rateLimits.leaseMs) => ({
     limiter: createRateLimiter({
-      config: a.config.rateLimits,
+      config: { ...a.config.rateLimits, leaseMs },
       redis: a.container.redis.commands,
       prefix: a.config.redisPrefix,
       metrics: limitMetrics(a.container.metrics),
@@ -225,13 +228,14 @@ describe('rate limits', () => {
   });
 
   it('a client that asks once in a while holds no lease: each check takes one token of the shared budget', async () => {
-    const { limiter, viewer } = serviceLimiter();
+    // leases held for 2 s here, so that the test can wait past one
+    const { limiter, viewer } = serviceLimiter(2_000);
     const key = `${a.config.redisPrefix}:rl:query:s:${org.orgId}:${viewer.userId}`;
     const tokens = async () => Number(await a.container.redis.commands.hget(key, 't'));
     expect(await limiter.take('query', viewer, undefined)).toBeUndefined();
     expect(await tokens()).toBeCloseTo(59, 0);
-    // past the lease period (5 s): the next check learns that nothing was spent, and leases nothing
-    await new Promise((r) => setTimeout(r, 5_200));
+    // past the lease period: the next check learns that nothing was spent, and leases nothing
+    await new Promise((r) => setTimeout(r, 2_200));
     expect(await limiter.take('query', viewer, undefined)).toBeUndefined();
     expect(await tokens()).toBeCloseTo(58, 0);
     // a busy client's lease grows: 1 + 1 taken at once
