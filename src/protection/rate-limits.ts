@@ -146,6 +146,8 @@ const REFILL_BATCH_MS = 20;
 const REFILL_MAX_KEYS = 200;
 /** Buckets kept in memory before idle ones are dropped. */
 const MAX_BUCKETS = 10_000;
+/** How long a bucket must have been idle to be dropped past MAX_BUCKETS. */
+const PRUNE_IDLE_MS = 5_000;
 
 /** An instance's side of one Redis bucket: its leased tokens and what is under way to Redis. */
 interface Bucket {
@@ -262,12 +264,17 @@ export function createRateLimiter(deps: {
   const byViewer = new WeakMap<Viewer, Partial<Record<LimitClass, Bucket>>>();
   const byIp = new Map<string, Partial<Record<LimitClass, Bucket>>>();
   let pruned = 0;
+  /**
+   * Past MAX_BUCKETS, at most once a second: drops the buckets idle for PRUNE_IDLE_MS that hold no
+   * live leased token (none of the budget is lost; a dropped bucket only forgets how big its next
+   * lease should be). Memory stays bounded by the clients of the last few seconds, not of the lease
+   * period, also under a flood of new addresses.
+   */
   const prune = (now: number) => {
-    if (now - pruned < LEASE_MS) return;
+    if (now - pruned < 1_000) return;
     pruned = now;
-    // idle for LEASE_MS past its lease's end (the size of the next lease is learnt until then)
     for (const [k, b] of buckets)
-      if (b.asking === 0 && b.until + LEASE_MS <= now && b.used + LEASE_MS <= now) {
+      if (b.asking === 0 && (b.n === 0 || b.until <= now) && b.used + PRUNE_IDLE_MS <= now) {
         b.dead = true;
         buckets.delete(k);
       }
