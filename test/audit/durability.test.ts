@@ -106,6 +106,40 @@ describe('batching', () => {
   });
 });
 
+describe('an entry that cannot be encoded', () => {
+  it('is dropped and counted; the request that recorded it and the entries around it are unaffected', async ({ app }) => {
+    const org = await seedOrg(app);
+    const audit = app.container.services.audit;
+    const metric = async (name: string) =>
+      Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await app.container.metrics.registry.metrics())?.[1] ?? 'NaN');
+    const droppedBefore = await metric('wardline_audit_dropped_total');
+    const entry = (requestId: string, detail: Record<string, unknown> | null) => ({
+      at: new Date(),
+      orgId: org.orgId,
+      userId: `${org.orgId}:u`,
+      role: 'admin',
+      transport: 'http',
+      ip: null,
+      socketId: null,
+      requestId,
+      operation: 'mutation' as const,
+      operationName: null,
+      field: 'promoteModel',
+      objectType: 'Model',
+      objectIds: [],
+      outcome: 'ok',
+      detail,
+    });
+    // a detail JSON cannot hold: recording it does not throw into the caller
+    expect(() => audit.record(entry('bad', { version: 1n }))).not.toThrow();
+    audit.record(entry('good', { version: 1 }));
+    await audit.flush();
+    expect(await metric('wardline_audit_dropped_total')).toBe(droppedBefore + 1);
+    const rows = (await auditRows(app, org.orgId)).filter((r) => r.field === 'promoteModel');
+    expect(rows.map((r) => r.requestId)).toEqual(['good']);
+  });
+});
+
 describe('PostgreSQL outage', () => {
   it('keeps up to AUDIT_MAX_BUFFER entries (beyond: dropped and counted) and writes them once it is back', async ({ app }) => {
     const proxy = await pgProxy();

@@ -41,8 +41,8 @@ export const auditEvents = pgTable(
   },
   (t) => [
     index('audit_events_org_at_idx').on(t.orgId, t.at.desc(), t.id.desc()),
-    // a hash index: a tenth of a btree's cost per row here (docs/audit.md, "Indexes"); for a rare user
-    // the planner reads that user's rows through it, for a frequent one it walks org_at
+    // a hash index: a tenth of a btree's cost per row here (docs/audit.md, "Indexes"); the planner
+    // reads a rare user's rows through it, and can walk org_at for a user with many rows
     index('audit_events_user_idx').using('hash', t.userId),
     // a pending list of 32 MB: new entries are merged into the index in larger, cheaper batches
     index('audit_events_object_ids_idx').using('gin', t.objectIds).with({ gin_pending_list_limit: 32768 }),

@@ -121,7 +121,16 @@ export function createAuditWriter(deps: AuditWriterDeps): AuditWriter {
         dropped.inc();
         return;
       }
-      buffer.push(repo.encodeRow(entry));
+      let row: string;
+      try {
+        row = repo.encodeRow(entry);
+      } catch (err) {
+        // a detail JSON cannot hold (a bigint, a cycle): never fail the request that recorded it
+        dropped.inc();
+        logger.error({ err, field: entry.field }, 'audit entry could not be encoded; dropped');
+        return;
+      }
+      buffer.push(row);
       if (writing) return; // the running write takes it (or reschedules)
       if (buffer.length >= config.batchSize && !failing) void flush();
       else schedule();
