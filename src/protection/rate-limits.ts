@@ -172,6 +172,9 @@ interface Bucket {
   dead: boolean;
 }
 
+/** Buckets of one viewer or one address, by operation class. */
+type ByClass = Partial<Record<LimitClass, Bucket>>;
+
 const newBucket = (key: string, budget: Budget): Bucket => ({
   key,
   budget,
@@ -261,8 +264,8 @@ export function createRateLimiter(deps: {
   // The instance's buckets by Redis key, and the same buckets found without building the key: per
   // viewer object (the authenticator hands out one object per token) and per client address.
   const buckets = new Map<string, Bucket>();
-  const byViewer = new WeakMap<Viewer, Partial<Record<LimitClass, Bucket>>>();
-  const byIp = new Map<string, Partial<Record<LimitClass, Bucket>>>();
+  const byViewer = new WeakMap<Viewer, ByClass>();
+  const byIp = new Map<string, ByClass>();
   let pruned = 0;
   /**
    * Past MAX_BUCKETS, at most once a second: drops the buckets idle for PRUNE_IDLE_MS that hold no
@@ -289,30 +292,40 @@ export function createRateLimiter(deps: {
     }
     return b;
   };
-  const viewerBucket = (cls: LimitClass, v: Viewer): Bucket => {
-    let rec = byViewer.get(v);
+  /** A viewer's or an address's buckets by class, made on first use. */
+  const recordOf = <K>(m: { get(k: K): ByClass | undefined; set(k: K, v: ByClass): unknown }, k: K): ByClass => {
+    let rec = m.get(k);
     if (!rec) {
       rec = {};
-      byViewer.set(v, rec);
+      m.set(k, rec);
     }
-    const known = rec[cls];
-    if (known && !known.dead) return known;
-    const service = v.role === 'service';
-    const b = bucket(`${prefix}:rl:${cls}:${service ? 's' : 'u'}:${v.orgId}:${v.userId}`, service ? config.service[cls] : config.user[cls]);
+    return rec;
+  };
+  /** The record's bucket of `cls` unless it was dropped (then the caller looks the key up again). */
+  const live = (rec: ByClass, cls: LimitClass) => {
+    const b = rec[cls];
+    return b && !b.dead ? b : undefined;
+  };
+  const keep = (rec: ByClass, cls: LimitClass, b: Bucket) => {
     rec[cls] = b;
     return b;
   };
+  // the key string is built only when the record has no live bucket of the class
+  const viewerBucket = (cls: LimitClass, v: Viewer): Bucket => {
+    const rec = recordOf(byViewer, v);
+    const service = v.role === 'service';
+    return (
+      live(rec, cls) ??
+      keep(
+        rec,
+        cls,
+        bucket(`${prefix}:rl:${cls}:${service ? 's' : 'u'}:${v.orgId}:${v.userId}`, service ? config.service[cls] : config.user[cls]),
+      )
+    );
+  };
   const ipBucket = (cls: LimitClass, ip: string): Bucket => {
-    let rec = byIp.get(ip);
-    if (!rec) {
-      rec = {};
-      byIp.set(ip, rec);
-    }
-    const known = rec[cls];
-    if (known && !known.dead) return known;
-    const b = bucket(`${prefix}:rl:${cls}:ip:${ip}`, config.ip[cls]);
-    rec[cls] = b;
-    return b;
+    const rec = recordOf(byIp, ip);
+    return live(rec, cls) ?? keep(rec, cls, bucket(`${prefix}:rl:${cls}:ip:${ip}`, config.ip[cls]));
   };
 
   let warned = 0;
@@ -350,6 +363,11 @@ export function createRateLimiter(deps: {
       refillTimer = setTimeout(sendRefills, 0);
       refillTimer.unref();
     }
+    // commands would queue while disconnected: refills are given up (the checks fail open)
+    if (r.status !== 'ready') {
+      for (const b of batch) refilled(b);
+      return;
+    }
     const now = Date.now();
     const keys: string[] = [];
     const args: number[] = [];
@@ -358,7 +376,7 @@ export function createRateLimiter(deps: {
       // up to twice the lease (at least 1), never beyond the cap, counting what is still held
       const held = b.until > now ? b.n : 0;
       const want = Math.min(b.cap, Math.max(1, 2 * b.size)) - held;
-      if (want <= 0 || r.status !== 'ready') {
+      if (want <= 0) {
         refilled(b);
         continue;
       }

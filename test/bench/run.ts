@@ -839,10 +839,10 @@ const median = (xs: number[]) => {
 };
 const pct = (on: number, off: number) => `${on >= off ? '+' : '−'}${fmt(Math.abs(on / off - 1) * 100, 1)} %`;
 
-/** Server CPU per mutation, µs: % of one core → µs of CPU per second, per mutation. */
-const usPerMutation = (r: SendRow) => (r.perSec > 0 ? (r.serverCpu * 10_000) / r.perSec : Number.NaN);
-/** µs of CPU per mutation of a process group during a step, from its % of one core. */
+/** µs of CPU per mutation of a process (group) during a step, from its % of one core. */
 const usPer = (r: SendRow, percent: number) => (r.perSec > 0 ? (percent * 10_000) / r.perSec : Number.NaN);
+/** The server instance's CPU per mutation, µs. */
+const usPerMutation = (r: SendRow) => usPer(r, r.serverCpu);
 
 function printSendAb(rounds: AbRound[]) {
   console.log('\n== sendab: sendMessage with rate limits and audit off (A) and on at defaults (B), alternating ==');
