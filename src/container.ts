@@ -15,7 +15,7 @@ import { ledgerRetention } from './realtime/retention.js';
 import { createQueues, queuePrefix, type Queues } from './jobs/queues.js';
 import { createCursorCodec, type CursorCodec } from './shared/cursor.js';
 import { createLogger, type Logger } from './shared/logger.js';
-import { connectRedis, isCluster, type RedisClient, type RedisTarget, withHandledUnsubscribes } from './shared/redis-client.js';
+import { connectRedis, isCluster, type RedisClient, type RedisTarget, withHandledSubscriptionCalls } from './shared/redis-client.js';
 import { redisRetryStrategy, watchRedis } from './shared/redis-watch.js';
 import { createShardedPubSub } from './realtime/sharded-pubsub.js';
 import type { FanoutPubSub } from './realtime/hub.js';
@@ -204,7 +204,7 @@ async function createRealtime(
   const pubsub: FanoutPubSub =
     isCluster(sub) && isCluster(d.pub)
       ? createShardedPubSub({ publisher: d.pub, subscriber: sub })
-      : new RedisPubSub({ publisher: d.pub as Redis, subscriber: withHandledUnsubscribes(sub as Redis) });
+      : new RedisPubSub({ publisher: d.pub as Redis, subscriber: withHandledSubscriptionCalls(sub as Redis) });
   const hub = createHub({ pubsub, db: d.db, logger: d.logger, channelPrefix: config.redisPrefix, pollMs: config.realtime.pollMs });
   d.closers.push(() => hub.close());
   const fanout = createFanout({

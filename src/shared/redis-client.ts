@@ -82,15 +82,17 @@ export function anyPipeline(redis: RedisClient): ChainableCommander {
 }
 
 /**
- * Marks the promises of a subscriber connection's UNSUBSCRIBE and PUNSUBSCRIBE as handled and
- * returns the connection. graphql-redis-subscriptions calls both without keeping the promise, and a
- * subscription that ends after its connection was closed (a shutdown, while a socket is still
- * finishing) gets "Connection is closed." from each, an unhandled rejection that ends the process.
- * A caller that keeps the promise still sees it reject; a failed unsubscribe ends with its
- * connection anyway.
+ * Marks the promises of a subscriber connection's (UN)SUBSCRIBE and P(UN)SUBSCRIBE as handled and
+ * returns the connection. Two callers drop them: graphql-redis-subscriptions, for UNSUBSCRIBE and
+ * PUNSUBSCRIBE, and ioredis itself, which re-sends SUBSCRIBE and PSUBSCRIBE for every channel when
+ * it reconnects (through these methods). Either rejects with "Connection is closed." when the
+ * connection ends before the answer (a shutdown while a socket is still finishing, or right after
+ * Redis came back), an unhandled rejection that ends the process. A caller that keeps the promise
+ * still sees it reject; a failed (un)subscribe ends with its connection anyway (a reconnect
+ * subscribes again).
  */
-export function withHandledUnsubscribes<R extends Redis>(r: R): R {
-  for (const name of ['unsubscribe', 'punsubscribe'] as const) {
+export function withHandledSubscriptionCalls<R extends Redis>(r: R): R {
+  for (const name of ['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe'] as const) {
     const original = (r[name] as (...a: unknown[]) => Promise<unknown>).bind(r);
     (r as unknown as Record<string, unknown>)[name] = (...a: unknown[]) => {
       const p = original(...a);
