@@ -40,7 +40,10 @@ export const auditEvents = pgTable(
     detail: jsonb('detail').$type<Record<string, unknown>>(),
   },
   (t) => [
-    index('audit_events_org_at_idx').on(t.orgId, t.at.desc(), t.id.desc()),
+    // ascending, read backwards for "newest first": new rows land at the right end of their org's
+    // range (PostgreSQL's fast path for a rising key, and 90/10 page splits) instead of at its left
+    // end, which cost about 5 µs more per row (docs/audit.md, "Indexes")
+    index('audit_events_org_at_idx').on(t.orgId, t.at, t.id),
     // a hash index: a tenth of a btree's cost per row here (docs/audit.md, "Indexes"); the planner
     // reads a rare user's rows through it, and can walk org_at for a user with many rows
     index('audit_events_user_idx').using('hash', t.userId),
