@@ -15,12 +15,26 @@ import { conversation, EVENTS, it } from '../harness/system.js';
 
 afterEach(disposeAll);
 
+/**
+ * Runs `fn` and returns the messages of the unhandled rejections raised meanwhile (they are reported
+ * after the microtask queue drains: it waits a moment after `fn`).
+ */
+async function unhandledDuring(fn: () => Promise<void>): Promise<string[]> {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.prependListener('unhandledRejection', onUnhandled);
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+  return unhandled.map((r) => (r instanceof Error ? r.message : String(r)));
+}
+
 describe('a subscription ending after the Redis subscriber closed', () => {
   it('unsubscribes without an unhandled rejection', async ({ a, org }) => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.prependListener('unhandledRejection', onUnhandled);
-    try {
+    const unhandled = await unhandledDuring(async () => {
       const c = await conversation(a, org.provider, [org.patient]);
       const sub = await live(a, connect(a, org.patient), EVENTS, { c });
       const redisSub = a.container.redis.sub as Redis; // this file runs on one Redis
@@ -28,19 +42,12 @@ describe('a subscription ending after the Redis subscriber closed', () => {
       await until(() => redisSub.status === 'end', 5_000, 'the subscriber connection to close');
       sub.stop(); // the client completes: the server unsubscribes on a closed connection
       await until(() => a.container.fanout.stats().subscriptions === 0, 5_000, 'the subscription to end');
-      // unhandled rejections are reported after the microtask queue drains: give them a moment
-      await new Promise((r) => setTimeout(r, 200));
-      expect(unhandled.map((r) => (r instanceof Error ? r.message : String(r)))).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-    }
+    });
+    expect(unhandled).toEqual([]);
   });
 
   it('closes while re-subscribing after a reconnect without an unhandled rejection', async ({ b, org }) => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.prependListener('unhandledRejection', onUnhandled);
-    try {
+    const unhandled = await unhandledDuring(async () => {
       const c = await conversation(b, org.provider, [org.patient]);
       await live(b, connect(b, org.patient), EVENTS, { c });
       const redisSub = b.container.redis.sub as Redis;
@@ -58,10 +65,7 @@ describe('a subscription ending after the Redis subscriber closed', () => {
       redisSub.stream.destroy();
       await closedOnReady;
       await until(() => redisSub.status === 'end', 5_000, 'the subscriber connection to close');
-      await new Promise((r) => setTimeout(r, 200));
-      expect(unhandled.map((r) => (r instanceof Error ? r.message : String(r)))).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-    }
+    });
+    expect(unhandled).toEqual([]);
   });
 });
