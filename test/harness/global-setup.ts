@@ -43,7 +43,15 @@ export default async function setup(project?: TestProject) {
 
 async function provideCluster(): Promise<{ seeds: string; teardown: () => Promise<void> }> {
   const none = async () => {};
-  if (process.env.TEST_REDIS_CLUSTER_NODES) return { seeds: process.env.TEST_REDIS_CLUSTER_NODES, teardown: none };
+  if (process.env.TEST_REDIS_CLUSTER_NODES) {
+    // a named cluster (.ci/run's) is never stopped here, but this run still counts as a user of the
+    // shared one, so that a concurrent run which happened to start it does not stop it under us
+    registerUser(SHARED_CLUSTER_BASE);
+    return {
+      seeds: process.env.TEST_REDIS_CLUSTER_NODES,
+      teardown: async () => void unregisterUser(SHARED_CLUSTER_BASE),
+    };
+  }
   if (!(await canRunCluster())) return { seeds: '', teardown: none };
   registerUser(SHARED_CLUSTER_BASE);
   const { seeds, started } = await startCluster(SHARED_CLUSTER_BASE);
