@@ -313,16 +313,12 @@ export function createRateLimiter(deps: {
   // the key string is built only when the record has no live bucket of the class
   const viewerBucket = (cls: LimitClass, v: Viewer): Bucket => {
     const rec = recordOf(byViewer, v);
-    const service = v.role === 'service';
-    return (
-      live(rec, cls) ??
-      keep(
-        rec,
-        cls,
-        bucket(`${prefix}:rl:${cls}:${service ? 's' : 'u'}:${v.orgId}:${v.userId}`, service ? config.service[cls] : config.user[cls]),
-      )
-    );
+    return live(rec, cls) ?? keep(rec, cls, newViewerBucket(cls, v));
   };
+  const newViewerBucket = (cls: LimitClass, v: Viewer): Bucket =>
+    v.role === 'service'
+      ? bucket(`${prefix}:rl:${cls}:s:${v.orgId}:${v.userId}`, config.service[cls])
+      : bucket(`${prefix}:rl:${cls}:u:${v.orgId}:${v.userId}`, config.user[cls]);
   const ipBucket = (cls: LimitClass, ip: string): Bucket => {
     const rec = recordOf(byIp, ip);
     return live(rec, cls) ?? keep(rec, cls, bucket(`${prefix}:rl:${cls}:ip:${ip}`, config.ip[cls]));

@@ -11,9 +11,13 @@ import { connect, gql, live } from '../harness/clients.js';
 import { TEST_DATABASE_URL } from '../harness/env.js';
 import { withApp } from '../harness/fixtures.js';
 import { seedOrg } from '../harness/seed.js';
-import { startApp } from '../harness/start-app.js';
+import { startApp, type TestApp } from '../harness/start-app.js';
 import { EVENTS, SEND, conversation } from '../messaging/ops.js';
+import { metric } from '../predictions/ops.js';
 import { auditRows } from './ops.js';
+
+/** A counter of the app's registry (NaN when absent). */
+const counter = async (app: TestApp, name: string) => metric(await app.container.metrics.registry.metrics(), name) ?? Number.NaN;
 
 const it = withApp({ AUDIT_RETENTION_DAYS: '30', AUDIT_RETENTION_BATCH: '100' });
 
@@ -90,16 +94,14 @@ describe('batching', () => {
     const app = await startApp({ env: { AUDIT_FLUSH_MS: '400', RATE_LIMITS: 'off' } });
     const org = await seedOrg(app);
     const c = await conversation(app, org.provider, [org.patient]);
-    const metric = async (name: string) =>
-      Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await app.container.metrics.registry.metrics())?.[1] ?? 'NaN');
     await app.container.services.audit.flush();
-    const before = await metric('wardline_audit_batches_total');
+    const before = await counter(app, 'wardline_audit_batches_total');
     const t0 = Date.now();
     for (let i = 0; i < 60; i++) await gql(app, org.patient.token, `query($id: ID!){ conversation(id: $id){ id } }`, { id: c });
     const ms = Date.now() - t0;
     await app.container.services.audit.flush();
-    expect(await metric('wardline_audit_written_total')).toBeGreaterThanOrEqual(61);
-    const batches = (await metric('wardline_audit_batches_total')) - before;
+    expect(await counter(app, 'wardline_audit_written_total')).toBeGreaterThanOrEqual(61);
+    const batches = (await counter(app, 'wardline_audit_batches_total')) - before;
     expect(batches).toBeLessThanOrEqual(Math.ceil(ms / 400) + 2);
     expect((await auditRows(app, org.orgId)).filter((r) => r.field === 'conversation')).toHaveLength(60);
     await app.stop();
@@ -110,9 +112,7 @@ describe('an entry that cannot be encoded', () => {
   it('is dropped and counted; the request that recorded it and the entries around it are unaffected', async ({ app }) => {
     const org = await seedOrg(app);
     const audit = app.container.services.audit;
-    const metric = async (name: string) =>
-      Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await app.container.metrics.registry.metrics())?.[1] ?? 'NaN');
-    const droppedBefore = await metric('wardline_audit_dropped_total');
+    const droppedBefore = await counter(app, 'wardline_audit_dropped_total');
     const entry = (requestId: string, detail: Record<string, unknown> | null) => ({
       at: new Date(),
       orgId: org.orgId,
@@ -134,7 +134,7 @@ describe('an entry that cannot be encoded', () => {
     expect(() => audit.record(entry('bad', { version: 1n }))).not.toThrow();
     audit.record(entry('good', { version: 1 }));
     await audit.flush();
-    expect(await metric('wardline_audit_dropped_total')).toBe(droppedBefore + 1);
+    expect(await counter(app, 'wardline_audit_dropped_total')).toBe(droppedBefore + 1);
     const rows = (await auditRows(app, org.orgId)).filter((r) => r.field === 'promoteModel');
     expect(rows.map((r) => r.requestId)).toEqual(['good']);
   });
@@ -151,16 +151,12 @@ describe('PostgreSQL outage', () => {
     await Promise.all(
       Array.from({ length: 120 }, () => gql(victim, org.patient.token, `query($id: ID!){ conversation(id: $id){ id } }`, { id: c })),
     );
-    const metric = async (name: string) => {
-      const text = await victim.container.metrics.registry.metrics();
-      return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 'NaN');
-    };
     expect(victim.container.services.audit.writer.buffered).toBe(100);
-    expect(await metric('wardline_audit_dropped_total')).toBe(21);
+    expect(await counter(victim, 'wardline_audit_dropped_total')).toBe(21);
 
     await proxy.cut();
     await victim.container.services.audit.flush(); // fails: the entries stay buffered
-    expect(await metric('wardline_audit_write_failures_total')).toBeGreaterThanOrEqual(1);
+    expect(await counter(victim, 'wardline_audit_write_failures_total')).toBeGreaterThanOrEqual(1);
     expect(victim.container.services.audit.writer.buffered).toBe(100);
     expect(await auditRows(app, org.orgId)).toHaveLength(0);
 
